@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    environment: 'node',
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+    // Integration tests open real sockets on ephemeral ports; files run in parallel workers,
+    // which the 2-core machines handle fine, but tests inside a file stay sequential.
+    pool: 'forks',
+  },
+});
