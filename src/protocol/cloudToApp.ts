@@ -1,0 +1,145 @@
+/**
+ * Messages the cloud sends to apps. Type strings and field names follow `@mentra/sdk` 2.1.29
+ * (`CloudToAppMessageType`, `cloud-to-app.d.ts`), plus `heartbeat_ack`, `resumed`, `seq` and the
+ * two Tether extension messages, which go only to clients that asked for them.
+ */
+import { z } from 'zod';
+import { defineMessage } from './message.js';
+import type { WireShape } from './message.js';
+
+/** Type strings of cloud → app messages. */
+export const CloudToAppMessageType = {
+  CONNECTION_ACK: 'tpa_connection_ack',
+  CONNECTION_ERROR: 'tpa_connection_error',
+  DATA_STREAM: 'data_stream',
+  APP_STOPPED: 'app_stopped',
+  SETTINGS_UPDATE: 'settings_update',
+  HEARTBEAT_ACK: 'heartbeat_ack',
+  USER_RECONNECTED: 'user_reconnected',
+  RESUME_GAP: 'resume_gap',
+} as const;
+
+const T = CloudToAppMessageType;
+
+/**
+ * Protocol extensions a client can list in `tpa_connection_init.extensions`. `@mentra/sdk`
+ * raises an error event on any unknown message type, so the cloud sends an extension message
+ * only to a client that listed its extension.
+ */
+export const TetherExtension = {
+  USER_RECONNECTED: 'user_reconnected',
+  RESUME: 'resume',
+} as const;
+
+/** A protocol extension name. */
+export type TetherExtensionName = (typeof TetherExtension)[keyof typeof TetherExtension];
+
+const extensionOfType: ReadonlyMap<string, TetherExtensionName> = new Map([
+  [T.USER_RECONNECTED, TetherExtension.USER_RECONNECTED],
+  [T.RESUME_GAP, TetherExtension.RESUME],
+]);
+
+/**
+ * The extension a client must have listed to receive a message of `type`, or `undefined` for a
+ * standard message every client understands.
+ */
+export function requiredExtension(type: string): TetherExtensionName | undefined {
+  return extensionOfType.get(type);
+}
+
+/**
+ * `tpa_connection_ack`: the app is authenticated. `{ type }` alone is enough for `@mentra/sdk`;
+ * `settings`, `mentraosSettings` and `capabilities` give it feature parity. `resumed` (Tether)
+ * says the cloud kept the session and is replaying from the client's `lastSeq`.
+ */
+export const tpaConnectionAckSchema = defineMessage(T.CONNECTION_ACK, {
+  sessionId: z.string().optional(),
+  settings: z.array(z.unknown()).optional(),
+  mentraosSettings: z.record(z.string(), z.unknown()).optional(),
+  // The SDK stores whatever arrives and treats null as "unknown device".
+  capabilities: z.record(z.string(), z.unknown()).nullable().optional(),
+  resumed: z.boolean().optional(),
+});
+
+/**
+ * `tpa_connection_error`: sent instead of the ack; the cloud then closes the socket (1008 for an
+ * auth code) because `@mentra/sdk` never does. `code` is an `ErrorCode`, typed as a string so a
+ * client can read codes from a newer cloud.
+ */
+export const tpaConnectionErrorSchema = defineMessage(T.CONNECTION_ERROR, {
+  code: z.string(),
+  message: z.string(),
+});
+
+/**
+ * `data_stream`: one stream event for a subscribed app. `streamType` must equal the subscribed
+ * string exactly (`transcription:en-US`), or `@mentra/sdk` drops it. `seq` (Tether) numbers the
+ * frames of one app session for replay; older clients ignore it.
+ */
+export const dataStreamSchema = defineMessage(T.DATA_STREAM, {
+  sessionId: z.string().optional(),
+  streamType: z.string(),
+  data: z.unknown(),
+  seq: z.number().int().nonnegative().optional(),
+});
+
+/**
+ * `app_stopped`: informational only in `@mentra/sdk` 2.1 (it neither closes nor stops); the
+ * cloud stops an app by closing with 1000 "App stopped".
+ */
+export const appStoppedSchema = defineMessage(T.APP_STOPPED, {
+  reason: z.enum(['user_disabled', 'system_stop', 'error']),
+  message: z.string().optional(),
+});
+
+/**
+ * `settings_update`: the app's settings changed; `settings` replaces them. Note that 2.1 also
+ * wipes its MentraOS settings on this message (MENTRA-SDK-WIRE.md §3.2).
+ */
+export const settingsUpdateSchema = defineMessage(T.SETTINGS_UPDATE, {
+  packageName: z.string().optional(),
+  settings: z.array(z.unknown()),
+});
+
+/** `heartbeat_ack`: answer to the app's `heartbeat`. */
+export const appHeartbeatAckSchema = defineMessage(T.HEARTBEAT_ACK, {});
+
+/** `user_reconnected` (extension `user_reconnected`): the user's glasses came back after `disconnectedMs` ms. */
+export const userReconnectedSchema = defineMessage(T.USER_RECONNECTED, {
+  userId: z.string(),
+  disconnectedMs: z.number().nonnegative(),
+});
+
+/**
+ * `resume_gap` (extension `resume`): the replay buffer no longer held everything after the
+ * client's `lastSeq`; `lost` frames (`fromSeq`..`toSeq`, inclusive, when known) are gone.
+ */
+export const resumeGapSchema = defineMessage(T.RESUME_GAP, {
+  lost: z.number().int().nonnegative(),
+  fromSeq: z.number().int().nonnegative().optional(),
+  toSeq: z.number().int().nonnegative().optional(),
+});
+
+/** Any cloud → app message, discriminated by `type`. */
+export const cloudToAppMessageSchema = z.discriminatedUnion('type', [
+  tpaConnectionAckSchema,
+  tpaConnectionErrorSchema,
+  dataStreamSchema,
+  appStoppedSchema,
+  settingsUpdateSchema,
+  appHeartbeatAckSchema,
+  userReconnectedSchema,
+  resumeGapSchema,
+]);
+
+/** A cloud → app message. */
+export type CloudToAppMessage = WireShape<z.output<typeof cloudToAppMessageSchema>>;
+
+/** A cloud → app message of one `type`. */
+export type CloudToAppOf<K extends CloudToAppMessage['type']> = Extract<CloudToAppMessage, { type: K }>;
+
+/** `tpa_connection_ack` to an app. */
+export type TpaConnectionAck = CloudToAppOf<'tpa_connection_ack'>;
+
+/** `data_stream` to an app. */
+export type DataStream = CloudToAppOf<'data_stream'>;

@@ -1,0 +1,155 @@
+/**
+ * The one registry of error codes (ARCHITECTURE.md principle 7). Every error that crosses a
+ * boundary — a wire frame, an HTTP response, an exception thrown to app code — carries one of
+ * these codes, and everything else about it (category, close code, HTTP status, default text)
+ * is looked up here rather than repeated at the throw site.
+ */
+import { AUTH_ERROR_CODES, CloseCode } from '../../machines/policy/closePolicy.js';
+import type { AuthErrorCode } from '../../machines/policy/closePolicy.js';
+
+/** Broad kind of an error (seed 02 §3.5); clients decide retry behaviour from it. */
+export type ErrorCategory = 'connection' | 'auth' | 'format' | 'internal' | 'system';
+
+/** Everything the registry knows about one error code. */
+export interface ErrorInfo {
+  /** Broad kind; `auth` means retrying with the same credentials cannot help. */
+  readonly category: ErrorCategory;
+  /**
+   * WebSocket close code the cloud closes with when this error ends a socket. Absent when the
+   * error is reported in a frame (or thrown locally) and the socket stays open.
+   */
+  readonly closeCode?: number;
+  /** HTTP status used when the error is the answer to an HTTP request. */
+  readonly httpStatus: number;
+  /** Default human-readable text; callers may pass a more specific one. */
+  readonly message: string;
+}
+
+// `satisfies` keeps the literal keys (for `ErrorCode`) while still checking every entry's shape.
+const nonAuthErrors = {
+  // format: the peer sent something we cannot read. The socket stays open (the SDK only raises
+  // an error event), except for an oversized frame, which `ws` itself ends with 1009.
+  INVALID_JSON: { category: 'format', httpStatus: 400, message: 'Message is not valid JSON' },
+  MISSING_TYPE: { category: 'format', httpStatus: 400, message: 'Message has no string "type" field' },
+  UNKNOWN_TYPE: { category: 'format', httpStatus: 400, message: 'Unknown message type' },
+  INVALID_FIELDS: { category: 'format', httpStatus: 400, message: 'Message fields are invalid' },
+  MESSAGE_TOO_LARGE: {
+    category: 'format',
+    closeCode: CloseCode.MESSAGE_TOO_BIG,
+    httpStatus: 413,
+    message: 'Message is too large',
+  },
+
+  // connection: transient by nature; clients retry these.
+  CONNECT_TIMEOUT: { category: 'connection', httpStatus: 504, message: 'Timed out waiting for the connection to open' },
+  CONNECTION_FAILED: { category: 'connection', httpStatus: 502, message: 'Connection failed' },
+  CONNECTION_CLOSED: { category: 'connection', httpStatus: 503, message: 'Connection closed' },
+  RECONNECT_EXHAUSTED: { category: 'connection', httpStatus: 503, message: 'Reconnection attempts exhausted' },
+  // No close code: a dead socket is terminated, which the peer observes as 1006.
+  HEARTBEAT_TIMEOUT: { category: 'connection', httpStatus: 504, message: 'No heartbeat from the peer in time' },
+  NOT_CONNECTED: { category: 'connection', httpStatus: 503, message: 'Not connected' },
+  OUTBOX_OVERFLOW: { category: 'connection', httpStatus: 503, message: 'Outbox full; oldest message dropped' },
+
+  // system: configuration, infrastructure and the admin/inspector HTTP surface.
+  RATE_LIMITED: {
+    category: 'system',
+    closeCode: CloseCode.TRY_AGAIN_LATER,
+    httpStatus: 429,
+    message: 'Rate limit exceeded',
+  },
+  INVALID_CONFIG: { category: 'system', httpStatus: 500, message: 'Invalid configuration' },
+  ACTOR_NOT_PROVIDED: { category: 'system', httpStatus: 500, message: 'I/O actor was not provided to the machine' },
+  WEBHOOK_FAILED: { category: 'system', httpStatus: 502, message: 'Webhook request failed' },
+  UNAUTHORIZED: { category: 'system', httpStatus: 401, message: 'Unauthorized' },
+  NOT_FOUND: { category: 'system', httpStatus: 404, message: 'Not found' },
+  BAD_REQUEST: { category: 'system', httpStatus: 400, message: 'Bad request' },
+
+  // internal: our bug or app code's; the close code lets an app socket retry after it.
+  INTERNAL_ERROR: {
+    category: 'internal',
+    closeCode: CloseCode.INTERNAL_ERROR,
+    httpStatus: 500,
+    message: 'Internal error',
+  },
+  HANDLER_FAILED: { category: 'internal', httpStatus: 500, message: 'Event handler threw' },
+} as const satisfies Record<string, ErrorInfo>;
+
+// Typed as a full record so adding a code to AUTH_ERROR_CODES fails compilation until it has text.
+const authMessages: Record<AuthErrorCode, string> = {
+  INVALID_API_KEY: 'Invalid API key',
+  UNKNOWN_PACKAGE: 'Unknown package',
+  SESSION_NOT_FOUND: 'Session not found for this package and user',
+  INVALID_TOKEN: 'Invalid token',
+  TOKEN_EXPIRED: 'Token expired',
+};
+
+// Glasses tokens fail with 4001; app credentials with 1008, which `@mentra/sdk` 2.1 does not
+// retry (it would retry a 4xxx close, MENTRA-SDK-WIRE.md §6).
+const glassesTokenCodes: ReadonlySet<AuthErrorCode> = new Set<AuthErrorCode>(['INVALID_TOKEN', 'TOKEN_EXPIRED']);
+
+const authErrors = Object.fromEntries(
+  AUTH_ERROR_CODES.map((code): [AuthErrorCode, ErrorInfo] => [
+    code,
+    {
+      category: 'auth',
+      closeCode: glassesTokenCodes.has(code) ? CloseCode.AUTH_FAILED : CloseCode.POLICY_VIOLATION,
+      httpStatus: 401,
+      message: authMessages[code],
+    },
+  ]),
+) as Record<AuthErrorCode, ErrorInfo>;
+
+type NonAuthErrors = typeof nonAuthErrors;
+
+/** Every error code the project uses. */
+export type ErrorCode = keyof NonAuthErrors | AuthErrorCode;
+
+/** Error codes of category `format`: the ones `parseMessage` can return. */
+export type FormatErrorCode = {
+  [K in keyof NonAuthErrors]: NonAuthErrors[K]['category'] extends 'format' ? K : never;
+}[keyof NonAuthErrors];
+
+const registry: Readonly<Record<ErrorCode, ErrorInfo>> = Object.freeze({ ...nonAuthErrors, ...authErrors });
+
+/** All error codes, in registry order; for documentation tables and exhaustive tests. */
+export const ERROR_CODES: readonly ErrorCode[] = Object.freeze(Object.keys(registry) as ErrorCode[]);
+
+/** Registry entry of `code`: category, close code, HTTP status and default message. */
+export function errorInfo(code: ErrorCode): ErrorInfo {
+  return registry[code];
+}
+
+/**
+ * Whether `value` is a registered error code. Use it on codes read from the wire
+ * (`tpa_connection_error.code`), which may come from a newer or foreign peer.
+ */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(registry, value);
+}
+
+/**
+ * An error with a stable {@link ErrorCode}. Throw it (or send its code on the wire) whenever an
+ * error crosses a boundary, so callers branch on `code` rather than on message text.
+ */
+export class TetherError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** Category of {@link code}, copied from the registry for convenience. */
+  readonly category: ErrorCategory;
+  /** Structured context (ids, the offending value); never credentials. */
+  readonly details?: unknown;
+
+  /**
+   * @param code registered error code
+   * @param message human-readable text; defaults to the registry's message for `code`
+   * @param details structured context for logs
+   */
+  constructor(code: ErrorCode, message?: string, details?: unknown) {
+    const info = errorInfo(code);
+    super(message ?? info.message);
+    this.name = 'TetherError';
+    this.code = code;
+    this.category = info.category;
+    if (details !== undefined) this.details = details;
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Messages the glasses (through the phone app) send to the cloud on `/glasses-ws`. Type strings
+ * and field names follow `@mentra/sdk` 2.1.29 (`GlassesToCloudMessageType`, `glasses-to-cloud.d.ts`),
+ * except `heartbeat` and `connection_init.runningApps`, which are Tether's.
+ */
+import { z } from 'zod';
+import { DEFAULT_TRANSCRIBE_LANGUAGE } from './limits.js';
+import { defineMessage } from './message.js';
+import type { WireShape } from './message.js';
+
+/** Type strings of glasses → cloud messages. */
+export const GlassesToCloudMessageType = {
+  CONNECTION_INIT: 'connection_init',
+  START_APP: 'start_app',
+  STOP_APP: 'stop_app',
+  BUTTON_PRESS: 'button_press',
+  HEAD_POSITION: 'head_position',
+  PHONE_NOTIFICATION: 'phone_notification',
+  LOCAL_TRANSCRIPTION: 'local_transcription',
+  GLASSES_BATTERY_UPDATE: 'glasses_battery_update',
+  PHONE_BATTERY_UPDATE: 'phone_battery_update',
+  LOCATION_UPDATE: 'location_update',
+  // Upper case in the SDK's enum, and so on the wire.
+  VAD: 'VAD',
+  HEARTBEAT: 'heartbeat',
+} as const;
+
+const T = GlassesToCloudMessageType;
+
+const batteryShape = {
+  level: z.number(),
+  charging: z.boolean(),
+  timeRemaining: z.number().optional(),
+};
+
+/** `connection_init`: first frame on a glasses socket. */
+export const connectionInitSchema = defineMessage(T.CONNECTION_INIT, {
+  coreToken: z.string().optional(),
+  userId: z.string().optional(),
+  // The apps the phone believes are running; the desired set for reconciliation (seed 05 option 4).
+  runningApps: z.array(z.string()).optional(),
+});
+
+/** `start_app`: the user asked to start an app. */
+export const startAppSchema = defineMessage(T.START_APP, { packageName: z.string().min(1) });
+
+/** `stop_app`: the user asked to stop an app. */
+export const stopAppSchema = defineMessage(T.STOP_APP, { packageName: z.string().min(1) });
+
+/** `button_press` stream event. */
+export const buttonPressSchema = defineMessage(T.BUTTON_PRESS, {
+  buttonId: z.string(),
+  pressType: z.enum(['short', 'long']),
+});
+
+/** `head_position` stream event. */
+export const headPositionSchema = defineMessage(T.HEAD_POSITION, { position: z.enum(['up', 'down']) });
+
+/** `phone_notification` stream event. */
+export const phoneNotificationSchema = defineMessage(T.PHONE_NOTIFICATION, {
+  notificationId: z.string().optional(),
+  app: z.string(),
+  title: z.string(),
+  content: z.string(),
+  priority: z.enum(['low', 'normal', 'high']).optional(),
+});
+
+/** `local_transcription` stream event: speech transcribed on the phone. Times are in ms. */
+export const localTranscriptionSchema = defineMessage(T.LOCAL_TRANSCRIPTION, {
+  text: z.string(),
+  isFinal: z.boolean(),
+  transcribeLanguage: z.string().optional(),
+  startTime: z.number().optional(),
+  endTime: z.number().optional(),
+});
+
+/** `glasses_battery_update` stream event; `level` in percent. */
+export const glassesBatteryUpdateSchema = defineMessage(T.GLASSES_BATTERY_UPDATE, batteryShape);
+
+/** `phone_battery_update` stream event; `level` in percent. */
+export const phoneBatteryUpdateSchema = defineMessage(T.PHONE_BATTERY_UPDATE, batteryShape);
+
+/** `location_update` stream event; `lat`/`lng` in degrees, `accuracy` in metres. */
+export const locationUpdateSchema = defineMessage(T.LOCATION_UPDATE, {
+  lat: z.number(),
+  lng: z.number(),
+  accuracy: z.number().optional(),
+  correlationId: z.string().optional(),
+});
+
+/** `VAD` stream event (voice activity). Some phone builds send the flag as a string. */
+export const vadSchema = defineMessage(T.VAD, { status: z.union([z.boolean(), z.enum(['true', 'false'])]) });
+
+/** `heartbeat`: app-level ping from clients that cannot send WebSocket pings; answered with `heartbeat_ack`. */
+export const glassesHeartbeatSchema = defineMessage(T.HEARTBEAT, {});
+
+/** Any glasses → cloud message, discriminated by `type`. */
+export const glassesToCloudMessageSchema = z.discriminatedUnion('type', [
+  connectionInitSchema,
+  startAppSchema,
+  stopAppSchema,
+  buttonPressSchema,
+  headPositionSchema,
+  phoneNotificationSchema,
+  localTranscriptionSchema,
+  glassesBatteryUpdateSchema,
+  phoneBatteryUpdateSchema,
+  locationUpdateSchema,
+  vadSchema,
+  glassesHeartbeatSchema,
+]);
+
+/** A glasses → cloud message. */
+export type GlassesToCloudMessage = WireShape<z.output<typeof glassesToCloudMessageSchema>>;
+
+/** A glasses → cloud message of one `type`. */
+export type GlassesToCloudOf<K extends GlassesToCloudMessage['type']> = Extract<GlassesToCloudMessage, { type: K }>;
+
+/** `connection_init` from the glasses. */
+export type ConnectionInit = GlassesToCloudOf<'connection_init'>;
+
+/** Glasses message types that are stream events: the cloud relays them to subscribed apps. */
+export const GLASSES_STREAM_EVENT_TYPES = [
+  T.BUTTON_PRESS,
+  T.HEAD_POSITION,
+  T.PHONE_NOTIFICATION,
+  T.LOCAL_TRANSCRIPTION,
+  T.GLASSES_BATTERY_UPDATE,
+  T.PHONE_BATTERY_UPDATE,
+  T.LOCATION_UPDATE,
+  T.VAD,
+] as const;
+
+/** Type string of a glasses stream event. */
+export type GlassesStreamEventType = (typeof GLASSES_STREAM_EVENT_TYPES)[number];
+
+/** A glasses stream event. */
+export type GlassesStreamEvent = GlassesToCloudOf<GlassesStreamEventType>;
+
+const streamEventTypes: ReadonlySet<string> = new Set(GLASSES_STREAM_EVENT_TYPES);
+
+/** Whether `message` is a stream event, i.e. something {@link toDataStream} accepts. */
+export function isGlassesStreamEvent(message: GlassesToCloudMessage): message is GlassesStreamEvent {
+  return streamEventTypes.has(message.type);
+}
+
+/**
+ * Transcription as apps receive it in `data_stream.data` (`@mentra/sdk`'s `TranscriptionData`,
+ * the fields Tether fills). `startTime` and `endTime` are in ms.
+ */
+export interface TranscriptionData {
+  type: 'transcription';
+  text: string;
+  isFinal: boolean;
+  startTime: number;
+  endTime: number;
+  transcribeLanguage: string;
+}
+
+/** What the cloud puts into a `data_stream` for one glasses event. */
+export type DataStreamPayload =
+  | { streamType: `transcription:${string}`; data: TranscriptionData }
+  | { streamType: Exclude<GlassesStreamEventType, 'local_transcription'>; data: GlassesStreamEvent };
+
+/**
+ * The `streamType` and `data` of the `data_stream` that carries `event` to apps. `@mentra/sdk`
+ * fires a handler only on an exact `streamType` match, and a transcription handler subscribes to
+ * `transcription:<lang>`, so `local_transcription` is renamed; every other event keeps its type
+ * and travels unchanged (extra fields such as `timestamp` included).
+ */
+export function toDataStream(event: GlassesStreamEvent): DataStreamPayload {
+  if (event.type === T.LOCAL_TRANSCRIPTION) {
+    const language = event.transcribeLanguage ?? DEFAULT_TRANSCRIBE_LANGUAGE;
+    return {
+      streamType: `transcription:${language}`,
+      data: {
+        type: 'transcription',
+        text: event.text,
+        isFinal: event.isFinal,
+        // The SDK declares both times as required numbers; 0 means "unknown".
+        startTime: event.startTime ?? 0,
+        endTime: event.endTime ?? 0,
+        transcribeLanguage: language,
+      },
+    };
+  }
+  return { streamType: event.type, data: event };
+}

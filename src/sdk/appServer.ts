@@ -1,0 +1,259 @@
+/**
+ * `AppServer`: the HTTP side of an app, API-compatible with `@mentra/sdk`'s where covered. The
+ * cloud starts a session by POSTing `session_request` to `/webhook`; the server opens an
+ * {@link AppSession}, runs `onSession`, and answers once the session is acknowledged. It never
+ * opens a second socket for a healthy session and never calls `process.exit`.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { AppSession, type AppSessionConfig } from './appSession.js';
+import { resolveAppServerSettings, type AppServerSettings, type AppSessionSettings } from './config.js';
+import { SlidingWindowLimiter } from './slidingWindowLimiter.js';
+
+/** Most `session_request`s accepted for one session id per minute (seed 01 §3.5). */
+export const SESSION_REQUESTS_PER_MINUTE = 3;
+
+/** Configuration of an {@link AppServer}. */
+export interface AppServerConfig extends Partial<AppServerSettings> {
+  packageName: string;
+  apiKey: string;
+  /** Settings every session of this server starts with (durations in ms). */
+  session?: Partial<AppSessionSettings>;
+  /** Serve `GET /health` (default true). */
+  healthCheck?: boolean;
+  logger?: Logger;
+  /** Inspection observer handed to every session's connection actor. */
+  inspect?: AppSessionConfig['inspect'];
+  /** Clock in ms for the webhook rate limit; injectable for tests. */
+  now?: () => number;
+}
+
+interface WebhookBody {
+  type?: unknown;
+  sessionId?: unknown;
+  userId?: unknown;
+  reason?: unknown;
+  mentraOSWebsocketUrl?: unknown;
+  augmentOSWebsocketUrl?: unknown;
+}
+
+interface ActiveSession {
+  session: AppSession;
+  userId: string;
+  /** Settles when the first connection attempt has; duplicates wait on it. */
+  ready: Promise<void>;
+  stopRequested: boolean;
+}
+
+/**
+ * Base class of an app server. Subclass it and override {@link onSession} (and optionally
+ * {@link onStop}); mount {@link getExpressApp} in your own server or call {@link listen}.
+ */
+export class AppServer {
+  protected readonly config: AppServerConfig;
+  protected readonly logger: Logger;
+  private readonly settings: AppServerSettings;
+  private readonly app: Express;
+  private readonly sessions = new Map<string, ActiveSession>();
+  private readonly limiter: SlidingWindowLimiter;
+  private server: Server | null = null;
+  private stopped = false;
+
+  /** @throws TetherError `INVALID_CONFIG` when a setting is invalid. */
+  constructor(config: AppServerConfig) {
+    this.config = config;
+    this.settings = resolveAppServerSettings({ options: config });
+    this.logger = (config.logger ?? silentLogger).child({ packageName: config.packageName });
+    this.limiter = new SlidingWindowLimiter(SESSION_REQUESTS_PER_MINUTE, 60_000, config.now);
+    this.app = express();
+    this.app.use(express.json({ limit: '1mb' }));
+    this.app.post('/webhook', (req, res) => void this.handleWebhook(req, res));
+    if (config.healthCheck !== false) {
+      this.app.get('/health', (_req, res) => {
+        res.json({ status: 'healthy', app: config.packageName, activeSessions: this.sessions.size });
+      });
+    }
+    this.app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+      if (res.headersSent) return next(error);
+      const code: ErrorCode = (error as { type?: string }).type === 'entity.too.large' ? 'MESSAGE_TOO_LARGE' : 'INVALID_JSON';
+      this.logger.warn({ code }, 'bad webhook body');
+      sendError(res, code === 'MESSAGE_TOO_LARGE' ? 413 : 400, code, 'Invalid webhook body');
+    });
+  }
+
+  /** The express app, to mount or to serve yourself. */
+  getExpressApp(): Express {
+    return this.app;
+  }
+
+  /**
+   * Starts listening. `port` defaults to the configured one (`TETHER_APP_PORT`, `PORT`, 7010).
+   * Resolves with the bound port.
+   */
+  listen(port: number = this.settings.port, host = '0.0.0.0'): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = this.app.listen(port, host, (error?: Error) => {
+        if (error) reject(error);
+        else resolve((server.address() as AddressInfo).port);
+      });
+      this.server = server;
+    });
+  }
+
+  /** Same as {@link listen} with the configured port; contacts no other host. */
+  start(): Promise<number> {
+    return this.listen();
+  }
+
+  /** Session ids currently held, healthy or reconnecting. */
+  activeSessionIds(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  /** The session for `sessionId`, if this server holds one. */
+  getSession(sessionId: string): AppSession | undefined {
+    return this.sessions.get(sessionId)?.session;
+  }
+
+  /**
+   * Called once per new session after the cloud acknowledged it. Register handlers here; they
+   * are released when the session ends. A throw fails the webhook with 500 and ends the session.
+   */
+  protected async onSession(_session: AppSession, _sessionId: string, _userId: string): Promise<void> {}
+
+  /** Called when a session ends: a `stop_request`, or a close the session will not recover from. */
+  protected async onStop(_sessionId: string, _userId: string, _reason: string): Promise<void> {}
+
+  /** Ends every session, then closes the HTTP server. Never exits the process. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const entry of this.sessions.values()) {
+      entry.stopRequested = true;
+      entry.session.disconnect('App server stopping');
+    }
+    this.sessions.clear();
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  private async handleWebhook(req: Request, res: Response): Promise<void> {
+    const body = (req.body ?? {}) as WebhookBody;
+    try {
+      if (body.type === 'session_request') await this.handleSessionRequest(body, res);
+      else if (body.type === 'stop_request') await this.handleStopRequest(body, res);
+      else {
+        this.logger.warn({ type: body.type }, 'unknown webhook request type');
+        sendError(res, 400, 'BAD_REQUEST', 'Unknown webhook request type');
+      }
+    } catch (error) {
+      this.logger.error({ err: (error as Error).message }, 'webhook failed');
+      if (!res.headersSent) sendError(res, 500, 'INTERNAL_ERROR', 'Error handling webhook');
+    }
+  }
+
+  private async handleSessionRequest(body: WebhookBody, res: Response): Promise<void> {
+    const sessionId = typeof body.sessionId === 'string' ? body.sessionId : '';
+    const userId = typeof body.userId === 'string' ? body.userId : '';
+    const url = [body.mentraOSWebsocketUrl, body.augmentOSWebsocketUrl].find((u): u is string => typeof u === 'string' && u.length > 0);
+    if (!sessionId || !url) {
+      sendError(res, 400, 'BAD_REQUEST', 'session_request needs sessionId and mentraOSWebsocketUrl');
+      return;
+    }
+    const log = this.logger.child({ sessionId, userId });
+    if (this.stopped) {
+      sendError(res, 503, 'CONNECTION_CLOSED', 'App server is stopping');
+      return;
+    }
+    if (!this.limiter.hit(sessionId)) {
+      log.warn('too many session requests');
+      sendError(res, 429, 'RATE_LIMITED', 'Too many session requests');
+      return;
+    }
+
+    const existing = this.sessions.get(sessionId);
+    if (existing) {
+      await existing.ready.catch(() => {});
+      if (this.sessions.get(sessionId) === existing && existing.session.isConnectionHealthy()) {
+        log.info('session already active');
+        res.status(200).json({ status: 'success', message: 'Session already active' });
+        return;
+      }
+      if (this.sessions.get(sessionId) === existing) {
+        log.warn('replacing an unhealthy session');
+        this.forget(sessionId, existing);
+        existing.stopRequested = true;
+        existing.session.disconnect('Replaced by a new session request');
+      }
+    }
+
+    const session = new AppSession({
+      ...this.config.session,
+      packageName: this.config.packageName,
+      apiKey: this.config.apiKey,
+      mentraOSWebsocketUrl: url,
+      userId,
+      logger: this.logger,
+      ...(this.config.inspect ? { inspect: this.config.inspect } : {}),
+    });
+    const ready = session.connect(sessionId);
+    const entry: ActiveSession = { session, userId, ready, stopRequested: false };
+    this.sessions.set(sessionId, entry);
+    try {
+      await ready;
+      session.events.onDisconnected((info) => {
+        if (!this.forget(sessionId, entry) || entry.stopRequested) return;
+        void this.runOnStop(sessionId, userId, info.message);
+      });
+      await this.onSession(session, sessionId, userId);
+      log.info('session started');
+      res.status(200).json({ status: 'success' });
+    } catch (error) {
+      this.forget(sessionId, entry);
+      entry.stopRequested = true;
+      session.disconnect('Session setup failed');
+      const code = error instanceof TetherError ? error.code : 'INTERNAL_ERROR';
+      log.warn({ code, err: (error as Error).message }, 'session failed to start');
+      sendError(res, 500, code, 'Failed to connect');
+    }
+  }
+
+  private async handleStopRequest(body: WebhookBody, res: Response): Promise<void> {
+    const sessionId = typeof body.sessionId === 'string' ? body.sessionId : '';
+    const entry = this.sessions.get(sessionId);
+    res.status(200).json({ status: 'success' });
+    if (!entry) return;
+    entry.stopRequested = true;
+    this.forget(sessionId, entry);
+    const reason = typeof body.reason === 'string' ? body.reason : 'stop_request';
+    await this.runOnStop(sessionId, entry.userId, reason);
+    entry.session.disconnect('App stopped');
+  }
+
+  private async runOnStop(sessionId: string, userId: string, reason: string): Promise<void> {
+    try {
+      await this.onStop(sessionId, userId, reason);
+    } catch (error) {
+      this.logger.error({ sessionId, err: (error as Error).message }, 'onStop threw');
+    }
+  }
+
+  /** Removes the entry only if it is still the one registered: a late cleanup never removes its successor. */
+  private forget(sessionId: string, entry: ActiveSession): boolean {
+    if (this.sessions.get(sessionId) !== entry) return false;
+    this.sessions.delete(sessionId);
+    return true;
+  }
+}
+
+function sendError(res: Response, status: number, code: ErrorCode, message: string): void {
+  res.status(status).json({ status: 'error', code, category: errorInfo(code).category, message });
+}

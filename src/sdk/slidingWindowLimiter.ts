@@ -1,0 +1,36 @@
+/**
+ * Counts events per key over a sliding window, with no timers: old entries are dropped when a
+ * key is next touched, and idle keys are swept on the way, so the limiter never holds the event
+ * loop open and never grows without bound.
+ */
+export class SlidingWindowLimiter {
+  private readonly hits = new Map<string, number[]>();
+
+  /**
+   * @param limit most events allowed per key inside the window
+   * @param windowMs window length in ms
+   * @param now clock in ms; injectable for tests
+   */
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Records one event for `key`; false when it is over the limit (the event still counts). */
+  hit(key: string): boolean {
+    const now = this.now();
+    const since = now - this.windowMs;
+    if (this.hits.size > 1024) this.sweep(since);
+    const recent = (this.hits.get(key) ?? []).filter((t) => t > since);
+    recent.push(now);
+    this.hits.set(key, recent);
+    return recent.length <= this.limit;
+  }
+
+  private sweep(since: number): void {
+    for (const [key, times] of this.hits) {
+      if (times.every((t) => t <= since)) this.hits.delete(key);
+    }
+  }
+}
