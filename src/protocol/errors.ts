@@ -63,6 +63,7 @@ const nonAuthErrors = {
   UNAUTHORIZED: { category: 'system', httpStatus: 401, message: 'Unauthorized' },
   NOT_FOUND: { category: 'system', httpStatus: 404, message: 'Not found' },
   BAD_REQUEST: { category: 'system', httpStatus: 400, message: 'Bad request' },
+  ALREADY_EXISTS: { category: 'system', httpStatus: 409, message: 'Already exists' },
 
   // internal: our bug or app code's; the close code lets an app socket retry after it.
   INTERNAL_ERROR: {

@@ -1,0 +1,130 @@
+/**
+ * The cloud's persistence contract (ARCHITECTURE.md "Persistence"): apps and their hashed API
+ * keys, each user's running apps, app-server registrations with their restart history, and
+ * persisted user-session snapshots.
+ *
+ * Only lifecycle events touch the store (an app created, a session disposed, a server
+ * registered); the data plane never does. The API is synchronous because the default
+ * implementation, SQLite through better-sqlite3, is: each call is a short local transaction,
+ * cheaper than the promise machinery around it would be.
+ */
+
+export { createSqliteStore } from './sqliteStore.js';
+
+/** One registered app. Times are epoch milliseconds. */
+export interface AppRecord {
+  /** Unique id of the app (`com.example.captions`); the primary key. */
+  readonly packageName: string;
+  /** Display name. */
+  readonly name: string;
+  /** Where `session_request` and `stop_request` are POSTed. */
+  readonly webhookUrl: string;
+  /** The API key as stored by `hashApiKey` (`src/cloud/apiKeys.ts`); never the key itself. */
+  readonly apiKeyHash: string;
+  /** When the app was created, in epoch ms. */
+  readonly createdAt: number;
+}
+
+/** What {@link Store.createApp} takes; `createdAt` defaults to now. */
+export interface NewApp {
+  readonly packageName: string;
+  readonly name: string;
+  readonly webhookUrl: string;
+  readonly apiKeyHash: string;
+  /** Creation time in epoch ms; defaults to `Date.now()`. */
+  readonly createdAt?: number;
+}
+
+/** A registration request from an app server (seed 02 §3.1), as {@link Store.recordRegistration} takes it. */
+export interface RegistrationInput {
+  readonly packageName: string;
+  /** Base URL of the app server that registered. */
+  readonly serverUrl: string;
+  /** Version the app server reports (free text). */
+  readonly version: string;
+  /**
+   * Random id the app server draws once per process start. A registration with a boot id not
+   * seen before is a new process; one with a known boot id is a periodic refresh.
+   */
+  readonly bootId: string;
+  /** When the registration arrived, in epoch ms. */
+  readonly at: number;
+}
+
+/** What {@link Store.recordRegistration} found. */
+export interface RegistrationResult {
+  /** Id of the registration row for this boot (the same for every refresh of one process). */
+  readonly registrationId: string;
+  /**
+   * True when this boot id is new and the package had registered before under another one: the
+   * app server restarted (or another replica came up), so sessions that lost their connection
+   * should be started again (seed 02 §3.4). False for a refresh and for a first registration.
+   */
+  readonly restarted: boolean;
+}
+
+/** One row of an app's registration history: one app-server process. Times in epoch ms. */
+export interface RegistrationRecord {
+  readonly registrationId: string;
+  readonly packageName: string;
+  readonly serverUrl: string;
+  readonly version: string;
+  readonly bootId: string;
+  /** First registration of this boot, in epoch ms. */
+  readonly registeredAt: number;
+  /** Latest registration (refresh) of this boot, in epoch ms. */
+  readonly lastSeenAt: number;
+}
+
+/** A persisted user-session snapshot. */
+export interface SessionSnapshotRecord {
+  readonly userId: string;
+  /** The snapshot as the caller serialized it (JSON text); the store does not interpret it. */
+  readonly json: string;
+  /** When it was saved, in epoch ms. */
+  readonly savedAt: number;
+}
+
+/**
+ * The persistence contract of the cloud. Every method is synchronous and throws a
+ * `TetherError` on failure (`ALREADY_EXISTS` for a duplicate app, `UNKNOWN_PACKAGE` for a
+ * registration of an app that does not exist, `INTERNAL_ERROR` after {@link close}).
+ */
+export interface Store {
+  /**
+   * Adds an app.
+   * @throws TetherError `ALREADY_EXISTS` when an app with that package name already exists.
+   */
+  createApp(app: NewApp): AppRecord;
+  /** The app with that package name, or `undefined`. */
+  getApp(packageName: string): AppRecord | undefined;
+  /** Every app, ordered by package name. */
+  listApps(): AppRecord[];
+  /** Removes an app and its registration history; returns whether it existed. */
+  deleteApp(packageName: string): boolean;
+  /** Replaces an app's API-key hash (key rotation); returns whether the app exists. */
+  setApiKeyHash(packageName: string, apiKeyHash: string): boolean;
+
+  /** The user's desired running apps, in the order they were set; `[]` for an unknown user. */
+  getRunningApps(userId: string): string[];
+  /** Replaces the user's running apps (duplicates are dropped, first occurrence kept). */
+  setRunningApps(userId: string, packageNames: readonly string[]): void;
+
+  /**
+   * Records an app-server registration and tells whether it reveals a restart.
+   * @throws TetherError `UNKNOWN_PACKAGE` when no app has that package name.
+   */
+  recordRegistration(input: RegistrationInput): RegistrationResult;
+  /** The package's registration history, newest first (bounded; old boots are pruned). */
+  listRegistrations(packageName: string): RegistrationRecord[];
+
+  /** Saves (replaces) the user's session snapshot; `savedAt` defaults to now (epoch ms). */
+  saveSessionSnapshot(userId: string, json: string, savedAt?: number): void;
+  /** Every saved snapshot, ordered by user id. */
+  loadSessionSnapshots(): SessionSnapshotRecord[];
+  /** Removes the user's snapshot; returns whether there was one. */
+  deleteSessionSnapshot(userId: string): boolean;
+
+  /** Closes the store. Idempotent; any other call afterwards throws `INTERNAL_ERROR`. */
+  close(): void;
+}

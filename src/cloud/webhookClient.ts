@@ -1,0 +1,307 @@
+/**
+ * The cloud's webhook client: one POST of a JSON body to an app server, with a timeout, a
+ * correlation id and a latency measurement, answered as a result object — never a rejection.
+ *
+ * It does not retry. Whether to retry depends on the session's state (ARCHITECTURE.md
+ * `appSession`: a `session_request` is re-sent only while no connection has arrived, since a
+ * second one makes `@mentra/sdk` drop its live socket), and only the machine knows that.
+ */
+import type { Logger } from '../logger.js';
+import type { CloudMetrics } from './metrics.js';
+
+/**
+ * Default request timeout, in ms. `@mentra/sdk` answers a `session_request` only after its ack
+ * and the app's whole `onSession` (MENTRA-SDK-WIRE.md §1.3), and fails by itself after 5 s
+ * without an ack, so the cloud must wait comfortably longer than 5 s.
+ */
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
+
+/**
+ * Most bytes of a response body read, in bytes (64 KiB). The SDK answers with a few dozen; the
+ * cap keeps a misbehaving server from streaming megabytes into the cloud's memory.
+ */
+export const MAX_WEBHOOK_RESPONSE_BYTES = 65_536;
+
+/** Why a webhook failed; also the `outcome` label of the webhook metrics. */
+export type WebhookFailureReason =
+  /** No complete answer within the timeout. */
+  | 'timeout'
+  /** Connection refused, reset, DNS failure… */
+  | 'network'
+  /** The server answered with a non-2xx status. */
+  | 'http_status'
+  /** The caller's `signal` aborted it (its session ended). */
+  | 'aborted'
+  /** The URL is not http(s) or the body cannot be serialized: no request was made. */
+  | 'invalid_request';
+
+/** A webhook the app server answered with 2xx. */
+export interface WebhookSuccess {
+  ok: true;
+  /** HTTP status (2xx). */
+  status: number;
+  /** Response body: parsed JSON when it parses, else the text (capped at 64 KiB); `null` when empty. */
+  body: unknown;
+  /** Round trip including the body, in ms. */
+  latencyMs: number;
+}
+
+/** A webhook that failed; `reason` says how, `status` is set for `http_status`. */
+export interface WebhookFailure {
+  ok: false;
+  code: 'WEBHOOK_FAILED';
+  reason: WebhookFailureReason;
+  /** HTTP status, when the server answered. */
+  status?: number;
+  /** Response body of a non-2xx answer, as in {@link WebhookSuccess.body}. */
+  body?: unknown;
+  /** Human-readable cause, for logs. */
+  message: string;
+  /** Time spent before failing, in ms. */
+  latencyMs: number;
+}
+
+/** Outcome of {@link WebhookClient.send}. */
+export type WebhookResult = WebhookSuccess | WebhookFailure;
+
+/** Options of one {@link WebhookClient.send}. */
+export interface WebhookSendOptions {
+  /** Sent as `x-correlation-id` and bound to the log lines (principle 8). */
+  correlationId: string;
+  /** Aborts the request early, e.g. when the session that sent it stops; reason `aborted`. */
+  signal?: AbortSignal;
+}
+
+/** Sends webhooks. */
+export interface WebhookClient {
+  /** POSTs `body` as JSON to `url`. Never rejects; see {@link WebhookResult}. */
+  send(url: string, body: unknown, options: WebhookSendOptions): Promise<WebhookResult>;
+}
+
+/** Options of {@link createWebhookClient}. */
+export interface WebhookClientOptions {
+  /**
+   * Time allowed for the whole exchange (connect, answer, body), in ms; default 10 000. Below
+   * 10 s only in tests: a real `@mentra/sdk` app may legitimately take longer (see
+   * {@link DEFAULT_WEBHOOK_TIMEOUT_MS}).
+   */
+  timeoutMs?: number;
+  /** Where `webhook answered` (debug) and `webhook failed` (warn) go. */
+  logger: Logger;
+  /** Latency and failures are recorded here when given. */
+  metrics?: Pick<CloudMetrics, 'webhookLatency' | 'webhookFailures'>;
+  /** `fetch` implementation; the global one by default (tests may inject). */
+  fetch?: typeof fetch;
+}
+
+/** Creates a webhook client. */
+export function createWebhookClient(options: WebhookClientOptions): WebhookClient {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const { logger, metrics } = options;
+
+  async function send(url: string, body: unknown, sendOptions: WebhookSendOptions): Promise<WebhookResult> {
+    const { correlationId, signal } = sendOptions;
+    const type = typeOf(body);
+    const started = performance.now();
+    const log = logger.child({ correlationId, webhookType: type });
+    const elapsed = () => performance.now() - started;
+
+    const finish = (result: WebhookResult, target?: string): WebhookResult => {
+      const outcome = result.ok ? 'ok' : result.reason;
+      if (result.ok) {
+        log.debug({ url: target, status: result.status, latencyMs: result.latencyMs }, 'webhook answered');
+      } else {
+        log.warn(
+          { url: target, reason: result.reason, status: result.status, latencyMs: result.latencyMs, err: result.message },
+          'webhook failed',
+        );
+        metrics?.webhookFailures.inc({ type, outcome });
+      }
+      if (result.ok || result.reason !== 'invalid_request') {
+        metrics?.webhookLatency.observe({ type, outcome }, result.latencyMs / 1000);
+      }
+      return result;
+    };
+
+    let target: URL;
+    let payload: string;
+    try {
+      target = new URL(url);
+      if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new Error(`unsupported scheme ${target.protocol}`);
+      payload = JSON.stringify(body);
+      if (payload === undefined) throw new Error('body is not serializable');
+    } catch (error) {
+      return finish(failure('invalid_request', `Invalid webhook request: ${messageOf(error)}`, elapsed()));
+    }
+    // The query string may carry a token of the app's; logs get origin and path only.
+    const logged = target.origin + target.pathname;
+
+    if (signal?.aborted) return finish(failure('aborted', 'Aborted before sending', elapsed()), logged);
+
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const onAbort = () => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    try {
+      const response = await doFetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-correlation-id': correlationId },
+        body: payload,
+        signal: controller.signal,
+        // A redirect is reported as the 3xx it is, not followed to wherever it points.
+        redirect: 'manual',
+      });
+      const answer = await readBody(response);
+      const latencyMs = elapsed();
+      if (response.status >= 200 && response.status < 300) {
+        return finish({ ok: true, status: response.status, body: answer, latencyMs }, logged);
+      }
+      return finish(
+        {
+          ok: false,
+          code: 'WEBHOOK_FAILED',
+          reason: 'http_status',
+          status: response.status,
+          body: answer,
+          message: `Webhook answered ${response.status}`,
+          latencyMs,
+        },
+        logged,
+      );
+    } catch (error) {
+      const latencyMs = elapsed();
+      if (timedOut) return finish(failure('timeout', `No answer within ${timeoutMs} ms`, latencyMs), logged);
+      if (signal?.aborted) return finish(failure('aborted', 'Aborted by the caller', latencyMs), logged);
+      return finish(failure('network', messageOf(error), latencyMs), logged);
+    } finally {
+      // Every path clears the timer: a pending 10 s timeout per webhook would keep the
+      // process alive after shutdown and show up as a leak.
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  return { send };
+}
+
+/** Reads at most {@link MAX_WEBHOOK_RESPONSE_BYTES}; JSON when it parses, else text, `null` when empty. */
+async function readBody(response: Response): Promise<unknown> {
+  if (!response.body) return null;
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+    if (size >= MAX_WEBHOOK_RESPONSE_BYTES) {
+      await reader.cancel();
+      break;
+    }
+  }
+  const text = Buffer.concat(chunks).subarray(0, MAX_WEBHOOK_RESPONSE_BYTES).toString('utf8');
+  if (text.length === 0) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+function failure(reason: WebhookFailureReason, message: string, latencyMs: number): WebhookFailure {
+  return { ok: false, code: 'WEBHOOK_FAILED', reason, message, latencyMs };
+}
+
+function typeOf(body: unknown): string {
+  const type = (body as { type?: unknown } | null)?.type;
+  return typeof type === 'string' ? type : 'unknown';
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) {
+    // undici reports every network failure as "fetch failed"; the useful part is the cause.
+    const cause = (error as { cause?: unknown }).cause;
+    return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message;
+  }
+  return String(error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies (MENTRA-SDK-WIRE.md §1.2, §1.6)
+
+/** Body of a `session_request` webhook. */
+export interface SessionRequestBody {
+  type: 'session_request';
+  sessionId: string;
+  userId: string;
+  /** ISO 8601 time of sending (unused by the SDK, sent as the real cloud does). */
+  timestamp: string;
+  /** WebSocket URL the app connects to; wins over the legacy field in `@mentra/sdk`. */
+  mentraOSWebsocketUrl: string;
+  /** The same URL under its legacy name, for older SDKs. */
+  augmentOSWebsocketUrl: string;
+}
+
+/** Reason of a `stop_request`, as `@mentra/sdk` types it. */
+export type StopReason = 'user_disabled' | 'system_stop' | 'error';
+
+/** Body of a `stop_request` webhook. */
+export interface StopRequestBody {
+  type: 'stop_request';
+  sessionId: string;
+  userId: string;
+  reason: StopReason;
+  /** ISO 8601 time of sending. */
+  timestamp: string;
+}
+
+/**
+ * The `session_request` body. Both URL fields are sent: `@mentra/sdk` 2.1 reads
+ * `mentraOSWebsocketUrl` first, older SDKs only `augmentOSWebsocketUrl`, and with neither it
+ * fails with 500 (§1.2).
+ *
+ * @param input.websocketUrl - full URL of the app socket (`ws://host:8002/app-ws`)
+ * @param input.now - time of sending, in epoch ms (default `Date.now()`)
+ */
+export function sessionRequestBody(input: {
+  sessionId: string;
+  userId: string;
+  websocketUrl: string;
+  now?: number;
+}): SessionRequestBody {
+  return {
+    type: 'session_request',
+    sessionId: input.sessionId,
+    userId: input.userId,
+    timestamp: new Date(input.now ?? Date.now()).toISOString(),
+    mentraOSWebsocketUrl: input.websocketUrl,
+    augmentOSWebsocketUrl: input.websocketUrl,
+  };
+}
+
+/**
+ * The `stop_request` body (§1.6). The SDK answers 200 and closes the app's socket itself.
+ *
+ * @param input.now - time of sending, in epoch ms (default `Date.now()`)
+ */
+export function stopRequestBody(input: {
+  sessionId: string;
+  userId: string;
+  reason: StopReason;
+  now?: number;
+}): StopRequestBody {
+  return {
+    type: 'stop_request',
+    sessionId: input.sessionId,
+    userId: input.userId,
+    reason: input.reason,
+    timestamp: new Date(input.now ?? Date.now()).toISOString(),
+  };
+}
