@@ -30,3 +30,14 @@ describe('README', () => {
     }
   });
 });
+
+describe('README cloud settings', () => {
+  it('lists every cloud setting with its environment variable and shown default', async () => {
+    const { describeCloudSettings } = await import('../src/cloud/config.js');
+    for (const row of describeCloudSettings()) {
+      const line = readme.split('\n').find((l) => l.startsWith(`| \`${row.env}\` |`));
+      expect(line, row.env).toBeDefined();
+      expect(line, row.env).toContain(`\`${row.default}\``);
+    }
+  });
+});

@@ -198,7 +198,7 @@ export interface CloudConfig {
   adminToken: string;
   /**
    * Base of the app WebSocket URL sent in webhooks, without trailing slash. When
-   * `TETHER_PUBLIC_URL` is unset it is `ws://localhost:<port>` and {@link publicUrlDerived} is
+   * `TETHER_PUBLIC_URL` is unset it is `ws://127.0.0.1:<port>` and {@link publicUrlDerived} is
    * true; with port 0 use {@link effectivePublicUrl} once the port is bound.
    */
   publicUrl: string;
@@ -330,9 +330,12 @@ export function resolveCloudConfig(sources: CloudConfigSources = {}): CloudConfi
   };
 }
 
-/** The public URL derived from a port when `TETHER_PUBLIC_URL` is unset: `ws://localhost:<port>`. */
+/**
+ * The public URL derived from a port when `TETHER_PUBLIC_URL` is unset: `ws://127.0.0.1:<port>`
+ * (an address, not `localhost`, which may resolve to ::1 where the cloud does not listen).
+ */
 export function publicUrlForPort(port: number): string {
-  return `ws://localhost:${port}`;
+  return `ws://127.0.0.1:${port}`;
 }
 
 /**
@@ -350,7 +353,7 @@ export function describeCloudSettings(): SettingRow[] {
   const shownDefaults: Partial<Record<keyof typeof CLOUD_SETTINGS, string>> = {
     jwtSecret: 'development value (required in production)',
     adminToken: 'development value (required in production)',
-    publicUrl: 'ws://localhost:<PORT>',
+    publicUrl: 'ws://127.0.0.1:<PORT>',
     inspectorToken: 'unset',
   };
   return describeSettings(CLOUD_SETTINGS).map((row) => ({

@@ -170,6 +170,7 @@ class SqliteStore implements Store {
   private readonly selectApps;
   private readonly removeApp;
   private readonly updateApiKeyHash;
+  private readonly updateWebhookUrl;
   private readonly selectRunning;
   private readonly clearRunning;
   private readonly insertRunning;
@@ -197,6 +198,7 @@ class SqliteStore implements Store {
     this.selectApps = db.prepare<[], AppRow>('SELECT * FROM apps ORDER BY package_name');
     this.removeApp = db.prepare<[string]>('DELETE FROM apps WHERE package_name = ?');
     this.updateApiKeyHash = db.prepare<[string, string]>('UPDATE apps SET api_key_hash = ? WHERE package_name = ?');
+    this.updateWebhookUrl = db.prepare<[string, string]>('UPDATE apps SET webhook_url = ? WHERE package_name = ?');
 
     this.selectRunning = db
       .prepare<[string], string>('SELECT package_name FROM running_apps WHERE user_id = ? ORDER BY position')
@@ -304,6 +306,11 @@ class SqliteStore implements Store {
   setApiKeyHash(packageName: string, apiKeyHash: string): boolean {
     this.ensureOpen();
     return this.updateApiKeyHash.run(apiKeyHash, packageName).changes > 0;
+  }
+
+  setWebhookUrl(packageName: string, webhookUrl: string): boolean {
+    this.ensureOpen();
+    return this.updateWebhookUrl.run(webhookUrl, packageName).changes > 0;
   }
 
   getRunningApps(userId: string): string[] {

@@ -104,6 +104,8 @@ export interface Store {
   deleteApp(packageName: string): boolean;
   /** Replaces an app's API-key hash (key rotation); returns whether the app exists. */
   setApiKeyHash(packageName: string, apiKeyHash: string): boolean;
+  /** Points the app's webhook at a new URL; false when there is no such app. */
+  setWebhookUrl(packageName: string, webhookUrl: string): boolean;
 
   /** The user's desired running apps, in the order they were set; `[]` for an unknown user. */
   getRunningApps(userId: string): string[];

@@ -108,6 +108,8 @@ export const appHeartbeatAckSchema = defineMessage(T.HEARTBEAT_ACK, {});
 export const userReconnectedSchema = defineMessage(T.USER_RECONNECTED, {
   userId: z.string(),
   disconnectedMs: z.number().nonnegative(),
+  /** At least the restart threshold away: the cloud counted it as a long reconnect. */
+  long: z.boolean().optional(),
 });
 
 /**

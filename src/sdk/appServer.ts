@@ -55,28 +55,28 @@ interface ActiveSession {
 export class AppServer {
   protected readonly config: AppServerConfig;
   protected readonly logger: Logger;
-  private readonly settings: AppServerSettings;
-  private readonly app: Express;
-  private readonly sessions = new Map<string, ActiveSession>();
-  private readonly limiter: SlidingWindowLimiter;
-  private server: Server | null = null;
-  private stopped = false;
+  readonly #settings: AppServerSettings;
+  readonly #app: Express;
+  readonly #sessions = new Map<string, ActiveSession>();
+  readonly #limiter: SlidingWindowLimiter;
+  #server: Server | null = null;
+  #stopped = false;
 
   /** @throws TetherError `INVALID_CONFIG` when a setting is invalid. */
   constructor(config: AppServerConfig) {
     this.config = config;
-    this.settings = resolveAppServerSettings({ options: config });
+    this.#settings = resolveAppServerSettings({ options: config });
     this.logger = (config.logger ?? silentLogger).child({ packageName: config.packageName });
-    this.limiter = new SlidingWindowLimiter(SESSION_REQUESTS_PER_MINUTE, 60_000, config.now);
-    this.app = express();
-    this.app.use(express.json({ limit: '1mb' }));
-    this.app.post('/webhook', (req, res) => void this.handleWebhook(req, res));
+    this.#limiter = new SlidingWindowLimiter(SESSION_REQUESTS_PER_MINUTE, 60_000, config.now);
+    this.#app = express();
+    this.#app.use(express.json({ limit: '1mb' }));
+    this.#app.post('/webhook', (req, res) => void this.#handleWebhook(req, res));
     if (config.healthCheck !== false) {
-      this.app.get('/health', (_req, res) => {
-        res.json({ status: 'healthy', app: config.packageName, activeSessions: this.sessions.size });
+      this.#app.get('/health', (_req, res) => {
+        res.json({ status: 'healthy', app: config.packageName, activeSessions: this.#sessions.size });
       });
     }
-    this.app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    this.#app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
       if (res.headersSent) return next(error);
       const code: ErrorCode = (error as { type?: string }).type === 'entity.too.large' ? 'MESSAGE_TOO_LARGE' : 'INVALID_JSON';
       this.logger.warn({ code }, 'bad webhook body');
@@ -86,20 +86,20 @@ export class AppServer {
 
   /** The express app, to mount or to serve yourself. */
   getExpressApp(): Express {
-    return this.app;
+    return this.#app;
   }
 
   /**
    * Starts listening. `port` defaults to the configured one (`TETHER_APP_PORT`, `PORT`, 7010).
    * Resolves with the bound port.
    */
-  listen(port: number = this.settings.port, host = '0.0.0.0'): Promise<number> {
+  listen(port: number = this.#settings.port, host = '0.0.0.0'): Promise<number> {
     return new Promise((resolve, reject) => {
-      const server = this.app.listen(port, host, (error?: Error) => {
+      const server = this.#app.listen(port, host, (error?: Error) => {
         if (error) reject(error);
         else resolve((server.address() as AddressInfo).port);
       });
-      this.server = server;
+      this.#server = server;
     });
   }
 
@@ -110,12 +110,12 @@ export class AppServer {
 
   /** Session ids currently held, healthy or reconnecting. */
   activeSessionIds(): string[] {
-    return [...this.sessions.keys()];
+    return [...this.#sessions.keys()];
   }
 
   /** The session for `sessionId`, if this server holds one. */
   getSession(sessionId: string): AppSession | undefined {
-    return this.sessions.get(sessionId)?.session;
+    return this.#sessions.get(sessionId)?.session;
   }
 
   /**
@@ -129,15 +129,15 @@ export class AppServer {
 
   /** Ends every session, then closes the HTTP server. Never exits the process. Idempotent. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    for (const entry of this.sessions.values()) {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const entry of this.#sessions.values()) {
       entry.stopRequested = true;
       entry.session.disconnect('App server stopping');
     }
-    this.sessions.clear();
-    const server = this.server;
-    this.server = null;
+    this.#sessions.clear();
+    const server = this.#server;
+    this.#server = null;
     if (!server) return;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -145,11 +145,11 @@ export class AppServer {
     });
   }
 
-  private async handleWebhook(req: Request, res: Response): Promise<void> {
+  async #handleWebhook(req: Request, res: Response): Promise<void> {
     const body = (req.body ?? {}) as WebhookBody;
     try {
-      if (body.type === 'session_request') await this.handleSessionRequest(body, res);
-      else if (body.type === 'stop_request') await this.handleStopRequest(body, res);
+      if (body.type === 'session_request') await this.#handleSessionRequest(body, res);
+      else if (body.type === 'stop_request') await this.#handleStopRequest(body, res);
       else {
         this.logger.warn({ type: body.type }, 'unknown webhook request type');
         sendError(res, 400, 'BAD_REQUEST', 'Unknown webhook request type');
@@ -160,7 +160,7 @@ export class AppServer {
     }
   }
 
-  private async handleSessionRequest(body: WebhookBody, res: Response): Promise<void> {
+  async #handleSessionRequest(body: WebhookBody, res: Response): Promise<void> {
     const sessionId = typeof body.sessionId === 'string' ? body.sessionId : '';
     const userId = typeof body.userId === 'string' ? body.userId : '';
     const url = [body.mentraOSWebsocketUrl, body.augmentOSWebsocketUrl].find((u): u is string => typeof u === 'string' && u.length > 0);
@@ -169,27 +169,27 @@ export class AppServer {
       return;
     }
     const log = this.logger.child({ sessionId, userId });
-    if (this.stopped) {
+    if (this.#stopped) {
       sendError(res, 503, 'CONNECTION_CLOSED', 'App server is stopping');
       return;
     }
-    if (!this.limiter.hit(sessionId)) {
+    if (!this.#limiter.hit(sessionId)) {
       log.warn('too many session requests');
       sendError(res, 429, 'RATE_LIMITED', 'Too many session requests');
       return;
     }
 
-    const existing = this.sessions.get(sessionId);
+    const existing = this.#sessions.get(sessionId);
     if (existing) {
       await existing.ready.catch(() => {});
-      if (this.sessions.get(sessionId) === existing && existing.session.isConnectionHealthy()) {
+      if (this.#sessions.get(sessionId) === existing && existing.session.isConnectionHealthy()) {
         log.info('session already active');
         res.status(200).json({ status: 'success', message: 'Session already active' });
         return;
       }
-      if (this.sessions.get(sessionId) === existing) {
+      if (this.#sessions.get(sessionId) === existing) {
         log.warn('replacing an unhealthy session');
-        this.forget(sessionId, existing);
+        this.#forget(sessionId, existing);
         existing.stopRequested = true;
         existing.session.disconnect('Replaced by a new session request');
       }
@@ -206,18 +206,18 @@ export class AppServer {
     });
     const ready = session.connect(sessionId);
     const entry: ActiveSession = { session, userId, ready, stopRequested: false };
-    this.sessions.set(sessionId, entry);
+    this.#sessions.set(sessionId, entry);
     try {
       await ready;
       session.events.onDisconnected((info) => {
-        if (!this.forget(sessionId, entry) || entry.stopRequested) return;
-        void this.runOnStop(sessionId, userId, info.message);
+        if (!this.#forget(sessionId, entry) || entry.stopRequested) return;
+        void this.#runOnStop(sessionId, userId, info.message);
       });
       await this.onSession(session, sessionId, userId);
       log.info('session started');
       res.status(200).json({ status: 'success' });
     } catch (error) {
-      this.forget(sessionId, entry);
+      this.#forget(sessionId, entry);
       entry.stopRequested = true;
       session.disconnect('Session setup failed');
       const code = error instanceof TetherError ? error.code : 'INTERNAL_ERROR';
@@ -226,19 +226,19 @@ export class AppServer {
     }
   }
 
-  private async handleStopRequest(body: WebhookBody, res: Response): Promise<void> {
+  async #handleStopRequest(body: WebhookBody, res: Response): Promise<void> {
     const sessionId = typeof body.sessionId === 'string' ? body.sessionId : '';
-    const entry = this.sessions.get(sessionId);
+    const entry = this.#sessions.get(sessionId);
     res.status(200).json({ status: 'success' });
     if (!entry) return;
     entry.stopRequested = true;
-    this.forget(sessionId, entry);
+    this.#forget(sessionId, entry);
     const reason = typeof body.reason === 'string' ? body.reason : 'stop_request';
-    await this.runOnStop(sessionId, entry.userId, reason);
+    await this.#runOnStop(sessionId, entry.userId, reason);
     entry.session.disconnect('App stopped');
   }
 
-  private async runOnStop(sessionId: string, userId: string, reason: string): Promise<void> {
+  async #runOnStop(sessionId: string, userId: string, reason: string): Promise<void> {
     try {
       await this.onStop(sessionId, userId, reason);
     } catch (error) {
@@ -247,9 +247,9 @@ export class AppServer {
   }
 
   /** Removes the entry only if it is still the one registered: a late cleanup never removes its successor. */
-  private forget(sessionId: string, entry: ActiveSession): boolean {
-    if (this.sessions.get(sessionId) !== entry) return false;
-    this.sessions.delete(sessionId);
+  #forget(sessionId: string, entry: ActiveSession): boolean {
+    if (this.#sessions.get(sessionId) !== entry) return false;
+    this.#sessions.delete(sessionId);
     return true;
   }
 }

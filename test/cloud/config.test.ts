@@ -32,7 +32,7 @@ describe('cloud config', () => {
       dbPath: './data/tether.db',
       jwtSecret: DEVELOPMENT_JWT_SECRET,
       adminToken: DEVELOPMENT_ADMIN_TOKEN,
-      publicUrl: 'ws://localhost:8002',
+      publicUrl: 'ws://127.0.0.1:8002',
       publicUrlDerived: true,
       gracePeriodMs: 60_000,
       heartbeatIntervalMs: 15_000,
@@ -95,8 +95,8 @@ describe('cloud config', () => {
 
   it('derives the public URL from the port, and from the bound port when it is 0', () => {
     const config = resolveCloudConfig({ env: { PORT: '0' } });
-    expect(config.publicUrl).toBe('ws://localhost:0');
-    expect(effectivePublicUrl(config, 43_210)).toBe('ws://localhost:43210');
+    expect(config.publicUrl).toBe('ws://127.0.0.1:0');
+    expect(effectivePublicUrl(config, 43_210)).toBe('ws://127.0.0.1:43210');
     const explicit = resolveCloudConfig({ env: { PORT: '0', TETHER_PUBLIC_URL: 'ws://example.com:8002' } });
     expect(effectivePublicUrl(explicit, 43_210)).toBe('ws://example.com:8002');
   });
@@ -182,7 +182,7 @@ describe('cloud config', () => {
       'NODE_ENV',
       'TETHER_INSPECTOR_TOKEN',
     ]);
-    expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://localhost:<PORT>');
+    expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');
     for (const row of rows) {
       expect(row.default, row.env).not.toBe('undefined');

@@ -1,0 +1,571 @@
+/**
+ * `appSession`: the cloud side of one app for one user (ARCHITECTURE.md, "appSession"). It
+ * starts the app by webhook, adopts the app's socket whenever it arrives, watches it with a
+ * heartbeat, brings a dropped app back (first by waiting for the SDK, then by webhook), and
+ * stops it with the close code and reason that make `@mentra/sdk` call `onStop`.
+ * Spawned by `userSession` with `systemId` `appSession:<sessionId>`; data frames never pass
+ * through it: the router writes to the app socket while the snapshot has the `canSend` tag.
+ */
+import { and, assign, enqueueActions, not, sendTo, setup, stopChild } from 'xstate';
+import { backoffDelay } from './policy/backoff.js';
+import { classifyClose, CloseCode, CloseReason } from './policy/closePolicy.js';
+import type { SessionConfig } from './policy/sessionConfig.js';
+import {
+  appSessionSocketPort,
+  appWebhookPort,
+  type AppSessionSocketFact,
+  type AppSessionSocketInput,
+  type AppWebhookInput,
+  type StopRequestReason,
+} from './sessionPorts.js';
+
+/** Why an app session is being stopped: the user's `stop_app`, or the end of the user session. */
+export type AppStopReason = 'user_disabled' | 'session_ended';
+
+/** A coded error the runtime shows on the glasses (`app_state_change.error`). */
+export interface AppSessionError {
+  /** `WEBHOOK_TIMEOUT`, `APP_CONNECT_TIMEOUT`, or the `code` the webhook client rejected with. */
+  code: string;
+  category: 'connection' | 'auth' | 'internal';
+  message: string;
+  /** True when retrying cannot help; the app then leaves the user's desired set. */
+  permanent: boolean;
+}
+
+/** How an app session ended, the machine's output (the parent's `xstate.done.actor.*`). */
+export interface AppSessionOutput {
+  packageName: string;
+  sessionId: string;
+  /**
+   * `stopped`: a stop was requested; `ended`: the app closed its socket normally by itself;
+   * `failed`: it could not be started or brought back (`error` says why).
+   */
+  outcome: 'stopped' | 'ended' | 'failed';
+  error: AppSessionError | null;
+}
+
+/** What the machine is created with. */
+export interface AppSessionInput {
+  userId: string;
+  packageName: string;
+  config: SessionConfig;
+  /** Wall clock in ms since the epoch; only read to keep the resurrection deadline across a restore. */
+  now: () => number;
+  /** Returns a number in [0, 1); webhook backoff jitter. Seeded in tests. */
+  random: () => number;
+  /** Subscriptions to start from (normally none: the app sends its own after the ack). */
+  subscriptions?: readonly string[];
+}
+
+/** What the machine remembers; the data plane reads `subscriptions` from here. */
+export interface AppSessionContext {
+  userId: string;
+  packageName: string;
+  /** `${userId}-${packageName}`, as the real protocol has it. */
+  sessionId: string;
+  config: SessionConfig;
+  now: () => number;
+  random: () => number;
+  /** Generation of the newest socket adopted (or refused while stopping); 0 before the first. */
+  gen: number;
+  /** Generations of refused sockets whose close is still awaited (their actors live until then). */
+  refusedGens: readonly number[];
+  /** Protocol extensions the current socket listed in `tpa_connection_init`. */
+  extensions: readonly string[];
+  /** The app's current stream subscriptions; kept across reconnects, `[]` is legal. */
+  subscriptions: readonly string[];
+  /** Webhook calls made since the current start began. */
+  webhookAttempts: number;
+  /** The backoff delay being waited before the next webhook call, drawn once per wait. */
+  retryDelayMs: number;
+  /** Wall time (ms) at which a dropped app stops being waited for and the webhook is re-sent. */
+  resurrectionDeadline: number | null;
+  /** The latest failed start attempt. */
+  lastError: AppSessionError | null;
+  stopReason: AppStopReason | null;
+  outcome: AppSessionOutput['outcome'];
+}
+
+/**
+ * Events the machine accepts. `app.connected` comes from the runtime once it has checked the
+ * app's `tpa_connection_init` (valid key, this session id); the socket facts come from the
+ * `appSocket` actor; `app.stopRequested`, `user.reconnected` and `session.restored` come from
+ * the parent `userSession`; `appServer.restarted` from the runtime when the app's server
+ * registers again.
+ */
+export type AppSessionEvent =
+  | { type: 'app.connected'; gen: number; extensions?: readonly string[] }
+  | AppSessionSocketFact
+  | { type: 'appServer.restarted' }
+  | { type: 'app.stopRequested'; reason: AppStopReason }
+  | { type: 'user.reconnected'; disconnectedMs: number; long: boolean }
+  | { type: 'session.restored' };
+
+type ClosedFact = Extract<AppSessionEvent, { type: 'app.closed' }>;
+type ConnectedEvent = Extract<AppSessionEvent, { type: 'app.connected' }>;
+
+const USER_RECONNECTED_EXTENSION = 'user_reconnected';
+
+/** The session id of `packageName` for `userId`: `${userId}-${packageName}`, as the real protocol has it. */
+export function appSessionId(userId: string, packageName: string): string {
+  return `${userId}-${packageName}`;
+}
+
+function closeReasonFor(reason: AppStopReason | null): string {
+  return reason === 'session_ended' ? CloseReason.USER_SESSION_ENDED : CloseReason.APP_STOPPED;
+}
+
+function webhookReasonFor(reason: AppStopReason | null): StopRequestReason {
+  return reason === 'session_ended' ? 'system_stop' : 'user_disabled';
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+/** A webhook rejection turned into an {@link AppSessionError}; anything unshaped is transient. */
+function webhookError(error: unknown): AppSessionError {
+  const code = isRecord(error) && typeof error.code === 'string' ? error.code : 'WEBHOOK_FAILED';
+  const message = isRecord(error) && typeof error.message === 'string' ? error.message : 'webhook call failed';
+  const permanent = isRecord(error) && error.permanent === true;
+  return { code, category: permanent ? 'auth' : 'connection', message, permanent };
+}
+
+function refusedSocketId(gen: number): string {
+  return `refusedSocket.${gen}`;
+}
+
+function socketInput(context: AppSessionContext, gen: number): AppSessionSocketInput {
+  return { userId: context.userId, packageName: context.packageName, sessionId: context.sessionId, gen };
+}
+
+/**
+ * The app session statechart. States: `starting` (`callingWebhook` → `backingOff` /
+ * `awaitingConnection`) → `running` → `resurrecting` → `stopping` → `stopped` (final).
+ * Tag: `canSend` while `running` (an adopted, open socket).
+ */
+export const appSessionMachine = setup({
+  types: {
+    context: {} as AppSessionContext,
+    events: {} as AppSessionEvent,
+    input: {} as AppSessionInput,
+    output: {} as AppSessionOutput,
+  },
+  actors: { appSocket: appSessionSocketPort, appWebhook: appWebhookPort },
+  guards: {
+    isCurrentGen: ({ context, event }) => 'gen' in event && event.gen === context.gen,
+    isNewerGen: ({ context, event }) => event.type === 'app.connected' && event.gen > context.gen,
+    isOlderGen: ({ context, event }) => event.type === 'app.connected' && event.gen < context.gen,
+    isRefusedGen: ({ context, event }) => event.type === 'app.closed' && context.refusedGens.includes(event.gen),
+    isNormalClose: ({ event }) =>
+      classifyClose((event as ClosedFact).code, (event as ClosedFact).reason) === 'normal',
+    // `ownership_release` then a close means a newer socket takes over (MENTRA-SDK-WIRE §1.5).
+    isOwnershipReleased: ({ event }) => (event as ClosedFact).ownershipReleased === true,
+    isPermanentFailure: ({ event }) => 'error' in event && webhookError(event.error).permanent,
+    hasWebhookAttemptsLeft: ({ context }) => context.webhookAttempts < context.config.webhookMaxAttempts,
+    listensForUserReconnected: ({ context }) => context.extensions.includes(USER_RECONNECTED_EXTENSION),
+  },
+  delays: {
+    heartbeatInterval: ({ context }) => context.config.heartbeatIntervalMs,
+    heartbeatTimeout: ({ context }) => context.config.heartbeatTimeoutMs,
+    webhookTimeout: ({ context }) => context.config.webhookTimeoutMs,
+    webhookRetry: ({ context }) => context.retryDelayMs,
+    appConnectTimeout: ({ context }) => context.config.appConnectTimeoutMs,
+    // From a deadline, so an actor restored from a persisted snapshot waits only what is left.
+    resurrectionWindow: ({ context }) =>
+      Math.max(0, (context.resurrectionDeadline ?? context.now()) - context.now()),
+  },
+  actions: {
+    resetWebhookAttempts: assign({ webhookAttempts: 0, lastError: null }),
+    countWebhookAttempt: assign({ webhookAttempts: ({ context }) => context.webhookAttempts + 1 }),
+    drawRetryDelay: assign({
+      retryDelayMs: ({ context }) =>
+        backoffDelay(Math.max(0, context.webhookAttempts - 1), context.config.webhookRetry, context.random),
+    }),
+    recordWebhookFailure: assign({
+      lastError: ({ event }) => webhookError('error' in event ? event.error : undefined),
+    }),
+    recordWebhookTimeout: assign({
+      lastError: ({ context }) => ({
+        code: 'WEBHOOK_TIMEOUT',
+        category: 'connection' as const,
+        message: `the app's webhook did not answer within ${context.config.webhookTimeoutMs} ms`,
+        permanent: false,
+      }),
+    }),
+    recordConnectTimeout: assign({
+      lastError: ({ context }) => ({
+        code: 'APP_CONNECT_TIMEOUT',
+        category: 'connection' as const,
+        message: `the app accepted the session but did not connect within ${context.config.appConnectTimeoutMs} ms`,
+        permanent: false,
+      }),
+    }),
+    recordFailure: assign({ outcome: 'failed' as const }),
+    recordEnded: assign({ outcome: 'ended' as const }),
+    recordStopRequest: assign({
+      stopReason: ({ event, context }) => (event.type === 'app.stopRequested' ? event.reason : context.stopReason),
+      outcome: 'stopped' as const,
+    }),
+    adoptSocket: enqueueActions(({ context, event, enqueue }) => {
+      const { gen, extensions = [] } = event as ConnectedEvent;
+      enqueue.assign({ gen, extensions: [...extensions], resurrectionDeadline: null });
+      enqueue.spawnChild('appSocket', { id: 'appSocket', input: socketInput(context, gen) });
+      enqueue.sendTo('appSocket', { type: 'socket.accept' });
+    }),
+    closeReplacedSocket: sendTo('appSocket', {
+      type: 'socket.close',
+      code: CloseCode.REPLACED,
+      reason: CloseReason.REPLACED,
+    }),
+    releaseSocket: stopChild('appSocket'),
+    /**
+     * A socket that must not be adopted still gets an actor, so that closing it is a command too.
+     * The actor lives until the socket reports its close (stopping it at once would cancel its
+     * start, and the close command with it).
+     */
+    refuseSocket: enqueueActions(({ context, event, enqueue }, params: { code: number; reason: string }) => {
+      const { gen } = event as ConnectedEvent;
+      const id = refusedSocketId(gen);
+      enqueue.spawnChild('appSocket', { id, input: socketInput(context, gen) });
+      enqueue.sendTo(id, { type: 'socket.close', code: params.code, reason: params.reason });
+      enqueue.assign({ refusedGens: [...context.refusedGens, gen] });
+    }),
+    releaseRefusedSocket: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'app.closed') return;
+      enqueue.stopChild(refusedSocketId(event.gen));
+      enqueue.assign({ refusedGens: context.refusedGens.filter((g) => g !== event.gen) });
+    }),
+    recordGen: assign({ gen: ({ event, context }) => (event.type === 'app.connected' ? event.gen : context.gen) }),
+    pingSocket: sendTo('appSocket', { type: 'socket.ping' }),
+    terminateSocket: sendTo('appSocket', { type: 'socket.terminate', reason: CloseReason.HEARTBEAT_TIMEOUT }),
+    // Always 1000: @mentra/sdk neither retries nor calls onStop on a non-1000 "App stopped".
+    closeSocketForStop: sendTo('appSocket', ({ event }) => ({
+      type: 'socket.close' as const,
+      code: CloseCode.NORMAL,
+      reason: closeReasonFor(event.type === 'app.stopRequested' ? event.reason : null),
+    })),
+    startResurrectionWindow: assign({
+      resurrectionDeadline: ({ context }) => context.now() + context.config.appReconnectWindowMs,
+    }),
+    recordSubscriptions: assign({
+      subscriptions: ({ event, context }) =>
+        event.type === 'subscriptions.updated' ? [...event.subscriptions] : context.subscriptions,
+    }),
+    sendUserReconnected: sendTo('appSocket', ({ context, event }) => ({
+      type: 'socket.send' as const,
+      message: {
+        type: 'user_reconnected',
+        userId: context.userId,
+        disconnectedMs: event.type === 'user.reconnected' ? event.disconnectedMs : 0,
+        // A long reconnect (>= restartThresholdMs) is reported as such (ARCHITECTURE.md).
+        long: event.type === 'user.reconnected' && event.long,
+      },
+    })),
+  },
+}).createMachine({
+  id: 'appSession',
+  description: 'The cloud side of one app for one user: webhook start, running, resurrection, stop.',
+  context: ({ input }) => ({
+    userId: input.userId,
+    packageName: input.packageName,
+    sessionId: appSessionId(input.userId, input.packageName),
+    config: input.config,
+    now: input.now,
+    random: input.random,
+    gen: 0,
+    refusedGens: [],
+    extensions: [],
+    subscriptions: [...(input.subscriptions ?? [])],
+    webhookAttempts: 0,
+    retryDelayMs: 0,
+    resurrectionDeadline: null,
+    lastError: null,
+    stopReason: null,
+    outcome: 'stopped',
+  }),
+  output: ({ context }) => ({
+    packageName: context.packageName,
+    sessionId: context.sessionId,
+    outcome: context.outcome,
+    error: context.outcome === 'failed' ? context.lastError : null,
+  }),
+  initial: 'starting',
+  on: {
+    'app.connected': {
+      guard: 'isOlderGen',
+      actions: { type: 'refuseSocket', params: { code: CloseCode.REPLACED, reason: CloseReason.REPLACED } },
+      description: 'A socket older than the adopted one was superseded before it got here: close it 4003.',
+    },
+    'app.closed': {
+      guard: 'isRefusedGen',
+      actions: 'releaseRefusedSocket',
+      description: 'A refused socket finished closing: release its actor.',
+    },
+  },
+  states: {
+    starting: {
+      description:
+        'POST session_request and accept the app whenever it connects, usually before the webhook answers. ' +
+        'The webhook is retried with backoff, a bounded number of times, only while no socket has arrived.',
+      entry: 'resetWebhookAttempts',
+      initial: 'callingWebhook',
+      on: {
+        'app.connected': {
+          guard: 'isNewerGen',
+          target: 'running',
+          actions: 'adoptSocket',
+          description: 'The app connected (valid key, this session id): ack it at once, whatever the webhook does.',
+        },
+        'app.stopRequested': {
+          target: 'stopping',
+          actions: 'recordStopRequest',
+          description: 'Stopped before the app connected.',
+        },
+        'appServer.restarted': {
+          target: 'starting',
+          reenter: true,
+          description: 'The app server came back: start over with a fresh webhook and attempt count.',
+        },
+        'session.restored': {
+          target: 'starting',
+          reenter: true,
+          description: 'Restored from a persisted snapshot, whose timers are gone: start over.',
+        },
+      },
+      states: {
+        callingWebhook: {
+          description: 'One session_request in flight; webhookTimeout bounds it.',
+          entry: 'countWebhookAttempt',
+          invoke: {
+            id: 'sessionWebhook',
+            src: 'appWebhook',
+            input: ({ context }): AppWebhookInput => ({
+              type: 'session_request',
+              userId: context.userId,
+              packageName: context.packageName,
+              sessionId: context.sessionId,
+              attempt: context.webhookAttempts,
+            }),
+            onDone: {
+              target: 'awaitingConnection',
+              description: 'The app server accepted the session but its socket has not arrived yet.',
+            },
+            onError: [
+              {
+                guard: 'isPermanentFailure',
+                target: '#appSession.stopped',
+                actions: ['recordWebhookFailure', 'recordFailure'],
+                description: 'Retrying cannot help (app deleted, key revoked).',
+              },
+              {
+                guard: 'hasWebhookAttemptsLeft',
+                target: 'backingOff',
+                actions: 'recordWebhookFailure',
+                description: 'Transient failure with attempts left: back off, then call again.',
+              },
+              {
+                target: '#appSession.stopped',
+                actions: ['recordWebhookFailure', 'recordFailure'],
+                description: 'Attempts exhausted: fail with the last error (the app stays desired).',
+              },
+            ],
+          },
+          after: {
+            webhookTimeout: [
+              {
+                guard: 'hasWebhookAttemptsLeft',
+                target: 'backingOff',
+                actions: 'recordWebhookTimeout',
+                description: 'No answer in time: abandon this call, back off, call again.',
+              },
+              {
+                target: '#appSession.stopped',
+                actions: ['recordWebhookTimeout', 'recordFailure'],
+                description: 'No answer in time and no attempts left.',
+              },
+            ],
+          },
+        },
+        backingOff: {
+          description: 'Waiting d·(1 + 0.5·random()), d = min(max, base·1.5ⁿ), before the next webhook call.',
+          entry: 'drawRetryDelay',
+          after: { webhookRetry: { target: 'callingWebhook', description: 'Call the webhook again.' } },
+        },
+        awaitingConnection: {
+          description: 'The webhook succeeded; waiting for the app to open its socket.',
+          after: {
+            appConnectTimeout: [
+              {
+                guard: 'hasWebhookAttemptsLeft',
+                target: 'backingOff',
+                actions: 'recordConnectTimeout',
+                description: 'The app never connected: call the webhook again after a backoff.',
+              },
+              {
+                target: '#appSession.stopped',
+                actions: ['recordConnectTimeout', 'recordFailure'],
+                description: 'The app never connected and no attempts are left.',
+              },
+            ],
+          },
+        },
+      },
+    },
+    running: {
+      description:
+        'The app socket is adopted and open: the router may write to it. Pinged every heartbeatInterval; ' +
+        'no pong or frame for heartbeatTimeout means it is dead.',
+      tags: ['canSend'],
+      initial: 'pinging',
+      states: {
+        pinging: {
+          description: 'Pings the socket every heartbeatInterval.',
+          after: {
+            heartbeatInterval: {
+              target: 'pinging',
+              reenter: true,
+              actions: 'pingSocket',
+              description: 'Ping the app socket.',
+            },
+          },
+        },
+      },
+      after: {
+        heartbeatTimeout: {
+          target: 'resurrecting',
+          actions: ['terminateSocket', 'releaseSocket', 'startResurrectionWindow'],
+          description: 'Dead heartbeat (half-open TCP, app host gone): terminate the socket and bring the app back.',
+        },
+      },
+      on: {
+        'app.alive': {
+          guard: 'isCurrentGen',
+          target: 'running',
+          reenter: true,
+          description: 'A pong or frame after a ping: restart the heartbeat timeout.',
+        },
+        'app.connected': {
+          guard: 'isNewerGen',
+          target: 'running',
+          reenter: true,
+          actions: ['closeReplacedSocket', 'releaseSocket', 'adoptSocket'],
+          description: 'A newer socket for this session replaces the current one, which is closed 4003.',
+        },
+        'app.closed': [
+          {
+            guard: and(['isCurrentGen', 'isNormalClose', not('isOwnershipReleased')]),
+            target: 'stopped',
+            actions: ['releaseSocket', 'recordEnded'],
+            description: 'The app closed its session normally by itself (1000/1001, "App stopped").',
+          },
+          {
+            guard: 'isCurrentGen',
+            target: 'resurrecting',
+            actions: ['releaseSocket', 'startResurrectionWindow'],
+            description:
+              'Abnormal close (1006, 1011, 1005 without ownership_release: the app process died) or a ' +
+              'replacement after ownership_release: wait for the app to come back.',
+          },
+        ],
+        'subscriptions.updated': {
+          guard: 'isCurrentGen',
+          actions: 'recordSubscriptions',
+          description: 'The full list replaces the previous one; [] is legal and never means stop.',
+        },
+        'user.reconnected': {
+          guard: 'listensForUserReconnected',
+          actions: 'sendUserReconnected',
+          description: 'The user came back from grace; only clients that listed the extension are told.',
+        },
+        'app.stopRequested': {
+          target: 'stopping',
+          actions: ['recordStopRequest', 'closeSocketForStop', 'releaseSocket'],
+          description: 'Close the socket 1000 "App stopped" (or "User session ended") and send stop_request.',
+        },
+        'session.restored': {
+          target: 'running',
+          reenter: true,
+          description: 'Restored from a persisted snapshot: re-arm the heartbeat.',
+        },
+      },
+    },
+    resurrecting: {
+      description:
+        'The app dropped. Wait appReconnectWindow (a deadline that survives a restore) for its SDK to come ' +
+        'back by itself, then re-send the webhook.',
+      after: {
+        resurrectionWindow: {
+          target: 'starting',
+          description: 'The app did not come back by itself: start it again by webhook (bounded attempts).',
+        },
+      },
+      on: {
+        'app.connected': {
+          guard: 'isNewerGen',
+          target: 'running',
+          actions: 'adoptSocket',
+          description: 'The SDK reconnected (or a replacement socket arrived): adopt it.',
+        },
+        'appServer.restarted': {
+          target: 'starting',
+          description: 'The app server restarted and lost this session: start it by webhook now.',
+        },
+        'app.stopRequested': {
+          target: 'stopping',
+          actions: 'recordStopRequest',
+          description: 'Stopped while the app was away.',
+        },
+        'session.restored': {
+          target: 'resurrecting',
+          reenter: true,
+          description: 'Restored from a persisted snapshot: wait only what is left of the window.',
+        },
+      },
+    },
+    stopping: {
+      description:
+        'POST stop_request; the socket, if any, was closed 1000 with the stop reason. ' +
+        "The app's own close (1000/1001, or 1005 after stop_request) is expected here.",
+      invoke: {
+        id: 'stopWebhook',
+        src: 'appWebhook',
+        input: ({ context }): AppWebhookInput => ({
+          type: 'stop_request',
+          userId: context.userId,
+          packageName: context.packageName,
+          sessionId: context.sessionId,
+          attempt: 1,
+          reason: webhookReasonFor(context.stopReason),
+        }),
+        onDone: { target: 'stopped', description: 'The app server acknowledged the stop.' },
+        onError: { target: 'stopped', description: 'The stop_request failed; the session ends anyway.' },
+      },
+      after: {
+        webhookTimeout: { target: 'stopped', description: 'No answer to stop_request in time; end anyway.' },
+      },
+      on: {
+        'app.connected': {
+          guard: 'isNewerGen',
+          actions: [
+            'recordGen',
+            {
+              type: 'refuseSocket',
+              params: ({ context }) => ({ code: CloseCode.NORMAL, reason: closeReasonFor(context.stopReason) }),
+            },
+          ],
+          description: 'A late reconnect of a stopping app: close it 1000 with the stop reason, never adopt it.',
+        },
+        'session.restored': {
+          target: 'stopping',
+          reenter: true,
+          description: 'Restored from a persisted snapshot: send stop_request again.',
+        },
+      },
+    },
+    stopped: {
+      description: 'Ended; the output says whether it was stopped, ended by the app, or failed (with an error).',
+      type: 'final',
+    },
+  },
+});

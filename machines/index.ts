@@ -1,0 +1,12 @@
+/**
+ * The Tether statecharts: pure machines with their event, emitted-event and I/O contracts.
+ * `src/sdk` runs `appConnection`; `src/cloud` runs `userSession` and `appSession`.
+ */
+export * from './appConnection.js';
+export * from './appSession.js';
+export * from './userSession.js';
+export * from './ports.js';
+export * from './sessionPorts.js';
+export * from './policy/backoff.js';
+export * from './policy/closePolicy.js';
+export * from './policy/sessionConfig.js';

@@ -1,0 +1,45 @@
+/**
+ * The webhook port of `appSession` (`machines/sessionPorts.ts`): one HTTP call per invocation.
+ * Retries, timeouts between attempts and what a failure means are the machine's decisions; this
+ * only builds the body, names the call with a correlation id and reports the result.
+ */
+import { randomUUID } from 'node:crypto';
+import { fromPromise } from 'xstate';
+import type { AppWebhookFailure, AppWebhookInput, AppWebhookOutput } from '../../machines/sessionPorts.js';
+import type { Store } from './store.js';
+import { sessionRequestBody, stopRequestBody, type WebhookClient } from './webhookClient.js';
+
+/** What the webhook actor needs from the cloud. */
+export interface AppWebhookDeps {
+  store: Store;
+  client: WebhookClient;
+  /** The app WebSocket URL to hand out, e.g. `ws://cloud.example:8002/app-ws`. */
+  appWebsocketUrl(): string;
+}
+
+/** Builds the `appWebhook` actor logic. */
+export function createAppWebhook(deps: AppWebhookDeps) {
+  return fromPromise<AppWebhookOutput, AppWebhookInput>(async ({ input }) => {
+    const app = deps.store.getApp(input.packageName);
+    if (!app) {
+      // The app was deleted: no retry can bring it back, so it leaves the desired set.
+      throw { code: 'UNKNOWN_PACKAGE', message: 'the app is not registered', permanent: true } satisfies AppWebhookFailure;
+    }
+    const correlationId = `${input.type}:${input.sessionId}:${input.attempt}:${randomUUID().slice(0, 8)}`;
+    const isStart = input.type === 'session_request';
+    const body = isStart
+      ? sessionRequestBody({ sessionId: input.sessionId, userId: input.userId, websocketUrl: deps.appWebsocketUrl() })
+      : stopRequestBody({ sessionId: input.sessionId, userId: input.userId, reason: input.reason ?? 'user_disabled' });
+    // The call is never aborted when the machine moves on: `@mentra/sdk` answers a
+    // session_request only after its ack and onSession, so the app has usually connected (and
+    // the machine left `callingWebhook`) before the answer comes; cutting the request would only
+    // turn a success into a logged failure. A stop_request must finish anyway (sessionPorts).
+    const result = await deps.client.send(app.webhookUrl, body, { correlationId });
+    if (result.ok) return { status: result.status };
+    throw {
+      code: result.code,
+      message: result.message,
+      ...(result.status !== undefined ? { status: result.status } : {}),
+    } satisfies AppWebhookFailure;
+  });
+}

@@ -1,0 +1,246 @@
+/**
+ * `createCloud(config)`: the whole cloud runtime from explicit configuration — one HTTP server
+ * carrying express (health, metrics, admin API) and two `ws` servers in `noServer` mode
+ * (`/glasses-ws`, `/app-ws` with its alias `/tpa-ws`), the session registry, the router and the
+ * store. Nothing listens at import time; `close()` shuts down in order.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { InspectionEvent } from 'xstate';
+import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
+import type { AppSessionSocketInput, GlassesSocketInput } from '../../machines/sessionPorts.js';
+import { CloseCode, CloseReason } from '../protocol/closeCodes.js';
+import { createLogger, type Logger } from '../logger.js';
+import { acceptAppSocket } from './appGateway.js';
+import { createAppWebhook } from './appWebhook.js';
+import { effectivePublicUrl, resolveCloudConfig, type CloudConfig, type CloudSettings } from './config.js';
+import { acceptGlassesSocket } from './glassesGateway.js';
+import { createCoreToken } from './glassesAuth.js';
+import { createHttpApi, registerApp } from './httpApi.js';
+import { createCloudMetrics, type CloudMetrics } from './metrics.js';
+import { Router } from './router.js';
+import { SessionRegistry } from './sessionRegistry.js';
+import { createSessionSocket } from './sessionSocket.js';
+import { SocketTable } from './socketTable.js';
+import { combineInspectors, createStateLog } from './stateLog.js';
+import { createSqliteStore, type Store } from './store.js';
+import { createWebhookClient } from './webhookClient.js';
+
+/** Paths of the WebSocket endpoints. */
+export const WS_PATHS = { glasses: '/glasses-ws', app: '/app-ws', appLegacy: '/tpa-ws' } as const;
+
+/** Options of {@link createCloud}. */
+export interface CreateCloudOptions {
+  /** A resolved configuration; when absent it is resolved from `env` and `overrides`. */
+  config?: CloudConfig;
+  overrides?: Partial<CloudSettings>;
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  logger?: Logger;
+  /** Extra inspection observer for every actor (the inspector's hub). */
+  inspect?: (event: InspectionEvent) => void;
+  /** Session timing beyond what the configuration names (webhook retries, app connect timeout). */
+  session?: Partial<SessionConfig>;
+  /** Clock and randomness for the machines (tests). */
+  now?: () => number;
+  random?: () => number;
+}
+
+/** A running cloud. */
+export interface Cloud {
+  /** HTTP base URL, e.g. `http://127.0.0.1:8002`. */
+  readonly url: string;
+  readonly port: number;
+  /** `ws://…/glasses-ws` on the bound address. */
+  readonly glassesUrl: string;
+  /** The app WebSocket URL handed out in webhooks (from `TETHER_PUBLIC_URL`). */
+  readonly appUrl: string;
+  readonly config: CloudConfig;
+  readonly store: Store;
+  readonly sessions: SessionRegistry;
+  readonly sockets: SocketTable;
+  readonly metrics: CloudMetrics;
+  readonly logger: Logger;
+  /** Registers an app and returns its API key (shown once). */
+  registerApp(app: { packageName: string; name: string; webhookUrl: string }): { packageName: string; apiKey: string };
+  /** Mints a core token for simulated glasses. */
+  createGlassesToken(userId: string, expiresInSeconds?: number): Promise<string>;
+  /** Graceful shutdown: glasses closed 1001, apps 1012, actors stopped, store closed. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Starts a cloud and resolves once it listens. */
+export async function createCloud(options: CreateCloudOptions = {}): Promise<Cloud> {
+  const config =
+    options.config ??
+    resolveCloudConfig({
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.overrides ? { overrides: options.overrides } : {}),
+    });
+  const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'tether-cloud' });
+  for (const warning of config.warnings) logger.warn(warning);
+
+  const store = createSqliteStore(config.dbPath);
+  const metrics = createCloudMetrics();
+  const sockets = new SocketTable();
+  const webhookClient = createWebhookClient({ timeoutMs: config.webhookTimeoutMs, logger, metrics });
+  let appUrl = '';
+
+  const sessionConfig: SessionConfig = {
+    ...defaultSessionConfig,
+    gracePeriodMs: config.gracePeriodMs,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    restartThresholdMs: config.restartThresholdMs,
+    appReconnectWindowMs: config.appReconnectWindowMs,
+    webhookTimeoutMs: config.webhookTimeoutMs,
+    ...options.session,
+  };
+
+  const sessions = new SessionRegistry({
+    config: sessionConfig,
+    store,
+    sockets,
+    metrics,
+    logger,
+    inspect: combineInspectors(createStateLog(logger), options.inspect),
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.random ? { random: options.random } : {}),
+    actors: {
+      glassesSocket: createSessionSocket<GlassesSocketInput>(sockets, {
+        alive: 'glasses.alive',
+        closed: 'glasses.closed',
+        ack: (entry) => ({ type: 'connection_ack', sessionId: entry.userId, userId: entry.userId }),
+        onHeartbeatTimeout: () => metrics.heartbeatTimeouts.inc({ side: 'glasses' }),
+      }),
+      appSocket: createSessionSocket<AppSessionSocketInput>(sockets, {
+        alive: 'app.alive',
+        closed: 'app.closed',
+        ack: (entry) => ({ type: 'tpa_connection_ack', sessionId: entry.sessionId, settings: [], mentraosSettings: {}, capabilities: null }),
+        onHeartbeatTimeout: () => metrics.heartbeatTimeouts.inc({ side: 'app' }),
+      }),
+      appWebhook: createAppWebhook({ store, client: webhookClient, appWebsocketUrl: () => appUrl }),
+    },
+  });
+  const router = new Router(sessions, sockets);
+
+  // Counted at scrape time, so the data plane never pays for this gauge.
+  metrics.sessions.collect((gauge) => {
+    for (const user of sessions.values()) {
+      const snapshot = user.getSnapshot();
+      gauge.inc({ kind: 'user', state: topState(snapshot.value) });
+      for (const [id, child] of Object.entries(snapshot.children as Record<string, { getSnapshot(): { value: unknown } } | undefined>)) {
+        if (child && id.startsWith('appSession.')) gauge.inc({ kind: 'app', state: topState(child.getSnapshot().value) });
+      }
+    }
+  });
+
+  const http = createHttpApi({
+    adminToken: config.adminToken,
+    store,
+    metrics,
+    logger,
+    health: () => ({ users: sessions.size, sockets: sockets.size }),
+  });
+  const glassesWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
+  const appWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
+  const server: Server = createServer(http);
+  let accepting = true;
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const refuse = (status: string) => {
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (!accepting) return refuse('503 Service Unavailable');
+    if (path === WS_PATHS.glasses) {
+      glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) =>
+        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, sessions, sockets, router, metrics, logger }),
+      );
+    } else if (path === WS_PATHS.app || path === WS_PATHS.appLegacy) {
+      appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => acceptAppSocket(ws, { store, sessions, sockets, router, metrics, logger }));
+    } else refuse('404 Not Found');
+  });
+
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const base = effectivePublicUrl(config, port);
+  appUrl = `${base}${WS_PATHS.app}`;
+  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  logger.info({ port, appUrl }, 'cloud listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      accepting = false;
+      const closes: Array<Promise<void>> = [];
+      for (const entry of [...sockets.values()]) {
+        const code = entry.kind === 'glasses' ? CloseCode.GOING_AWAY : CloseCode.SERVICE_RESTART;
+        closes.push(closeSocket(entry.ws, code, CloseReason.SERVER_RESTART));
+      }
+      const registered = new Set([...sockets.values()].map((e) => e.ws));
+      // Sockets still authenticating are not in the table yet.
+      for (const ws of [...glassesWss.clients, ...appWss.clients]) {
+        if (!registered.has(ws)) closes.push(closeSocket(ws, CloseCode.GOING_AWAY, CloseReason.SERVER_RESTART));
+      }
+      await Promise.all(closes);
+      sessions.stopAll();
+      glassesWss.close();
+      appWss.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      store.close();
+      logger.info('cloud closed');
+      logger.flush?.();
+    })());
+
+  return {
+    url: `http://${shownHost}:${port}`,
+    port,
+    glassesUrl: `ws://${shownHost}:${port}${WS_PATHS.glasses}`,
+    get appUrl() {
+      return appUrl;
+    },
+    config,
+    store,
+    sessions,
+    sockets,
+    metrics,
+    logger,
+    registerApp: (app) => registerApp(store, app),
+    createGlassesToken: (userId, expiresInSeconds) =>
+      createCoreToken(userId, config.jwtSecret, expiresInSeconds ? { expiresInSeconds } : {}),
+    close,
+  };
+}
+
+/** Closes a socket and resolves when it is closed; cuts it if the peer does not answer in 1 s. */
+function closeSocket(ws: WebSocket, code: number, reason: string): Promise<void> {
+  if (ws.readyState === ws.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => {
+    const cut = setTimeout(() => ws.terminate(), 1000);
+    ws.once('close', () => {
+      clearTimeout(cut);
+      resolve();
+    });
+    if (ws.readyState === ws.OPEN) ws.close(code, reason);
+    else if (ws.readyState === ws.CONNECTING) ws.terminate();
+  });
+}
+
+function topState(value: unknown): string {
+  return typeof value === 'string' ? value : Object.keys(value as object)[0] ?? 'unknown';
+}

@@ -1,0 +1,92 @@
+/**
+ * The cloud's HTTP endpoints: `GET /health`, `GET /metrics` (Prometheus text) and the admin API
+ * `POST /api/apps`, which registers an app and returns its API key once (only its hash is kept).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
+import type { Logger } from '../logger.js';
+import { generateApiKey, hashApiKey } from './apiKeys.js';
+import { PROMETHEUS_CONTENT_TYPE, type CloudMetrics } from './metrics.js';
+import type { Store } from './store.js';
+
+/** What the HTTP API needs from the cloud. */
+export interface HttpApiDeps {
+  adminToken: string;
+  store: Store;
+  metrics: CloudMetrics;
+  logger: Logger;
+  /** Live figures for `/health`. */
+  health(): Record<string, unknown>;
+}
+
+const newAppSchema = z.object({
+  packageName: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, dots, dashes and underscores'),
+  name: z.string().min(1).max(200),
+  webhookUrl: z.url({ protocol: /^https?$/ }),
+});
+
+/** Registers an app in the store; returns the plain API key, which is never stored. */
+export function registerApp(store: Store, app: z.infer<typeof newAppSchema>): { packageName: string; apiKey: string } {
+  const apiKey = generateApiKey();
+  store.createApp({ ...app, apiKeyHash: hashApiKey(apiKey) });
+  return { packageName: app.packageName, apiKey };
+}
+
+function sendError(res: Response, code: ErrorCode, message: string, status = errorInfo(code).httpStatus): void {
+  res.status(status).json({ error: { code, category: errorInfo(code).category, message } });
+}
+
+function bearerMatches(header: string | undefined, expected: string): boolean {
+  const match = /^Bearer (.+)$/.exec(header ?? '');
+  if (!match?.[1]) return false;
+  const given = Buffer.from(match[1]);
+  const wanted = Buffer.from(expected);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}
+
+/** Builds the express app; the cloud mounts it on its HTTP server. */
+export function createHttpApi(deps: HttpApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '64kb' }));
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok', ...deps.health() });
+  });
+
+  app.get('/metrics', (_req, res) => {
+    res.type(PROMETHEUS_CONTENT_TYPE).send(deps.metrics.render());
+  });
+
+  app.post('/api/apps', (req, res) => {
+    if (!bearerMatches(req.headers.authorization, deps.adminToken)) {
+      deps.logger.warn({ path: req.path }, 'admin request refused');
+      return sendError(res, 'UNAUTHORIZED', 'A valid admin bearer token is required');
+    }
+    const parsed = newAppSchema.safeParse(req.body);
+    if (!parsed.success) {
+      const fields = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+      return sendError(res, 'INVALID_FIELDS', fields);
+    }
+    try {
+      const created = registerApp(deps.store, parsed.data);
+      deps.logger.info({ packageName: created.packageName }, 'app registered');
+      res.status(201).json(created);
+    } catch (error) {
+      if (error instanceof TetherError) return sendError(res, error.code, error.message);
+      throw error;
+    }
+  });
+
+  app.use((_req, res) => sendError(res, 'NOT_FOUND', 'No such endpoint'));
+  app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    if ((error as { type?: string }).type === 'entity.parse.failed') return sendError(res, 'INVALID_JSON', 'Body is not valid JSON');
+    if ((error as { type?: string }).type === 'entity.too.large') return sendError(res, 'MESSAGE_TOO_LARGE', 'Body is too large');
+    deps.logger.error({ err: (error as Error).message }, 'http handler failed');
+    sendError(res, 'INTERNAL_ERROR', 'Internal error');
+  });
+  return app;
+}

@@ -1,0 +1,56 @@
+/**
+ * The data plane (ARCHITECTURE.md, principle 1): stream events from the glasses to the apps that
+ * subscribed to them, display events from an app to its user's glasses. No actor events per
+ * message: the router reads the actors' snapshots (tags, subscriptions, current `gen`) and
+ * writes to the sockets directly.
+ */
+import type { AnyActorRef } from 'xstate';
+import { toDataStream, type GlassesStreamEvent } from '../protocol/glassesToCloud.js';
+import type { SessionRegistry } from './sessionRegistry.js';
+import { send } from './sessionSocket.js';
+import type { SocketTable } from './socketTable.js';
+
+interface AppSessionView {
+  hasTag(tag: string): boolean;
+  context: { gen: number; sessionId: string; subscriptions: readonly string[] };
+}
+
+const APP_CHILD_PREFIX = 'appSession.';
+
+/** Routes data frames between one cloud's glasses and apps. */
+export class Router {
+  constructor(
+    private readonly sessions: SessionRegistry,
+    private readonly sockets: SocketTable,
+  ) {}
+
+  /** Delivers a glasses stream event as `data_stream` to each subscribed, connected app. Returns how many got it. */
+  fromGlasses(userId: string, event: GlassesStreamEvent): number {
+    const user = this.sessions.get(userId);
+    if (!user) return 0;
+    const { streamType, data } = toDataStream(event);
+    let delivered = 0;
+    for (const [id, child] of Object.entries(user.getSnapshot().children as Record<string, AnyActorRef | undefined>)) {
+      if (!child || !id.startsWith(APP_CHILD_PREFIX)) continue;
+      const app = child.getSnapshot() as AppSessionView;
+      // Exact match: `@mentra/sdk` drops `transcription` for a `transcription:en-US` handler.
+      if (!app.hasTag('canSend') || !app.context.subscriptions.includes(streamType)) continue;
+      const socket = this.sockets.get(app.context.gen);
+      if (socket && send(socket.ws, { type: 'data_stream', sessionId: app.context.sessionId, streamType, data })) delivered++;
+    }
+    return delivered;
+  }
+
+  /** Sends an app's display event to its user's glasses, if they are connected. */
+  toGlasses(userId: string, message: object): boolean {
+    const user = this.sessions.get(userId)?.getSnapshot();
+    if (!user?.hasTag('canSend')) return false;
+    const glasses = this.sockets.get(user.context.gen);
+    return glasses ? send(glasses.ws, message) : false;
+  }
+
+  /** Whether `gen` is the glasses socket the user's session currently holds. */
+  isCurrentGlasses(userId: string, gen: number): boolean {
+    return this.sessions.get(userId)?.getSnapshot().context.gen === gen;
+  }
+}

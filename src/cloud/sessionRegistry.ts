@@ -1,0 +1,154 @@
+/**
+ * The registry of user sessions: one `userSession` root actor per user (ARCHITECTURE.md,
+ * principle 9), created with the cloud's I/O actors provided, its inspection observer and its
+ * logger. It turns the machines' emitted events into effects — persisting the desired apps,
+ * telling the glasses which apps run — and drops an entry only if it is still the actor that
+ * ended, so a late disposal never removes its successor.
+ */
+import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
+import { appSessionMachine } from '../../machines/appSession.js';
+import type { SessionConfig } from '../../machines/policy/sessionConfig.js';
+import type { appSessionSocketPort, appWebhookPort, glassesSocketPort } from '../../machines/sessionPorts.js';
+import { userSessionMachine, type UserSessionEmitted } from '../../machines/userSession.js';
+import type { Logger } from '../logger.js';
+import type { CloudMetrics } from './metrics.js';
+import type { Store } from './store.js';
+import type { SocketTable } from './socketTable.js';
+import { send } from './sessionSocket.js';
+
+/** A running `userSession` actor. */
+export type UserSessionActor = Actor<typeof userSessionMachine>;
+
+/** What the registry needs from the rest of the cloud. */
+export interface SessionRegistryOptions {
+  config: SessionConfig;
+  store: Store;
+  sockets: SocketTable;
+  metrics: CloudMetrics;
+  logger: Logger;
+  /** The I/O actors of both machines, provided by the runtime. */
+  actors: {
+    glassesSocket: typeof glassesSocketPort;
+    appSocket: typeof appSessionSocketPort;
+    /** One webhook call, `session_request` or `stop_request` (its input says which). */
+    appWebhook: typeof appWebhookPort;
+  };
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  now?: () => number;
+  random?: () => number;
+}
+
+/** The user sessions of one cloud. */
+export class SessionRegistry {
+  private readonly sessions = new Map<string, UserSessionActor>();
+  private readonly machine;
+  private readonly options: SessionRegistryOptions;
+
+  constructor(options: SessionRegistryOptions) {
+    this.options = options;
+    const { actors } = options;
+    this.machine = userSessionMachine.provide({
+      actors: {
+        glassesSocket: actors.glassesSocket,
+        appSession: appSessionMachine.provide({
+          actors: { appSocket: actors.appSocket, appWebhook: actors.appWebhook },
+        }),
+      },
+    });
+  }
+
+  /** The live session of `userId`, if any. */
+  get(userId: string): UserSessionActor | undefined {
+    return this.sessions.get(userId);
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  values(): IterableIterator<UserSessionActor> {
+    return this.sessions.values();
+  }
+
+  /**
+   * A glasses socket of `userId` authenticated with generation `gen`: hand it to the user's
+   * session, creating one (with the stored desired apps) if the user has none.
+   */
+  glassesConnected(userId: string, gen: number, runningApps?: readonly string[]): UserSessionActor {
+    const existing = this.sessions.get(userId);
+    if (existing && existing.getSnapshot().status === 'active') {
+      existing.send(runningApps ? { type: 'glasses.connected', gen, runningApps } : { type: 'glasses.connected', gen });
+      return existing;
+    }
+    return this.create(userId, gen, runningApps);
+  }
+
+  /** The app session actor for `sessionId` of `userId`, if it is live. */
+  appSession(userId: string, sessionId: string): AnyActorRef | undefined {
+    const user = this.sessions.get(userId);
+    const app = user?.system.get(`appSession:${sessionId}`) as AnyActorRef | undefined;
+    return app && app.getSnapshot().status === 'active' ? app : undefined;
+  }
+
+  /** Stops every session at once (shutdown); their sockets are closed by the caller. */
+  stopAll(): void {
+    for (const actor of this.sessions.values()) actor.stop();
+    this.sessions.clear();
+  }
+
+  private create(userId: string, gen: number, runningApps?: readonly string[]): UserSessionActor {
+    const { config, store, logger, inspect } = this.options;
+    const log = logger.child({ actor: 'userSession', userId });
+    const actor = createActor(this.machine, {
+      systemId: `userSession:${userId}`,
+      input: {
+        userId,
+        gen,
+        ...(runningApps ? { runningApps } : {}),
+        persistedApps: store.getRunningApps(userId),
+        config,
+        now: this.options.now ?? Date.now,
+        random: this.options.random ?? Math.random,
+      },
+      ...(inspect ? { inspect } : {}),
+    });
+    actor.on('*', (event) => this.onEmitted(actor, event, log));
+    actor.subscribe({
+      complete: () => this.forget(userId, actor),
+      error: (error) => {
+        log.error({ err: (error as Error).message }, 'user session crashed');
+        this.forget(userId, actor);
+      },
+    });
+    this.sessions.set(userId, actor);
+    actor.start();
+    return actor;
+  }
+
+  private onEmitted(actor: UserSessionActor, event: UserSessionEmitted, log: Logger): void {
+    switch (event.type) {
+      case 'apps.changed': {
+        this.options.store.setRunningApps(event.userId, event.desiredApps);
+        const snapshot = actor.getSnapshot();
+        const glasses = snapshot.hasTag('canSend') ? this.options.sockets.get(snapshot.context.gen) : undefined;
+        if (glasses) {
+          send(glasses.ws, { type: 'app_state_change', runningApps: event.runningApps, ...(event.error ? { error: event.error } : {}) });
+        }
+        if (event.error) log.warn({ packageName: event.error.packageName, code: event.error.code }, 'app session failed');
+        break;
+      }
+      case 'glasses.reconnected':
+        this.options.metrics.glassesReconnects.inc();
+        log.info({ disconnectedMs: event.disconnectedMs, long: event.long, gen: event.gen }, 'glasses reconnected');
+        break;
+      case 'session.disposed':
+        this.options.store.setRunningApps(event.userId, event.desiredApps);
+        log.info({ desiredApps: event.desiredApps }, 'user session disposed');
+        break;
+    }
+  }
+
+  private forget(userId: string, actor: UserSessionActor): void {
+    if (this.sessions.get(userId) === actor) this.sessions.delete(userId);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Every authenticated socket of the cloud, by generation. The gateways add a socket once it
+ * has authenticated; the socket actors that the session machines spawn find it here by `gen`
+ * (the machines only ever hold the number). Generations come from one counter that only grows
+ * and starts at the wall clock, so a generation restored from a persisted snapshot is always
+ * older than any socket of this process.
+ */
+import type { WebSocket } from 'ws';
+
+/** What the cloud knows about one authenticated socket. */
+export interface SocketEntry {
+  gen: number;
+  kind: 'glasses' | 'app';
+  ws: WebSocket;
+  userId: string;
+  /** App sockets only. */
+  packageName?: string;
+  sessionId?: string;
+  /** Tether protocol extensions the client listed in its init (app sockets). */
+  extensions: ReadonlySet<string>;
+  /** Set when the app sent `ownership_release`: its next close is a hand-over, not a failure. */
+  ownershipReleased: boolean;
+  /** Set by the socket actor while it lives: forwards a fact to the owning machine. */
+  report?: (fact: { type: string; gen: number; [field: string]: unknown }) => void;
+}
+
+/** The table of live sockets; one per cloud. */
+export class SocketTable {
+  private readonly entries = new Map<number, SocketEntry>();
+  private lastGen = Date.now();
+
+  /** A generation larger than every one handed out before, in this process or a restored one. */
+  nextGen(): number {
+    this.lastGen += 1;
+    return this.lastGen;
+  }
+
+  add(entry: SocketEntry): void {
+    this.entries.set(entry.gen, entry);
+  }
+
+  get(gen: number): SocketEntry | undefined {
+    return this.entries.get(gen);
+  }
+
+  /** Removes `gen` only if it still holds `entry`, so a late cleanup never drops a successor. */
+  remove(entry: SocketEntry): void {
+    if (this.entries.get(entry.gen) === entry) this.entries.delete(entry.gen);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  values(): IterableIterator<SocketEntry> {
+    return this.entries.values();
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Logs every state change of the cloud's session actors, once and centrally, from XState's
+ * inspection stream (STYLE.md): the machines themselves never log.
+ */
+import type { InspectionEvent } from 'xstate';
+import type { Logger } from '../logger.js';
+
+/** An inspection observer that logs each change of a named actor's state value. */
+export function createStateLog(logger: Logger): (event: InspectionEvent) => void {
+  const last = new WeakMap<object, string>();
+  return (event) => {
+    if (event.type !== '@xstate.snapshot') return;
+    const systemId = (event.actorRef as { options?: { systemId?: string } }).options?.systemId;
+    if (!systemId) return;
+    const snapshot = event.snapshot as { value?: unknown; status?: string };
+    if (snapshot.value === undefined) return;
+    const value = JSON.stringify(snapshot.value);
+    const previous = last.get(event.actorRef);
+    if (previous === value) return;
+    last.set(event.actorRef, value);
+    logger.info({ actor: systemId, from: previous ? JSON.parse(previous) : null, to: snapshot.value, event: event.event.type, status: snapshot.status }, 'state changed');
+  };
+}
+
+/** One inspection observer that feeds several. */
+export function combineInspectors(
+  ...observers: Array<((event: InspectionEvent) => void) | undefined>
+): (event: InspectionEvent) => void {
+  const live = observers.filter((o): o is (event: InspectionEvent) => void => o !== undefined);
+  return (event) => {
+    for (const observe of live) observe(event);
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * `npm start`: the cloud with its example apps (Notify, Live Captions) registered automatically,
+ * on the embedded SQLite store; prints the URLs and a development glasses token.
+ */
+import { createCaptionsApp } from './apps/captions/index.js';
+import { createNotifyApp } from './apps/notify/index.js';
+import { createCloud, type Cloud } from './cloud/cloud.js';
+import { resolveCloudConfig } from './cloud/config.js';
+import type { AppServer } from './sdk/index.js';
+
+const DEV_USER = 'dev-user';
+
+const config = resolveCloudConfig();
+const cloud = await createCloud({ config });
+const apps: AppServer[] = [];
+
+/** Registers (or re-registers with a fresh key) an example app and serves it on a free port. */
+async function startExample(cloud: Cloud, packageName: string, name: string, make: (apiKey: string) => AppServer) {
+  // Keys are stored hashed, so a restart cannot recover the old one: issue a new key each start.
+  cloud.store.deleteApp(packageName);
+  const { apiKey } = cloud.registerApp({ packageName, name, webhookUrl: 'http://127.0.0.1:1/webhook' });
+  const app = make(apiKey);
+  const port = await app.listen(0, '127.0.0.1');
+  cloud.store.setWebhookUrl(packageName, `http://127.0.0.1:${port}/webhook`);
+  apps.push(app);
+  return port;
+}
+
+const notifyPort = await startExample(cloud, 'com.tether.notify', 'Notify', (apiKey) =>
+  createNotifyApp({ packageName: 'com.tether.notify', apiKey, logger: cloud.logger }),
+);
+const captionsPort = await startExample(cloud, 'com.tether.captions', 'Live Captions', (apiKey) =>
+  createCaptionsApp({ packageName: 'com.tether.captions', apiKey, logger: cloud.logger }),
+);
+const token = await cloud.createGlassesToken(DEV_USER);
+
+console.log(`
+Tether is running.
+  cloud        ${cloud.url}   (health ${cloud.url}/health, metrics ${cloud.url}/metrics)
+  glasses      ${cloud.glassesUrl}
+  apps         ${cloud.appUrl}
+  notify       http://127.0.0.1:${notifyPort}/webhook   (com.tether.notify)
+  captions     http://127.0.0.1:${captionsPort}/webhook   (com.tether.captions)
+  glasses token for "${DEV_USER}" (24 h):
+    ${token}
+Try: npm run sim -- --token <token> --apps com.tether.captions
+`);
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    void (async () => {
+      for (const app of apps) await app.stop();
+      await cloud.close();
+      process.exit(0);
+    })();
+  });
+}

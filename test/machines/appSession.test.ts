@@ -1,0 +1,457 @@
+import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { appSessionMachine, type AppSessionInput } from '../../machines/appSession.js';
+import { backoffDelay } from '../../machines/policy/backoff.js';
+import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
+import type {
+  AppSessionSocketInput,
+  AppWebhookFailure,
+  AppWebhookInput,
+  AppWebhookOutput,
+  SessionSocketCommand,
+} from '../../machines/sessionPorts.js';
+import { reviveSessionSnapshot } from '../../machines/userSession.js';
+import { seededRandom } from '../support/seededRandom.js';
+
+interface FakeSocket {
+  id: string;
+  gen: number;
+  commands: SessionSocketCommand[];
+  stopped: boolean;
+}
+
+interface FakeWebhook {
+  input: AppWebhookInput;
+  aborted: boolean;
+  resolve: (output?: AppWebhookOutput) => void;
+  reject: (failure: AppWebhookFailure) => void;
+}
+
+const flush = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/**
+ * Moves the simulated clock forward by `ms`, firing every timer at its own due time.
+ * `SimulatedClock.increment` fires late timers at the end time, so a periodic timer re-armed
+ * from inside it would drift.
+ */
+function advance(clock: SimulatedClock, ms: number): void {
+  const target = clock.now() + ms;
+  const timeouts = (clock as unknown as { timeouts: Map<number, { start: number; timeout: number }> }).timeouts;
+  for (;;) {
+    const due = Math.min(...[...timeouts.values()].map((t) => t.start + t.timeout));
+    if (!(due <= target)) break;
+    clock.set(Math.max(due, clock.now()));
+  }
+  clock.set(target);
+}
+
+function startApp(overrides: Partial<SessionConfig> = {}, random: () => number = () => 0.5) {
+  const clock = new SimulatedClock();
+  const sockets: FakeSocket[] = [];
+  const webhooks: FakeWebhook[] = [];
+  const machine = appSessionMachine.provide({
+    actors: {
+      appSocket: fromCallback<SessionSocketCommand, AppSessionSocketInput>(({ input, receive, self }) => {
+        const socket: FakeSocket = { id: self.id, gen: input.gen, commands: [], stopped: false };
+        sockets.push(socket);
+        receive((command) => socket.commands.push(command));
+        return () => {
+          socket.stopped = true;
+        };
+      }),
+      appWebhook: fromPromise<AppWebhookOutput, AppWebhookInput>(
+        ({ input, signal }) =>
+          new Promise((resolve, reject) => {
+            const call: FakeWebhook = {
+              input,
+              aborted: false,
+              resolve: (output = { status: 200 }) => resolve(output),
+              reject,
+            };
+            signal.addEventListener('abort', () => {
+              call.aborted = true;
+            });
+            webhooks.push(call);
+          }),
+      ),
+    },
+  });
+  const input: AppSessionInput = {
+    userId: 'user@example.com',
+    packageName: 'com.example.captions',
+    config: { ...defaultSessionConfig, ...overrides },
+    now: () => clock.now(),
+    random,
+  };
+  const actor = createActor(machine, { input, clock });
+  actor.start();
+  const socket = (gen: number) => sockets.find((s) => s.gen === gen && s.id === 'appSocket');
+  const lastWebhook = () => webhooks.at(-1)!;
+  const sessionRequests = () => webhooks.filter((w) => w.input.type === 'session_request');
+  return { actor, clock, sockets, webhooks, socket, lastWebhook, sessionRequests, machine, input };
+}
+
+const value = (t: { actor: { getSnapshot(): { value: unknown } } }) => t.actor.getSnapshot().value;
+
+describe('appSession: starting', () => {
+  it('posts session_request with the session id on start', () => {
+    const t = startApp();
+    expect(value(t)).toEqual({ starting: 'callingWebhook' });
+    expect(t.webhooks).toHaveLength(1);
+    expect(t.lastWebhook().input).toEqual({
+      type: 'session_request',
+      userId: 'user@example.com',
+      packageName: 'com.example.captions',
+      sessionId: 'user@example.com-com.example.captions',
+      attempt: 1,
+    });
+    expect(t.actor.getSnapshot().hasTag('canSend')).toBe(false);
+  });
+
+  it('accepts the connection before the webhook answers, and never re-sends it once connected', async () => {
+    const t = startApp();
+    t.actor.send({ type: 'app.connected', gen: 1 });
+    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(t.actor.getSnapshot().hasTag('canSend')).toBe(true);
+    expect(t.socket(1)?.commands).toEqual([{ type: 'socket.accept' }]);
+    // The pending session_request is abandoned: its answer can no longer change anything.
+    expect(t.webhooks[0]?.aborted).toBe(true);
+    t.webhooks[0]?.reject({ code: 'WEBHOOK_FAILED', message: '500 Failed to connect', status: 500 });
+    await flush();
+    expect(value(t)).toEqual({ running: 'pinging' });
+
+    t.actor.send({ type: 'app.closed', gen: 1, code: 1006, reason: '' });
+    advance(t.clock, 1000);
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(t.sessionRequests()).toHaveLength(1);
+  });
+
+  it('retries a failed webhook with backoff while no connection has arrived', async () => {
+    const random = seededRandom(42);
+    const draws = seededRandom(42);
+    const t = startApp({}, random);
+    t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: '500', status: 500 });
+    await flush();
+    expect(value(t)).toEqual({ starting: 'backingOff' });
+    const delay = backoffDelay(0, defaultSessionConfig.webhookRetry, draws);
+    expect(t.actor.getSnapshot().context.retryDelayMs).toBe(delay);
+    advance(t.clock, delay - 1);
+    expect(t.webhooks).toHaveLength(1);
+    advance(t.clock, 1);
+    expect(value(t)).toEqual({ starting: 'callingWebhook' });
+    expect(t.webhooks).toHaveLength(2);
+    expect(t.lastWebhook().input.attempt).toBe(2);
+  });
+
+  it('adopts a connection that arrives during the backoff and sends no more webhooks', async () => {
+    const t = startApp();
+    t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: '500' });
+    await flush();
+    t.actor.send({ type: 'app.connected', gen: 1 });
+    expect(value(t)).toEqual({ running: 'pinging' });
+    advance(t.clock, 30_000);
+    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(t.sessionRequests()).toHaveLength(1);
+  });
+
+  it('counts a webhook that does not answer within webhookTimeout as a failed attempt', () => {
+    const t = startApp();
+    advance(t.clock, defaultSessionConfig.webhookTimeoutMs - 1);
+    expect(value(t)).toEqual({ starting: 'callingWebhook' });
+    advance(t.clock, 1);
+    expect(value(t)).toEqual({ starting: 'backingOff' });
+    expect(t.webhooks[0]?.aborted).toBe(true);
+    expect(t.actor.getSnapshot().context.lastError?.code).toBe('WEBHOOK_TIMEOUT');
+  });
+
+  it('keeps the webhook timeout above the 5 s an SDK needs before answering 500', () => {
+    expect(defaultSessionConfig.webhookTimeoutMs).toBeGreaterThanOrEqual(10_000);
+  });
+
+  it('waits for the socket after a successful webhook, then calls again if it never comes', async () => {
+    const t = startApp();
+    t.lastWebhook().resolve();
+    await flush();
+    expect(value(t)).toEqual({ starting: 'awaitingConnection' });
+    advance(t.clock, defaultSessionConfig.appConnectTimeoutMs);
+    expect(value(t)).toEqual({ starting: 'backingOff' });
+    expect(t.actor.getSnapshot().context.lastError?.code).toBe('APP_CONNECT_TIMEOUT');
+    advance(t.clock, 10_000);
+    expect(t.sessionRequests()).toHaveLength(2);
+  });
+
+  it('fails with the last error after webhookMaxAttempts, the error being transient', async () => {
+    const t = startApp({ webhookMaxAttempts: 2 });
+    t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: '500' });
+    await flush();
+    advance(t.clock, 10_000);
+    t.lastWebhook().reject({ code: 'WEBHOOK_UNREACHABLE', message: 'ECONNREFUSED' });
+    await flush();
+    expect(t.actor.getSnapshot().status).toBe('done');
+    expect(t.actor.getSnapshot().output).toEqual({
+      packageName: 'com.example.captions',
+      sessionId: 'user@example.com-com.example.captions',
+      outcome: 'failed',
+      error: { code: 'WEBHOOK_UNREACHABLE', category: 'connection', message: 'ECONNREFUSED', permanent: false },
+    });
+    expect(t.sessionRequests()).toHaveLength(2);
+  });
+
+  it('fails at once on a permanent webhook failure', async () => {
+    const t = startApp();
+    t.lastWebhook().reject({ code: 'UNKNOWN_PACKAGE', message: 'app deleted', permanent: true });
+    await flush();
+    expect(t.actor.getSnapshot().output?.error).toMatchObject({ code: 'UNKNOWN_PACKAGE', permanent: true });
+    expect(t.webhooks).toHaveLength(1);
+  });
+});
+
+describe('appSession: running', () => {
+  async function running(overrides: Partial<SessionConfig> = {}) {
+    const t = startApp(overrides);
+    t.actor.send({ type: 'app.connected', gen: 1, extensions: ['user_reconnected'] });
+    return t;
+  }
+
+  it('pings every heartbeatInterval and resets the timeout on each sign of life', async () => {
+    const t = await running();
+    const pings = () => t.socket(1)!.commands.filter((c) => c.type === 'socket.ping').length;
+    advance(t.clock, 15_000);
+    expect(pings()).toBe(1);
+    t.actor.send({ type: 'app.alive', gen: 1 });
+    advance(t.clock, 44_999);
+    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(pings()).toBe(3);
+  });
+
+  it('terminates a silent socket after heartbeatTimeout and starts resurrecting', async () => {
+    const t = await running();
+    advance(t.clock, 45_000);
+    expect(value(t)).toBe('resurrecting');
+    expect(t.socket(1)?.commands.at(-1)).toEqual({ type: 'socket.terminate', reason: 'heartbeat timeout' });
+    expect(t.socket(1)?.stopped).toBe(true);
+  });
+
+  it('replaces the socket with a newer one, closing the old one 4003, and ignores its late close', async () => {
+    const t = await running();
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    expect(t.socket(1)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 4003, reason: 'replaced' });
+    expect(t.socket(1)?.stopped).toBe(true);
+    expect(t.socket(2)?.commands).toEqual([{ type: 'socket.accept' }]);
+    t.actor.send({ type: 'app.closed', gen: 1, code: 1005, reason: '' });
+    t.actor.send({ type: 'app.alive', gen: 1 });
+    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(t.actor.getSnapshot().context.gen).toBe(2);
+  });
+
+  it('closes a socket older than the adopted one with 4003 instead of adopting it', async () => {
+    const t = await running();
+    t.actor.send({ type: 'app.connected', gen: 3 });
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    const refused = t.sockets.find((s) => s.gen === 2)!;
+    expect(refused.id).toBe('refusedSocket.2');
+    expect(refused.commands).toEqual([{ type: 'socket.close', code: 4003, reason: 'replaced' }]);
+    expect(t.actor.getSnapshot().context.gen).toBe(3);
+    t.actor.send({ type: 'app.closed', gen: 2, code: 4003, reason: 'replaced' });
+    expect(refused.stopped).toBe(true);
+    expect(value(t)).toEqual({ running: 'pinging' });
+  });
+
+  it('treats a 1005 close with no ownership_release as an app that died', async () => {
+    const t = await running();
+    t.actor.send({ type: 'app.closed', gen: 1, code: 1005, reason: '' });
+    expect(value(t)).toBe('resurrecting');
+  });
+
+  it('treats ownership_release followed by a close as a replacement, even with 1000', async () => {
+    const t = await running();
+    t.actor.send({ type: 'app.closed', gen: 1, code: 1000, reason: '', ownershipReleased: true });
+    expect(value(t)).toBe('resurrecting');
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    expect(value(t)).toEqual({ running: 'pinging' });
+  });
+
+  it('ends without an error when the app closes its session normally', async () => {
+    const t = await running();
+    t.actor.send({ type: 'app.closed', gen: 1, code: 1000, reason: 'Clean disconnect' });
+    expect(t.actor.getSnapshot().status).toBe('done');
+    expect(t.actor.getSnapshot().output).toMatchObject({ outcome: 'ended', error: null });
+  });
+
+  it('keeps subscriptions across reconnects, [] included', async () => {
+    const t = await running();
+    t.actor.send({ type: 'subscriptions.updated', gen: 1, subscriptions: [] });
+    expect(value(t)).toEqual({ running: 'pinging' });
+    t.actor.send({ type: 'subscriptions.updated', gen: 1, subscriptions: ['transcription:en-US', 'button_press'] });
+    t.actor.send({ type: 'app.closed', gen: 1, code: 1006, reason: '' });
+    t.actor.send({ type: 'subscriptions.updated', gen: 1, subscriptions: ['late'] });
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    expect(t.actor.getSnapshot().context.subscriptions).toEqual(['transcription:en-US', 'button_press']);
+  });
+
+  it('tells user_reconnected only to a socket that listed the extension', async () => {
+    const t = await running();
+    t.actor.send({ type: 'user.reconnected', disconnectedMs: 232, long: false });
+    expect(t.socket(1)?.commands.at(-1)).toEqual({
+      type: 'socket.send',
+      message: { type: 'user_reconnected', userId: 'user@example.com', disconnectedMs: 232, long: false },
+    });
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    t.actor.send({ type: 'user.reconnected', disconnectedMs: 5, long: false });
+    expect(t.socket(2)?.commands).toEqual([{ type: 'socket.accept' }]);
+  });
+
+  it('ignores appServer.restarted while its socket is open', async () => {
+    const t = await running();
+    t.actor.send({ type: 'appServer.restarted' });
+    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(t.sessionRequests()).toHaveLength(1);
+  });
+});
+
+describe('appSession: resurrecting', () => {
+  async function dropped(overrides: Partial<SessionConfig> = {}) {
+    const t = startApp(overrides);
+    t.actor.send({ type: 'app.connected', gen: 1 });
+    t.actor.send({ type: 'app.closed', gen: 1, code: 1006, reason: '' });
+    return t;
+  }
+
+  it('adopts the SDK when it reconnects by itself inside appReconnectWindow', async () => {
+    const t = await dropped();
+    advance(t.clock, 1009);
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    expect(value(t)).toEqual({ running: 'pinging' });
+    advance(t.clock, 10_000);
+    expect(t.sessionRequests()).toHaveLength(1);
+  });
+
+  it('re-sends the webhook after the window, then stops with an error when attempts run out', async () => {
+    const t = await dropped({ webhookMaxAttempts: 2 });
+    advance(t.clock, 4999);
+    expect(value(t)).toBe('resurrecting');
+    advance(t.clock, 1);
+    expect(value(t)).toEqual({ starting: 'callingWebhook' });
+    expect(t.sessionRequests()).toHaveLength(2);
+    expect(t.lastWebhook().input.attempt).toBe(1);
+    t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: '500' });
+    await flush();
+    advance(t.clock, 10_000);
+    expect(t.sessionRequests()).toHaveLength(3);
+    advance(t.clock, 10_000);
+    expect(t.actor.getSnapshot().output).toMatchObject({
+      outcome: 'failed',
+      error: { code: 'WEBHOOK_TIMEOUT', permanent: false },
+    });
+  });
+
+  it('adopts an SDK that reconnects late, after the webhook was re-sent', async () => {
+    const t = await dropped();
+    advance(t.clock, 5000);
+    expect(t.sessionRequests()).toHaveLength(2);
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    expect(value(t)).toEqual({ running: 'pinging' });
+  });
+
+  it('goes back to starting at once when the app server restarts', async () => {
+    const t = await dropped();
+    t.actor.send({ type: 'appServer.restarted' });
+    expect(value(t)).toEqual({ starting: 'callingWebhook' });
+    expect(t.sessionRequests()).toHaveLength(2);
+  });
+
+  it('starts over, attempts reset, when the app server restarts during starting', async () => {
+    const t = startApp();
+    t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: '500' });
+    await flush();
+    t.actor.send({ type: 'appServer.restarted' });
+    expect(value(t)).toEqual({ starting: 'callingWebhook' });
+    expect(t.actor.getSnapshot().context.webhookAttempts).toBe(1);
+  });
+
+  it('keeps the resurrection deadline across a persisted-snapshot restore', async () => {
+    const t = await dropped();
+    advance(t.clock, 3000);
+    const stored = JSON.stringify(t.actor.getPersistedSnapshot());
+    t.actor.stop();
+    const clock = new SimulatedClock();
+    clock.set(t.clock.now() + 500);
+    // Functions do not survive JSON: the runtime gives the restored actor its clock back.
+    const persisted = reviveSessionSnapshot(JSON.parse(stored) as object, { now: () => clock.now(), random: () => 0.5 });
+    const restored = createActor(t.machine, { snapshot: persisted as never, clock, input: t.input });
+    restored.start();
+    restored.send({ type: 'session.restored' });
+    advance(clock, 1499);
+    expect(restored.getSnapshot().value).toBe('resurrecting');
+    advance(clock, 1);
+    expect(restored.getSnapshot().value).toEqual({ starting: 'callingWebhook' });
+  });
+});
+
+describe('appSession: stopping', () => {
+  it('closes the socket 1000 "App stopped" and sends stop_request on a user stop', async () => {
+    const t = startApp();
+    t.actor.send({ type: 'app.connected', gen: 1 });
+    t.actor.send({ type: 'app.stopRequested', reason: 'user_disabled' });
+    expect(value(t)).toBe('stopping');
+    expect(t.socket(1)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 1000, reason: 'App stopped' });
+    expect(t.lastWebhook().input).toMatchObject({ type: 'stop_request', reason: 'user_disabled' });
+    // The app's own 1005 close after stop_request is expected, not a failure.
+    t.actor.send({ type: 'app.closed', gen: 1, code: 1005, reason: '' });
+    expect(value(t)).toBe('stopping');
+    t.lastWebhook().resolve();
+    await flush();
+    expect(t.actor.getSnapshot().output).toEqual({
+      packageName: 'com.example.captions',
+      sessionId: 'user@example.com-com.example.captions',
+      outcome: 'stopped',
+      error: null,
+    });
+  });
+
+  it('closes 1000 "User session ended" with a system_stop request when the user session ends', async () => {
+    const t = startApp();
+    t.actor.send({ type: 'app.connected', gen: 1 });
+    t.actor.send({ type: 'app.stopRequested', reason: 'session_ended' });
+    expect(t.socket(1)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 1000, reason: 'User session ended' });
+    expect(t.lastWebhook().input).toMatchObject({ type: 'stop_request', reason: 'system_stop' });
+  });
+
+  it('sends only stop_request when the app has no socket, and ends even if it fails', async () => {
+    const t = startApp();
+    t.actor.send({ type: 'app.stopRequested', reason: 'user_disabled' });
+    expect(t.webhooks[0]?.aborted).toBe(true);
+    expect(t.lastWebhook().input.type).toBe('stop_request');
+    t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: '502' });
+    await flush();
+    expect(t.actor.getSnapshot().output?.outcome).toBe('stopped');
+  });
+
+  it('ends when stop_request does not answer in time', () => {
+    const t = startApp();
+    t.actor.send({ type: 'app.stopRequested', reason: 'user_disabled' });
+    advance(t.clock, defaultSessionConfig.webhookTimeoutMs);
+    expect(t.actor.getSnapshot().status).toBe('done');
+  });
+
+  it('refuses a late reconnect while stopping with 1000 and the stop reason', () => {
+    const t = startApp();
+    t.actor.send({ type: 'app.connected', gen: 1 });
+    t.actor.send({ type: 'app.closed', gen: 1, code: 1006, reason: '' });
+    t.actor.send({ type: 'app.stopRequested', reason: 'user_disabled' });
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    const refused = t.sockets.find((s) => s.gen === 2)!;
+    expect(refused.commands).toEqual([{ type: 'socket.close', code: 1000, reason: 'App stopped' }]);
+    t.actor.send({ type: 'app.closed', gen: 2, code: 1000, reason: 'App stopped' });
+    expect(refused.stopped).toBe(true);
+    expect(value(t)).toBe('stopping');
+  });
+
+  it('ignores a second stop request', () => {
+    const t = startApp();
+    t.actor.send({ type: 'app.stopRequested', reason: 'user_disabled' });
+    t.actor.send({ type: 'app.stopRequested', reason: 'session_ended' });
+    expect(t.webhooks.filter((w) => w.input.type === 'stop_request')).toHaveLength(1);
+  });
+});

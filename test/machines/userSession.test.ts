@@ -1,0 +1,468 @@
+import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyActorRef } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { appSessionMachine } from '../../machines/appSession.js';
+import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
+import type {
+  AppSessionSocketInput,
+  AppWebhookFailure,
+  AppWebhookInput,
+  AppWebhookOutput,
+  GlassesSocketInput,
+  SessionSocketCommand,
+} from '../../machines/sessionPorts.js';
+import {
+  appSessionSystemId,
+  reviveSessionSnapshot,
+  userSessionMachine,
+  type UserSessionEmitted,
+  type UserSessionInput,
+} from '../../machines/userSession.js';
+import { seededRandom } from '../support/seededRandom.js';
+
+const USER = 'user@example.com';
+const CAPTIONS = 'com.augmentos.livecaptions';
+const NOTES = 'com.mentra.notes';
+const MAPS = 'com.example.maps';
+
+interface FakeSocket {
+  id: string;
+  gen: number;
+  commands: SessionSocketCommand[];
+  stopped: boolean;
+  /** A live peer answers every ping (ws does it by itself); a force-quit one never does. */
+  answersPings: boolean;
+  packageName?: string;
+}
+
+interface FakeWebhook {
+  input: AppWebhookInput;
+  settled: boolean;
+  resolve: (output?: AppWebhookOutput) => void;
+  reject: (failure: AppWebhookFailure) => void;
+}
+
+const flush = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/** Moves the simulated clock by `ms`, firing each timer at its own due time (see appSession.test.ts). */
+function advance(clock: SimulatedClock, ms: number): void {
+  const target = clock.now() + ms;
+  const timeouts = (clock as unknown as { timeouts: Map<number, { start: number; timeout: number }> }).timeouts;
+  for (;;) {
+    const due = Math.min(...[...timeouts.values()].map((t) => t.start + t.timeout));
+    if (!(due <= target)) break;
+    clock.set(Math.max(due, clock.now()));
+  }
+  clock.set(target);
+}
+
+/** The cloud runtime around one user session, played by the test: fake sockets and webhooks. */
+function startUser(
+  init: { persistedApps?: string[]; runningApps?: string[]; config?: Partial<SessionConfig> } = {},
+  clock = new SimulatedClock(),
+) {
+  const glasses: FakeSocket[] = [];
+  const appSockets: FakeSocket[] = [];
+  const webhooks: FakeWebhook[] = [];
+  const emitted: UserSessionEmitted[] = [];
+  const states: unknown[] = [];
+  let nextAppGen = 100;
+
+  const fakeSocket = <I extends { gen: number }>(
+    onCreate: (socket: FakeSocket, input: I) => void,
+    alive: (gen: number) => { type: string; gen: number },
+  ) =>
+    fromCallback<SessionSocketCommand, I>(({ input, receive, sendBack, self }) => {
+      const socket: FakeSocket = { id: self.id, gen: input.gen, commands: [], stopped: false, answersPings: true };
+      onCreate(socket, input);
+      receive((command) => {
+        socket.commands.push(command);
+        if (command.type === 'socket.ping' && socket.answersPings) sendBack(alive(input.gen) as never);
+      });
+      return () => {
+        socket.stopped = true;
+      };
+    });
+
+  const appSession = appSessionMachine.provide({
+    actors: {
+      appSocket: fakeSocket<AppSessionSocketInput>(
+        (socket, input) => {
+          socket.packageName = input.packageName;
+          appSockets.push(socket);
+        },
+        (gen) => ({ type: 'app.alive', gen }),
+      ),
+      appWebhook: fromPromise<AppWebhookOutput, AppWebhookInput>(
+        ({ input }) =>
+          new Promise((resolve, reject) => {
+            const call: FakeWebhook = {
+              input,
+              settled: false,
+              resolve: (output = { status: 200 }) => {
+                call.settled = true;
+                resolve(output);
+              },
+              reject: (failure) => {
+                call.settled = true;
+                reject(failure);
+              },
+            };
+            webhooks.push(call);
+          }),
+      ),
+    },
+  });
+  const machine = userSessionMachine.provide({
+    actors: {
+      glassesSocket: fakeSocket<GlassesSocketInput>((socket) => glasses.push(socket), (gen) => ({ type: 'glasses.alive', gen })),
+      appSession,
+    },
+  });
+  const input: UserSessionInput = {
+    userId: USER,
+    gen: 1,
+    persistedApps: init.persistedApps ?? [],
+    ...(init.runningApps ? { runningApps: init.runningApps } : {}),
+    config: { ...defaultSessionConfig, ...init.config },
+    now: () => clock.now(),
+    random: seededRandom(5),
+  };
+  const actor = createActor(machine, { input, clock, systemId: `userSession:${USER}` });
+  actor.on('*', (event) => emitted.push(event));
+  actor.subscribe((snapshot) => states.push(snapshot.value));
+  actor.start();
+
+  const app = (pkg: string): AnyActorRef | undefined => actor.system.get(appSessionSystemId(USER, pkg));
+  const appState = (pkg: string) => app(pkg)?.getSnapshot().value;
+  /** The app's SDK opens its socket: the runtime checked its key and tells the app session. */
+  const connectApp = (pkg: string, extensions: string[] = ['user_reconnected']) => {
+    nextAppGen += 1;
+    app(pkg)!.send({ type: 'app.connected', gen: nextAppGen, extensions });
+    return nextAppGen;
+  };
+  const sessionRequests = (pkg: string) =>
+    webhooks.filter((w) => w.input.type === 'session_request' && w.input.packageName === pkg);
+  const stopRequests = (pkg: string) =>
+    webhooks.filter((w) => w.input.type === 'stop_request' && w.input.packageName === pkg);
+  const appSocket = (pkg: string) => appSockets.filter((s) => s.packageName === pkg && s.id === 'appSocket').at(-1);
+  const glassesSocket = (gen: number) => glasses.find((s) => s.gen === gen && s.id === 'glassesSocket');
+  const ofType = <T extends UserSessionEmitted['type']>(type: T) =>
+    emitted.filter((e): e is Extract<UserSessionEmitted, { type: T }> => e.type === type);
+
+  return {
+    actor, clock, glasses, appSockets, webhooks, emitted, states, input, machine,
+    app, appState, connectApp, sessionRequests, stopRequests, appSocket, glassesSocket, ofType,
+  };
+}
+
+type Harness = ReturnType<typeof startUser>;
+
+/** Every app of the harness connects its socket (the usual case: before its webhook answers). */
+function connectAll(t: Harness, ...pkgs: string[]) {
+  for (const pkg of pkgs) t.connectApp(pkg);
+}
+
+describe('userSession: start', () => {
+  it('accepts the glasses socket it was created for and starts the persisted apps', () => {
+    const t = startUser({ persistedApps: [CAPTIONS, NOTES] });
+    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    expect(t.actor.getSnapshot().hasTag('canSend')).toBe(true);
+    expect(t.glassesSocket(1)?.commands).toEqual([{ type: 'socket.accept' }]);
+    expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
+    expect(t.sessionRequests(NOTES)).toHaveLength(1);
+    expect(t.ofType('apps.changed')).toEqual([
+      { type: 'apps.changed', userId: USER, desiredApps: [CAPTIONS, NOTES], runningApps: [CAPTIONS, NOTES] },
+    ]);
+  });
+
+  it('spawns app sessions as children with systemId appSession:<sessionId>', () => {
+    const t = startUser({ persistedApps: [CAPTIONS] });
+    const child = t.app(CAPTIONS);
+    expect(child).toBeDefined();
+    expect(t.actor.getSnapshot().children[`appSession.${CAPTIONS}`]).toBe(child);
+    expect(child?.getSnapshot().context.sessionId).toBe(`${USER}-${CAPTIONS}`);
+  });
+});
+
+describe('seed 05 option 4: runningApps from connection_init win over the persisted set', () => {
+  it('starts only the declared apps', () => {
+    const t = startUser({ persistedApps: [CAPTIONS, NOTES], runningApps: [NOTES, MAPS] });
+    expect(t.sessionRequests(CAPTIONS)).toHaveLength(0);
+    expect(t.sessionRequests(NOTES)).toHaveLength(1);
+    expect(t.sessionRequests(MAPS)).toHaveLength(1);
+    expect(t.actor.getSnapshot().context.desiredApps).toEqual([MAPS, NOTES]);
+    expect(t.ofType('apps.changed').at(-1)?.desiredApps).toEqual([MAPS, NOTES]);
+  });
+
+  it('on a reconnection, stops the apps the glasses no longer declare and keeps the others', () => {
+    const t = startUser({ persistedApps: [CAPTIONS, NOTES] });
+    connectAll(t, CAPTIONS, NOTES);
+    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    advance(t.clock, 1000);
+    t.actor.send({ type: 'glasses.connected', gen: 2, runningApps: [NOTES] });
+    expect(t.appSocket(CAPTIONS)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 1000, reason: 'App stopped' });
+    expect(t.appState(CAPTIONS)).toBe('stopping');
+    expect(t.appState(NOTES)).toEqual({ running: 'pinging' });
+    expect(t.actor.getSnapshot().context.desiredApps).toEqual([NOTES]);
+    expect(t.sessionRequests(NOTES)).toHaveLength(1);
+  });
+});
+
+describe('seed 05: quick reconnect below the restart threshold', () => {
+  it('keeps the apps, tells them user_reconnected with disconnectedMs, sends no second webhook', () => {
+    const t = startUser({ persistedApps: [CAPTIONS] });
+    const child = t.app(CAPTIONS);
+    t.connectApp(CAPTIONS);
+    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1000, reason: '' });
+    expect(t.actor.getSnapshot().value).toBe('grace');
+    advance(t.clock, 232);
+    t.actor.send({ type: 'glasses.connected', gen: 2 });
+
+    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    expect(t.app(CAPTIONS)).toBe(child);
+    expect(t.appState(CAPTIONS)).toEqual({ running: 'pinging' });
+    expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
+    expect(t.appSocket(CAPTIONS)?.commands.at(-1)).toEqual({
+      type: 'socket.send',
+      message: { type: 'user_reconnected', userId: USER, disconnectedMs: 232, long: false },
+    });
+    expect(t.ofType('glasses.reconnected')).toEqual([
+      { type: 'glasses.reconnected', userId: USER, gen: 2, disconnectedMs: 232, long: false },
+    ]);
+    expect(t.glassesSocket(2)?.commands).toEqual([{ type: 'socket.accept' }]);
+  });
+});
+
+describe('seed 05: reconnect after the threshold but inside grace', () => {
+  it('has every desired app running afterwards, none started twice', async () => {
+    const t = startUser({ persistedApps: [CAPTIONS, NOTES], config: { webhookMaxAttempts: 1 } });
+    t.connectApp(CAPTIONS);
+    // Notes' server is down: a transient failure, which must not drop it from the desired set.
+    t.sessionRequests(NOTES)[0]?.reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
+    await flush();
+    expect(t.app(NOTES)).toBeUndefined();
+    expect(t.ofType('apps.changed').at(-1)).toEqual({
+      type: 'apps.changed',
+      userId: USER,
+      desiredApps: [CAPTIONS, NOTES],
+      runningApps: [CAPTIONS],
+      error: { packageName: NOTES, code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' },
+    });
+
+    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    advance(t.clock, 40_000);
+    t.actor.send({ type: 'glasses.connected', gen: 2 });
+
+    expect(t.ofType('glasses.reconnected').at(-1)).toMatchObject({ disconnectedMs: 40_000, long: true });
+    expect(t.appSocket(CAPTIONS)?.commands.at(-1)).toEqual({
+      type: 'socket.send',
+      message: { type: 'user_reconnected', userId: USER, disconnectedMs: 40_000, long: true },
+    });
+    expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
+    expect(t.appState(CAPTIONS)).toEqual({ running: 'pinging' });
+    expect(t.sessionRequests(NOTES)).toHaveLength(2);
+    t.connectApp(NOTES);
+    expect(t.appState(NOTES)).toEqual({ running: 'pinging' });
+    expect(t.actor.getSnapshot().context.desiredApps).toEqual([CAPTIONS, NOTES]);
+  });
+});
+
+describe('seed 05: force-quit → heartbeat timeout → grace → disposed → reopen', () => {
+  it('detects the dead socket, disposes after grace, persists the apps, and a new session starts them', () => {
+    const t = startUser({ persistedApps: [CAPTIONS] });
+    t.connectApp(CAPTIONS);
+    advance(t.clock, 30_000);
+    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    // Force-quit: the phone vanishes, no close frame ever arrives, pings go unanswered.
+    t.glassesSocket(1)!.answersPings = false;
+    advance(t.clock, 44_999);
+    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    advance(t.clock, 1);
+    expect(t.actor.getSnapshot().value).toBe('grace');
+    expect(t.glassesSocket(1)?.commands.at(-1)).toEqual({ type: 'socket.terminate', reason: 'heartbeat timeout' });
+    expect(t.glassesSocket(1)?.stopped).toBe(true);
+
+    advance(t.clock, 59_999);
+    expect(t.actor.getSnapshot().value).toBe('grace');
+    const appSocket = t.appSocket(CAPTIONS)!;
+    advance(t.clock, 1);
+    expect(t.actor.getSnapshot().status).toBe('done');
+    expect(t.actor.getSnapshot().value).toBe('disposed');
+    expect(t.ofType('session.disposed')).toEqual([{ type: 'session.disposed', userId: USER, desiredApps: [CAPTIONS] }]);
+    expect(appSocket.commands.at(-1)).toEqual({ type: 'socket.close', code: 1000, reason: 'User session ended' });
+    expect(appSocket.stopped).toBe(true);
+    expect(t.stopRequests(CAPTIONS)[0]?.input).toMatchObject({ reason: 'system_stop' });
+    expect(t.app(CAPTIONS)).toBeUndefined();
+
+    const reopened = startUser({ persistedApps: t.ofType('session.disposed')[0]!.desiredApps }, t.clock);
+    expect(reopened.sessionRequests(CAPTIONS)).toHaveLength(1);
+  });
+});
+
+describe("seed 05: the log's own sequence (1006, reconnect, 1006, 1000, reconnect 232 ms later, force-quit)", () => {
+  it('ends with the app started again when the user reopens long after', () => {
+    const t = startUser({ persistedApps: [CAPTIONS] });
+    t.connectApp(CAPTIONS);
+    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    advance(t.clock, 3000);
+    t.actor.send({ type: 'glasses.connected', gen: 2 });
+    advance(t.clock, 60_000);
+    t.actor.send({ type: 'glasses.closed', gen: 2, code: 1006, reason: '' });
+    advance(t.clock, 2000);
+    t.actor.send({ type: 'glasses.connected', gen: 3 });
+    advance(t.clock, 18_000);
+    t.actor.send({ type: 'glasses.closed', gen: 3, code: 1000, reason: '' });
+    advance(t.clock, 232);
+    t.actor.send({ type: 'glasses.connected', gen: 4 });
+    // The old sockets' late events change nothing.
+    t.actor.send({ type: 'glasses.closed', gen: 2, code: 1006, reason: '' });
+    t.actor.send({ type: 'glasses.alive', gen: 3 });
+    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
+
+    t.glassesSocket(4)!.answersPings = false;
+    advance(t.clock, 45_000 + 60_000);
+    expect(t.actor.getSnapshot().value).toBe('disposed');
+    // 9 minutes 20 s later the user reopens the app.
+    advance(t.clock, 560_000);
+    const reopened = startUser({ persistedApps: t.ofType('session.disposed')[0]!.desiredApps }, t.clock);
+    expect(reopened.sessionRequests(CAPTIONS)).toHaveLength(1);
+    reopened.connectApp(CAPTIONS);
+    expect(reopened.appState(CAPTIONS)).toEqual({ running: 'pinging' });
+  });
+});
+
+describe('seed 05: network switch (the new socket opens before the old one closes)', () => {
+  it("replaces the socket with 4003, ignores the old socket's close, never enters grace", () => {
+    const t = startUser({ persistedApps: [CAPTIONS] });
+    t.connectApp(CAPTIONS);
+    advance(t.clock, 10_000);
+    t.actor.send({ type: 'glasses.connected', gen: 2, runningApps: [CAPTIONS] });
+    expect(t.glassesSocket(1)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 4003, reason: 'replaced' });
+    expect(t.glassesSocket(1)?.stopped).toBe(true);
+    expect(t.glassesSocket(2)?.commands).toEqual([{ type: 'socket.accept' }]);
+    t.actor.send({ type: 'glasses.closed', gen: 1, code: 4003, reason: 'replaced' });
+    advance(t.clock, 120_000);
+    expect(t.states).not.toContain('grace');
+    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
+    expect(t.ofType('glasses.reconnected')).toEqual([]);
+    expect(t.appSocket(CAPTIONS)?.commands.some((c) => c.type === 'socket.send')).toBe(false);
+  });
+
+  it('closes a glasses socket older than the adopted one with 4003 and releases it on its close', () => {
+    const t = startUser();
+    t.actor.send({ type: 'glasses.connected', gen: 3 });
+    t.actor.send({ type: 'glasses.connected', gen: 2 });
+    const refused = t.glasses.find((s) => s.gen === 2)!;
+    expect(refused.id).toBe('refusedSocket.2');
+    expect(refused.commands).toEqual([{ type: 'socket.close', code: 4003, reason: 'replaced' }]);
+    expect(t.actor.getSnapshot().context.gen).toBe(3);
+    t.actor.send({ type: 'glasses.closed', gen: 2, code: 4003, reason: 'replaced' });
+    expect(refused.stopped).toBe(true);
+    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+  });
+});
+
+describe('userSession: user intents', () => {
+  it('start_app adds the app and starts it once; stop_app removes it and stops its session', async () => {
+    const t = startUser();
+    t.actor.send({ type: 'app.startRequested', packageName: MAPS });
+    t.actor.send({ type: 'app.startRequested', packageName: MAPS });
+    expect(t.sessionRequests(MAPS)).toHaveLength(1);
+    expect(t.ofType('apps.changed').at(-1)).toMatchObject({ desiredApps: [MAPS], runningApps: [MAPS] });
+    t.connectApp(MAPS);
+    t.actor.send({ type: 'app.stopRequested', packageName: MAPS });
+    expect(t.appSocket(MAPS)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 1000, reason: 'App stopped' });
+    expect(t.stopRequests(MAPS)[0]?.input).toMatchObject({ reason: 'user_disabled' });
+    expect(t.ofType('apps.changed').at(-1)).toMatchObject({ desiredApps: [], runningApps: [] });
+    t.stopRequests(MAPS)[0]?.resolve();
+    await flush();
+    expect(t.app(MAPS)).toBeUndefined();
+    expect(t.actor.getSnapshot().children[`appSession.${MAPS}`]).toBeUndefined();
+  });
+
+  it('starts an app afresh when it is wanted again while its session is still stopping', async () => {
+    const t = startUser({ persistedApps: [MAPS] });
+    t.connectApp(MAPS);
+    t.actor.send({ type: 'app.stopRequested', packageName: MAPS });
+    t.actor.send({ type: 'app.startRequested', packageName: MAPS });
+    expect(t.sessionRequests(MAPS)).toHaveLength(1);
+    t.stopRequests(MAPS)[0]?.resolve();
+    await flush();
+    expect(t.sessionRequests(MAPS)).toHaveLength(2);
+    expect(t.appState(MAPS)).toEqual({ starting: 'callingWebhook' });
+  });
+
+  it('drops an app from the desired set only on a permanent failure', async () => {
+    const t = startUser({ persistedApps: [MAPS, NOTES], config: { webhookMaxAttempts: 1 } });
+    t.sessionRequests(NOTES)[0]?.reject({ code: 'WEBHOOK_TIMEOUT', message: 'no answer' });
+    t.sessionRequests(MAPS)[0]?.reject({ code: 'UNKNOWN_PACKAGE', message: 'app deleted', permanent: true });
+    await flush();
+    expect(t.actor.getSnapshot().context.desiredApps).toEqual([NOTES]);
+    expect(t.ofType('apps.changed').at(-1)).toMatchObject({
+      desiredApps: [NOTES],
+      runningApps: [],
+      error: { packageName: MAPS, code: 'UNKNOWN_PACKAGE' },
+    });
+  });
+
+  it('keeps an app desired when it closes its own session, and starts it on the next connection', () => {
+    const t = startUser({ persistedApps: [MAPS] });
+    const gen = t.connectApp(MAPS);
+    t.app(MAPS)!.send({ type: 'app.closed', gen, code: 1000, reason: '' });
+    expect(t.app(MAPS)).toBeUndefined();
+    expect(t.actor.getSnapshot().context.desiredApps).toEqual([MAPS]);
+    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    t.actor.send({ type: 'glasses.connected', gen: 2 });
+    expect(t.sessionRequests(MAPS)).toHaveLength(2);
+  });
+});
+
+describe('userSession: persistence', () => {
+  it('keeps the grace deadline across a persisted-snapshot restore', () => {
+    const t = startUser({ persistedApps: [CAPTIONS] });
+    t.connectApp(CAPTIONS);
+    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    advance(t.clock, 20_000);
+    const stored = JSON.stringify(t.actor.getPersistedSnapshot());
+    t.actor.stop();
+
+    const clock = new SimulatedClock();
+    clock.set(t.clock.now() + 10_000);
+    const persisted = reviveSessionSnapshot(JSON.parse(stored) as object, { now: () => clock.now(), random: () => 0.5 });
+    const restored = createActor(t.machine, { snapshot: persisted as never, clock, input: t.input });
+    const disposed: unknown[] = [];
+    restored.on('session.disposed', (e) => disposed.push(e));
+    restored.start();
+    restored.send({ type: 'session.restored' });
+    expect(restored.getSnapshot().value).toBe('grace');
+    advance(clock, 29_999);
+    expect(restored.getSnapshot().value).toBe('grace');
+    advance(clock, 1);
+    expect(restored.getSnapshot().value).toBe('disposed');
+    expect(disposed).toEqual([{ type: 'session.disposed', userId: USER, desiredApps: [CAPTIONS] }]);
+  });
+
+  it('gives restored app sessions their clock back, so they keep their deadlines too', () => {
+    const t = startUser({ persistedApps: [CAPTIONS] });
+    const gen = t.connectApp(CAPTIONS);
+    t.app(CAPTIONS)!.send({ type: 'app.closed', gen, code: 1006, reason: '' });
+    advance(t.clock, 2000);
+    const stored = JSON.stringify(t.actor.getPersistedSnapshot());
+    t.actor.stop();
+
+    const clock = new SimulatedClock();
+    clock.set(t.clock.now() + 1000);
+    const persisted = reviveSessionSnapshot(JSON.parse(stored) as object, { now: () => clock.now(), random: () => 0.5 });
+    const restored = createActor(t.machine, { snapshot: persisted as never, clock, input: t.input });
+    restored.start();
+    restored.send({ type: 'session.restored' });
+    const app = () => restored.system.get(appSessionSystemId(USER, CAPTIONS))!.getSnapshot().value;
+    expect(app()).toBe('resurrecting');
+    advance(clock, 1999);
+    expect(app()).toBe('resurrecting');
+    advance(clock, 1);
+    expect(app()).toEqual({ starting: 'callingWebhook' });
+  });
+});
