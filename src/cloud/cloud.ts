@@ -44,6 +44,8 @@ export interface CreateCloudOptions {
   inspect?: (event: InspectionEvent) => void;
   /** Session timing beyond what the configuration names (webhook retries, app connect timeout). */
   session?: Partial<SessionConfig>;
+  /** Restore the sessions a previous process persisted (default true). */
+  restore?: boolean;
   /** Clock and randomness for the machines (tests). */
   now?: () => number;
   random?: () => number;
@@ -68,8 +70,15 @@ export interface Cloud {
   registerApp(app: { packageName: string; name: string; webhookUrl: string }): { packageName: string; apiKey: string };
   /** Mints a core token for simulated glasses. */
   createGlassesToken(userId: string, expiresInSeconds?: number): Promise<string>;
-  /** Graceful shutdown: glasses closed 1001, apps 1012, actors stopped, store closed. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Graceful shutdown, idempotent. By default every user session is persisted for the next
+   * process and both glasses and apps are closed with 1012 (service restart: come back); with
+   * `{ persist: false }` nothing is kept and the glasses are closed with 1001 (going away).
+   * Then the actors are stopped, the HTTP server and the store closed.
+   */
+  close(options?: { persist?: boolean }): Promise<void>;
+  /** How many persisted sessions this cloud restored at start. */
+  readonly restoredSessions: number;
 }
 
 /** Starts a cloud and resolves once it listens. */
@@ -178,15 +187,18 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const base = effectivePublicUrl(config, port);
   appUrl = `${base}${WS_PATHS.app}`;
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  logger.info({ port, appUrl }, 'cloud listening');
+  const restoredSessions = options.restore === false ? 0 : sessions.restoreAll();
+  logger.info({ port, appUrl, restoredSessions }, 'cloud listening');
 
   let closing: Promise<void> | undefined;
-  const close = () =>
+  const close = ({ persist = true }: { persist?: boolean } = {}) =>
     (closing ??= (async () => {
       accepting = false;
+      // Persist before any socket closes, so the snapshots hold the live state.
+      const persisted = persist ? sessions.persistAll() : 0;
       const closes: Array<Promise<void>> = [];
       for (const entry of [...sockets.values()]) {
-        const code = entry.kind === 'glasses' ? CloseCode.GOING_AWAY : CloseCode.SERVICE_RESTART;
+        const code = entry.kind === 'glasses' && !persist ? CloseCode.GOING_AWAY : CloseCode.SERVICE_RESTART;
         closes.push(closeSocket(entry.ws, code, CloseReason.SERVER_RESTART));
       }
       const registered = new Set([...sockets.values()].map((e) => e.ws));
@@ -194,8 +206,9 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       for (const ws of [...glassesWss.clients, ...appWss.clients]) {
         if (!registered.has(ws)) closes.push(closeSocket(ws, CloseCode.GOING_AWAY, CloseReason.SERVER_RESTART));
       }
-      await Promise.all(closes);
+      // Stopped in the same tick as the closes began: no actor reacts to its socket closing.
       sessions.stopAll();
+      await Promise.all(closes);
       glassesWss.close();
       appWss.close();
       await new Promise<void>((resolve) => {
@@ -203,7 +216,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         server.closeAllConnections();
       });
       store.close();
-      logger.info('cloud closed');
+      logger.info({ persisted }, 'cloud closed');
       logger.flush?.();
     })());
 
@@ -221,6 +234,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     metrics,
     logger,
     registerApp: (app) => registerApp(store, app),
+    restoredSessions,
     createGlassesToken: (userId, expiresInSeconds) =>
       createCoreToken(userId, config.jwtSecret, expiresInSeconds ? { expiresInSeconds } : {}),
     close,

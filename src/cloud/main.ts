@@ -1,6 +1,8 @@
 /**
- * `npm run cloud`: the cloud alone, configured only by the environment (see README). Shuts down
- * gracefully on SIGTERM/SIGINT: glasses closed 1001, apps 1012, store closed.
+ * `npm run cloud`: the cloud alone, configured only by the environment (see README). On start it
+ * restores the sessions a previous process persisted; on SIGTERM/SIGINT it persists every user
+ * session, closes glasses and apps with 1012 (so they reconnect to the next process) and closes
+ * the store.
  */
 import { createCloud } from './cloud.js';
 import { resolveCloudConfig } from './config.js';

@@ -5,11 +5,11 @@
  * telling the glasses which apps run — and drops an entry only if it is still the actor that
  * ended, so a late disposal never removes its successor.
  */
-import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
 import { appSessionMachine } from '../../machines/appSession.js';
 import type { SessionConfig } from '../../machines/policy/sessionConfig.js';
 import type { appSessionSocketPort, appWebhookPort, glassesSocketPort } from '../../machines/sessionPorts.js';
-import { userSessionMachine, type UserSessionEmitted } from '../../machines/userSession.js';
+import { reviveSessionSnapshot, userSessionMachine, type UserSessionEmitted } from '../../machines/userSession.js';
 import type { Logger } from '../logger.js';
 import type { CloudMetrics } from './metrics.js';
 import type { Store } from './store.js';
@@ -80,7 +80,7 @@ export class SessionRegistry {
       existing.send(runningApps ? { type: 'glasses.connected', gen, runningApps } : { type: 'glasses.connected', gen });
       return existing;
     }
-    return this.create(userId, gen, runningApps);
+    return this.create(userId, runningApps ? { gen, runningApps } : { gen });
   }
 
   /** The app session actor for `sessionId` of `userId`, if it is live. */
@@ -96,22 +96,75 @@ export class SessionRegistry {
     this.sessions.clear();
   }
 
-  private create(userId: string, gen: number, runningApps?: readonly string[]): UserSessionActor {
+  /**
+   * Saves every live session's persisted snapshot to the store (cloud shutdown). The sockets
+   * are not touched: call this before closing them, so the snapshots hold the live state.
+   * Returns how many were saved.
+   */
+  persistAll(): number {
+    let saved = 0;
+    for (const [userId, actor] of this.sessions) {
+      if (actor.getSnapshot().status !== 'active') continue;
+      this.options.store.saveSessionSnapshot(userId, JSON.stringify(actor.getPersistedSnapshot()));
+      saved++;
+    }
+    return saved;
+  }
+
+  /**
+   * Brings back the sessions a previous process persisted (cloud start). Their sockets are gone,
+   * so each session finds its glasses socket closed and enters `grace`, and each app session
+   * enters `resurrecting`: glasses and apps that reconnect in time continue without a webhook.
+   * The snapshots are deleted once loaded, so a crash later never restores them twice.
+   */
+  restoreAll(): number {
+    const { store, logger } = this.options;
+    let restored = 0;
+    for (const record of store.loadSessionSnapshots()) {
+      store.deleteSessionSnapshot(record.userId);
+      try {
+        const snapshot = reviveSessionSnapshot(JSON.parse(record.json) as unknown, { now: this.now, random: this.random });
+        const actor = this.create(record.userId, { snapshot });
+        actor.send({ type: 'session.restored' });
+        restored++;
+      } catch (error) {
+        logger.error({ userId: record.userId, err: (error as Error).message }, 'could not restore a persisted session');
+      }
+    }
+    return restored;
+  }
+
+  private get now(): () => number {
+    return this.options.now ?? Date.now;
+  }
+
+  private get random(): () => number {
+    return this.options.random ?? Math.random;
+  }
+
+  private create(
+    userId: string,
+    from: { gen: number; runningApps?: readonly string[] } | { snapshot: unknown },
+  ): UserSessionActor {
     const { config, store, logger, inspect } = this.options;
     const log = logger.child({ actor: 'userSession', userId });
-    const actor = createActor(this.machine, {
-      systemId: `userSession:${userId}`,
-      input: {
-        userId,
-        gen,
-        ...(runningApps ? { runningApps } : {}),
-        persistedApps: store.getRunningApps(userId),
-        config,
-        now: this.options.now ?? Date.now,
-        random: this.options.random ?? Math.random,
-      },
-      ...(inspect ? { inspect } : {}),
-    });
+    const common = { systemId: `userSession:${userId}`, ...(inspect ? { inspect } : {}) };
+    const actor =
+      'snapshot' in from
+        ? // A restored actor takes its context from the snapshot; the input type does not apply.
+          createActor(this.machine, { ...common, snapshot: from.snapshot as Snapshot<unknown> } as never)
+        : createActor(this.machine, {
+            ...common,
+            input: {
+              userId,
+              gen: from.gen,
+              ...(from.runningApps ? { runningApps: from.runningApps } : {}),
+              persistedApps: store.getRunningApps(userId),
+              config,
+              now: this.now,
+              random: this.random,
+            },
+          });
     actor.on('*', (event) => this.onEmitted(actor, event, log));
     actor.subscribe({
       complete: () => this.forget(userId, actor),

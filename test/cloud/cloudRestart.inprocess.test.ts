@@ -1,0 +1,37 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { RecordingApp, startTestCloud } from '../support/cloudHarness.js';
+import { waitFor } from '../support/net.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+it('restores persisted sessions into grace and adopts the returning glasses and apps without a webhook', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tether-restart-'));
+  dirs.push(dir);
+  const dbPath = join(dir, 'tether.db');
+  const first = await startTestCloud({ settings: { dbPath, appReconnectWindowMs: 5000, gracePeriodMs: 5000 } });
+  const { server } = await first.serveApp('com.example.echo', (apiKey) => new RecordingApp({ packageName: 'com.example.echo', apiKey, session: { reconnectDelay: 200 } }));
+  const app = server as RecordingApp;
+  const g = await first.glassesFor('rita', ['com.example.echo']);
+  await g.connect();
+  await waitFor(() => app.sessions.length === 1, { timeoutMs: 3000 });
+  const port = first.cloud.port;
+  await first.cloud.close();
+  expect(g.closeEvents.at(-1)?.code).toBe(1012);
+  const second = await startTestCloud({ settings: { dbPath, port, appReconnectWindowMs: 5000, gracePeriodMs: 5000 } });
+  expect(second.cloud.restoredSessions).toBe(1);
+  expect(second.cloud.sessions.get('rita')?.getSnapshot().value).toBe('grace');
+  await waitFor(() => app.sessions[0]!.isConnectionHealthy(), { timeoutMs: 4000 });
+  await g.connect();
+  await waitFor(() => second.cloud.sessions.appSession('rita', 'rita-com.example.echo')?.getSnapshot().hasTag('canSend'), { timeoutMs: 4000 });
+  g.transcribe('after restart');
+  await waitFor(() => app.transcripts.includes('after restart'), { timeoutMs: 3000 });
+  expect(app.sessions).toHaveLength(1);
+  await first.close(); // the app server and glasses belong to the first harness
+  await second.close();
+});
