@@ -48,6 +48,7 @@ import {
   type UserSessionInput,
 } from '../../machines/userSession.js';
 import { seededRandom } from '../support/seededRandom.js';
+import { allStateNodes, allTransitions } from '../support/modelCoverage.js';
 
 type AnyTransition = TransitionDefinition<any, any>;
 /** A model event: a type and any payload (socket generations may be relative, see `concrete`). */
@@ -63,27 +64,9 @@ interface MachineSnapshotLike {
 // ---------------------------------------------------------------------------------------------
 // What a machine defines
 
-function stateNodesOf(machine: AnyStateMachine): AnyStateNode[] {
-  const out: AnyStateNode[] = [];
-  const visit = (node: AnyStateNode) => {
-    out.push(node);
-    for (const child of Object.values(node.states) as AnyStateNode[]) visit(child);
-  };
-  visit(machine.root);
-  return out;
-}
-
-/** Every transition: each guarded branch of `on`, `after`, invoke `onDone`/`onError`, and `always`. */
-function transitionsOf(machine: AnyStateMachine): AnyTransition[] {
-  return stateNodesOf(machine).flatMap((node) => [
-    ...[...node.transitions.values()].flat(),
-    ...(node.always ?? []),
-  ]) as AnyTransition[];
-}
-
 /** The `xstate.after.*` events whose timers are armed in `snapshot` (their state is active). */
 function armedDelayedEvents(machine: AnyStateMachine) {
-  const delayed = stateNodesOf(machine).flatMap((node) =>
+  const delayed = allStateNodes(machine).flatMap((node) =>
     node.after.map((t: { eventType: string }) => ({ node, type: t.eventType })),
   );
   return (snapshot: MachineSnapshotLike): EventObject[] =>
@@ -255,12 +238,12 @@ async function exercise(spec: ModelSpec) {
 }
 
 function expectFullCoverage(machine: AnyStateMachine, taken: Set<unknown>, visited: Set<AnyStateNode>) {
-  const defined = transitionsOf(machine);
+  const defined = allTransitions(machine);
   const missing = defined.filter((t) => !taken.has(t)).map((t) => describeTransition(machine, t));
   expect(missing).toEqual([]);
   const unknown = [...taken].filter((t) => !defined.includes(t as AnyTransition));
   expect(unknown).toEqual([]);
-  const unvisited = stateNodesOf(machine)
+  const unvisited = allStateNodes(machine)
     .filter((node) => !visited.has(node))
     .map((node) => node.id);
   expect(unvisited).toEqual([]);
@@ -269,10 +252,10 @@ function expectFullCoverage(machine: AnyStateMachine, taken: Set<unknown>, visit
 /** The inspector shows descriptions: every state node and every transition has one. */
 function undescribed(machine: AnyStateMachine): string[] {
   return [
-    ...stateNodesOf(machine)
+    ...allStateNodes(machine)
       .filter((node) => !node.description)
       .map((node) => `state ${node.id}`),
-    ...transitionsOf(machine)
+    ...allTransitions(machine)
       .filter((t) => !t.description)
       .map((t) => `transition ${describeTransition(machine, t)}`),
   ];

@@ -2,18 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, errorInfo, parseMessage } from '../../src/protocol/index.js';
 import type { Side } from '../../src/protocol/index.js';
 import { appToCloudFrames } from './fixtures/mentraWire.js';
-
-// Seeded so a failure reproduces; mulberry32.
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../support/seededRandom.js';
 
 const sides: Side[] = ['glassesToCloud', 'cloudToGlasses', 'appToCloud', 'cloudToApp'];
 const formatCodes = ERROR_CODES.filter((code) => errorInfo(code).category === 'format');
