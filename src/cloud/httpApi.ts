@@ -38,6 +38,12 @@ function sendError(res: Response, code: ErrorCode, message: string, status = err
   res.status(status).json({ error: { code, category: errorInfo(code).category, message } });
 }
 
+/** Every refused HTTP request leaves a log line with its code (principle 7). */
+function refuse(logger: Logger, req: Request, res: Response, code: ErrorCode, message: string): void {
+  logger.warn({ code, method: req.method, path: req.path }, 'http request refused');
+  sendError(res, code, message);
+}
+
 function bearerMatches(header: string | undefined, expected: string): boolean {
   const match = /^Bearer (.+)$/.exec(header ?? '');
   if (!match?.[1]) return false;
@@ -62,29 +68,28 @@ export function createHttpApi(deps: HttpApiDeps): Express {
 
   app.post('/api/apps', (req, res) => {
     if (!bearerMatches(req.headers.authorization, deps.adminToken)) {
-      deps.logger.warn({ path: req.path }, 'admin request refused');
-      return sendError(res, 'UNAUTHORIZED', 'A valid admin bearer token is required');
+      return refuse(deps.logger, req, res, 'UNAUTHORIZED', 'A valid admin bearer token is required');
     }
     const parsed = newAppSchema.safeParse(req.body);
     if (!parsed.success) {
       const fields = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-      return sendError(res, 'INVALID_FIELDS', fields);
+      return refuse(deps.logger, req, res, 'INVALID_FIELDS', fields);
     }
     try {
       const created = registerApp(deps.store, parsed.data);
       deps.logger.info({ packageName: created.packageName }, 'app registered');
       res.status(201).json(created);
     } catch (error) {
-      if (error instanceof TetherError) return sendError(res, error.code, error.message);
+      if (error instanceof TetherError) return refuse(deps.logger, req, res, error.code, error.message);
       throw error;
     }
   });
 
-  app.use((_req, res) => sendError(res, 'NOT_FOUND', 'No such endpoint'));
-  app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+  app.use((req, res) => refuse(deps.logger, req, res, 'NOT_FOUND', 'No such endpoint'));
+  app.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
-    if ((error as { type?: string }).type === 'entity.parse.failed') return sendError(res, 'INVALID_JSON', 'Body is not valid JSON');
-    if ((error as { type?: string }).type === 'entity.too.large') return sendError(res, 'MESSAGE_TOO_LARGE', 'Body is too large');
+    if ((error as { type?: string }).type === 'entity.parse.failed') return refuse(deps.logger, req, res, 'INVALID_JSON', 'Body is not valid JSON');
+    if ((error as { type?: string }).type === 'entity.too.large') return refuse(deps.logger, req, res, 'MESSAGE_TOO_LARGE', 'Body is too large');
     deps.logger.error({ err: (error as Error).message }, 'http handler failed');
     sendError(res, 'INTERNAL_ERROR', 'Internal error');
   });
