@@ -55,6 +55,8 @@ export interface AppSessionInput {
   random: () => number;
   /** Subscriptions to start from (normally none: the app sends its own after the ack). */
   subscriptions?: readonly string[];
+  /** Set when the session is started by a restart recovery: names its webhooks in logs. */
+  correlationId?: string;
 }
 
 /** What the machine remembers; the data plane reads `subscriptions` from here. */
@@ -84,6 +86,11 @@ export interface AppSessionContext {
   lastError: AppSessionError | null;
   stopReason: AppStopReason | null;
   outcome: AppSessionOutput['outcome'];
+  /**
+   * Correlation id of the restart recovery driving the current start
+   * (`recovery:<registrationId>:<sessionId>`), handed to its webhooks; null otherwise.
+   */
+  correlationId: string | null;
 }
 
 /**
@@ -96,7 +103,7 @@ export interface AppSessionContext {
 export type AppSessionEvent =
   | { type: 'app.connected'; gen: number; extensions?: readonly string[] }
   | AppSessionSocketFact
-  | { type: 'appServer.restarted' }
+  | { type: 'appServer.restarted'; correlationId?: string }
   | { type: 'app.stopRequested'; reason: AppStopReason }
   | { type: 'user.reconnected'; disconnectedMs: number; long: boolean }
   | { type: 'session.restored' };
@@ -142,7 +149,9 @@ function socketInput(context: AppSessionContext, gen: number): AppSessionSocketI
 /**
  * The app session statechart. States: `starting` (`callingWebhook` → `backingOff` /
  * `awaitingConnection`) → `running` → `resurrecting` → `stopping` → `stopped` (final).
- * Tag: `canSend` while `running` (an adopted, open socket).
+ * Tags: `canSend` while `running` (an adopted, open socket); `buffering` while the session is
+ * live (`starting`, `running`, `resurrecting`): the data plane numbers and keeps its frames for
+ * replay, even with no socket to write them to.
  */
 export const appSessionMachine = setup({
   types: {
@@ -177,6 +186,17 @@ export const appSessionMachine = setup({
   },
   actions: {
     resetWebhookAttempts: assign({ webhookAttempts: 0, lastError: null }),
+    /**
+     * The app server restarted while a session_request is in flight: that call is kept (a
+     * second one for the same session makes `@mentra/sdk` drop its socket and run `onSession`
+     * again), but it becomes the first attempt of a fresh round, so if it was addressed to the
+     * dead server its failure is retried against the new one.
+     */
+    restartWebhookRound: assign({ webhookAttempts: 1, lastError: null }),
+    recordCorrelation: assign({
+      correlationId: ({ context, event }) =>
+        event.type === 'appServer.restarted' ? (event.correlationId ?? null) : context.correlationId,
+    }),
     countWebhookAttempt: assign({ webhookAttempts: ({ context }) => context.webhookAttempts + 1 }),
     drawRetryDelay: assign({
       retryDelayMs: ({ context }) =>
@@ -209,7 +229,7 @@ export const appSessionMachine = setup({
     }),
     adoptSocket: enqueueActions(({ context, event, enqueue }) => {
       const { gen, extensions = [] } = event as ConnectedEvent;
-      enqueue.assign({ gen, extensions: [...extensions], resurrectionDeadline: null });
+      enqueue.assign({ gen, extensions: [...extensions], resurrectionDeadline: null, correlationId: null });
       enqueue.spawnChild('appSocket', { id: 'appSocket', input: socketInput(context, gen) });
       enqueue.sendTo('appSocket', { type: 'socket.accept' });
     }),
@@ -247,6 +267,8 @@ export const appSessionMachine = setup({
     })),
     startResurrectionWindow: assign({
       resurrectionDeadline: ({ context }) => context.now() + context.config.appReconnectWindowMs,
+      // A drop after a recovered start begins an ordinary resurrection, not part of that recovery.
+      correlationId: null,
     }),
     recordSubscriptions: assign({
       subscriptions: ({ event, context }) =>
@@ -283,6 +305,7 @@ export const appSessionMachine = setup({
     lastError: null,
     stopReason: null,
     outcome: 'stopped',
+    correlationId: input.correlationId ?? null,
   }),
   output: ({ context }) => ({
     packageName: context.packageName,
@@ -308,6 +331,7 @@ export const appSessionMachine = setup({
       description:
         'POST session_request and accept the app whenever it connects, usually before the webhook answers. ' +
         'The webhook is retried with backoff, a bounded number of times, only while no socket has arrived.',
+      tags: ['buffering'],
       entry: 'resetWebhookAttempts',
       initial: 'callingWebhook',
       on: {
@@ -321,11 +345,6 @@ export const appSessionMachine = setup({
           target: 'stopping',
           actions: 'recordStopRequest',
           description: 'Stopped before the app connected.',
-        },
-        'appServer.restarted': {
-          target: 'starting',
-          reenter: true,
-          description: 'The app server came back: start over with a fresh webhook and attempt count.',
         },
         'session.restored': {
           target: 'starting',
@@ -346,6 +365,7 @@ export const appSessionMachine = setup({
               packageName: context.packageName,
               sessionId: context.sessionId,
               attempt: context.webhookAttempts,
+              ...(context.correlationId ? { correlationId: context.correlationId } : {}),
             }),
             onDone: {
               target: 'awaitingConnection',
@@ -386,11 +406,26 @@ export const appSessionMachine = setup({
               },
             ],
           },
+          on: {
+            'appServer.restarted': {
+              actions: ['restartWebhookRound', 'recordCorrelation'],
+              description:
+                'The app server came back while a call is in flight: keep the call (never two session_requests ' +
+                'at once), but count it as the first attempt of a fresh round.',
+            },
+          },
         },
         backingOff: {
           description: 'Waiting d·(1 + 0.5·random()), d = min(max, base·1.5ⁿ), before the next webhook call.',
           entry: 'drawRetryDelay',
           after: { webhookRetry: { target: 'callingWebhook', description: 'Call the webhook again.' } },
+          on: {
+            'appServer.restarted': {
+              target: 'callingWebhook',
+              actions: ['resetWebhookAttempts', 'recordCorrelation'],
+              description: 'The app server came back: call it now, with a fresh attempt count, instead of waiting.',
+            },
+          },
         },
         awaitingConnection: {
           description: 'The webhook succeeded; waiting for the app to open its socket.',
@@ -409,6 +444,15 @@ export const appSessionMachine = setup({
               },
             ],
           },
+          on: {
+            'appServer.restarted': {
+              target: 'callingWebhook',
+              actions: ['resetWebhookAttempts', 'recordCorrelation'],
+              description:
+                'The server that accepted the session restarted before the app connected: call the new one, ' +
+                'with a fresh attempt count.',
+            },
+          },
         },
       },
     },
@@ -416,7 +460,7 @@ export const appSessionMachine = setup({
       description:
         'The app socket is adopted and open: the router may write to it. Pinged every heartbeatInterval; ' +
         'no pong or frame for heartbeatTimeout means it is dead.',
-      tags: ['canSend'],
+      tags: ['canSend', 'buffering'],
       initial: 'pinging',
       states: {
         pinging: {
@@ -494,6 +538,7 @@ export const appSessionMachine = setup({
       description:
         'The app dropped. Wait appReconnectWindow (a deadline that survives a restore) for its SDK to come ' +
         'back by itself, then re-send the webhook.',
+      tags: ['buffering'],
       after: {
         resurrectionWindow: {
           target: 'starting',
@@ -509,6 +554,7 @@ export const appSessionMachine = setup({
         },
         'appServer.restarted': {
           target: 'starting',
+          actions: 'recordCorrelation',
           description: 'The app server restarted and lost this session: start it by webhook now.',
         },
         'app.stopRequested': {

@@ -99,6 +99,11 @@ export interface AppWebhookInput {
   attempt: number;
   /** Only on `stop_request`. */
   reason?: StopRequestReason;
+  /**
+   * Set when the call belongs to a restart recovery (`recovery:<registrationId>:<sessionId>`):
+   * the runtime names the call with it, so one id follows the workflow through the logs.
+   */
+  correlationId?: string;
 }
 
 /** A webhook that answered 2xx. */

@@ -80,13 +80,16 @@ export interface AppSessionErrorEvent {
  * Events the machine accepts. `glasses.connected` comes from the runtime after a glasses socket
  * authenticated (with a new `gen`); `glasses.alive` / `glasses.closed` from the `glassesSocket`
  * actor; `app.startRequested` / `app.stopRequested` are the user's `start_app` / `stop_app`;
- * `session.restored` is sent once after the actor was created from a persisted snapshot.
+ * `session.restored` is sent once after the actor was created from a persisted snapshot;
+ * `appServer.restarted` comes from the runtime's restart recovery when the server of
+ * `packageName` registered with a new boot id (seed 02 §3.4).
  */
 export type UserSessionEvent =
   | { type: 'glasses.connected'; gen: number; runningApps?: readonly string[] }
   | GlassesSocketFact
   | { type: 'app.startRequested'; packageName: string }
   | { type: 'app.stopRequested'; packageName: string }
+  | { type: 'appServer.restarted'; packageName: string; correlationId?: string }
   | { type: 'session.restored' }
   | AppSessionDoneEvent
   | AppSessionErrorEvent;
@@ -206,13 +209,14 @@ function planApps(apps: Readonly<Record<string, AppEntry>>, desired: readonly st
 }
 
 /** How `appSession` children are spawned: one per app, found by the runtime through `systemId`. */
-function appSessionSpawn(context: UserSessionContext, packageName: string) {
+function appSessionSpawn(context: UserSessionContext, packageName: string, correlationId?: string) {
   const input: AppSessionInput = {
     userId: context.userId,
     packageName,
     config: context.config,
     now: context.now,
     random: context.random,
+    ...(correlationId ? { correlationId } : {}),
   };
   return { id: appChildId(packageName), systemId: appSessionSystemId(context.userId, packageName), input };
 }
@@ -249,6 +253,8 @@ export const userSessionMachine = setup({
     isNewerGen: ({ context, event }) => event.type === 'glasses.connected' && event.gen > context.gen,
     isOlderGen: ({ context, event }) => event.type === 'glasses.connected' && event.gen < context.gen,
     isRefusedGen: ({ context, event }) => event.type === 'glasses.closed' && context.refusedGens.includes(event.gen),
+    isDesiredApp: ({ context, event }) =>
+      event.type === 'appServer.restarted' && context.desiredApps.includes(event.packageName),
   },
   delays: {
     heartbeatInterval: ({ context }) => context.config.heartbeatIntervalMs,
@@ -361,6 +367,32 @@ export const userSessionMachine = setup({
         enqueue.emit(error ? { ...change, error } : change);
       }
     }),
+    /**
+     * The app's server restarted (seed 02 §3.4). A live session that is not being stopped hears
+     * it (it restarts only if its socket is gone); a desired app with no session — its start
+     * failed while the server was down, which keeps it desired — is started again. An app
+     * being stopped is left alone: if it is still desired when it has stopped, `forgetApp`
+     * starts it afresh.
+     */
+    recoverApp: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'appServer.restarted') return;
+      const pkg = event.packageName;
+      const entry = context.apps[pkg];
+      const correlation = event.correlationId ? { correlationId: event.correlationId } : {};
+      if (entry) {
+        if (!entry.stopping) enqueue.sendTo(appChildId(pkg), { type: 'appServer.restarted', ...correlation });
+        return;
+      }
+      enqueue.spawnChild('appSession', appSessionSpawn(context, pkg, event.correlationId));
+      const next: Record<string, AppEntry> = { ...context.apps, [pkg]: { stopping: false } };
+      enqueue.assign({ apps: next });
+      enqueue.emit({
+        type: 'apps.changed',
+        userId: context.userId,
+        desiredApps: [...context.desiredApps],
+        runningApps: runningOf(next),
+      });
+    }),
     forwardRestored: enqueueActions(({ context, enqueue }) => {
       for (const pkg of Object.keys(context.apps)) enqueue.sendTo(appChildId(pkg), { type: 'session.restored' });
     }),
@@ -412,6 +444,13 @@ export const userSessionMachine = setup({
     'app.stopRequested': {
       actions: { type: 'reconcileApps', params: { notifyReconnected: false } },
       description: "The user's stop_app: remove the app from the desired set and stop its session.",
+    },
+    'appServer.restarted': {
+      guard: 'isDesiredApp',
+      actions: 'recoverApp',
+      description:
+        "The app's server restarted: bring its session back (a live one that lost its socket restarts, a " +
+        'failed one is started again); running sessions are left alone.',
     },
     'xstate.done.actor.appSession.*': {
       actions: 'forgetApp',

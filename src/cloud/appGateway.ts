@@ -75,6 +75,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
       packageName,
       sessionId,
       extensions: new Set(extensions),
+      ...(init.lastSeq !== undefined ? { lastSeq: init.lastSeq } : {}),
       ownershipReleased: false,
     };
     deps.sockets.add(entry);

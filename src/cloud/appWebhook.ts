@@ -15,6 +15,11 @@ export interface AppWebhookDeps {
   client: WebhookClient;
   /** The app WebSocket URL to hand out, e.g. `ws://cloud.example:8002/app-ws`. */
   appWebsocketUrl(): string;
+  /**
+   * Told of each call that belongs to a restart recovery (its correlation id) before it is sent;
+   * the returned function is called once it has answered, so the recovery can bound its calls.
+   */
+  onRecoveryCall?(correlationId: string): () => void;
 }
 
 /** Builds the `appWebhook` actor logic. */
@@ -25,7 +30,9 @@ export function createAppWebhook(deps: AppWebhookDeps) {
       // The app was deleted: no retry can bring it back, so it leaves the desired set.
       throw { code: 'UNKNOWN_PACKAGE', message: 'the app is not registered', permanent: true } satisfies AppWebhookFailure;
     }
-    const correlationId = `${input.type}:${input.sessionId}:${input.attempt}:${randomUUID().slice(0, 8)}`;
+    // A restart recovery names every call of its workflow alike (`recovery:<registrationId>:<sessionId>`).
+    const correlationId =
+      input.correlationId ?? `${input.type}:${input.sessionId}:${input.attempt}:${randomUUID().slice(0, 8)}`;
     const isStart = input.type === 'session_request';
     const body = isStart
       ? sessionRequestBody({ sessionId: input.sessionId, userId: input.userId, websocketUrl: deps.appWebsocketUrl() })
@@ -34,7 +41,8 @@ export function createAppWebhook(deps: AppWebhookDeps) {
     // session_request only after its ack and onSession, so the app has usually connected (and
     // the machine left `callingWebhook`) before the answer comes; cutting the request would only
     // turn a success into a logged failure. A stop_request must finish anyway (sessionPorts).
-    const result = await deps.client.send(app.webhookUrl, body, { correlationId });
+    const answered = input.correlationId ? deps.onRecoveryCall?.(input.correlationId) : undefined;
+    const result = await deps.client.send(app.webhookUrl, body, { correlationId }).finally(() => answered?.());
     if (result.ok) return { status: result.status };
     throw {
       code: result.code,

@@ -15,16 +15,20 @@ import { CloseCode, CloseReason } from '../protocol/closeCodes.js';
 import { createLogger, type Logger } from '../logger.js';
 import { acceptAppSocket } from './appGateway.js';
 import { createAppWebhook } from './appWebhook.js';
+import { DeliveryLog } from './deliveryLog.js';
 import { effectivePublicUrl, resolveCloudConfig, type CloudConfig, type CloudSettings } from './config.js';
 import { acceptGlassesSocket } from './glassesGateway.js';
 import { createCoreToken } from './glassesAuth.js';
 import { createHttpApi, registerApp } from './httpApi.js';
 import { createCloudMetrics, type CloudMetrics } from './metrics.js';
+import { AppRecovery, RecoveryCalls } from './recovery.js';
+import { REGISTER_PATHS, RegistrationService, registrationHandler } from './registration.js';
 import { Router } from './router.js';
 import { SessionRegistry } from './sessionRegistry.js';
 import { createSessionSocket } from './sessionSocket.js';
 import { SocketTable } from './socketTable.js';
 import { combineInspectors, createStateLog } from './stateLog.js';
+import { createInspectorHub, createInspectorServer, INSPECTOR_PATHS, type InspectorHub } from '../../inspector/index.js';
 import { createSqliteStore, type Store } from './store.js';
 import { createWebhookClient } from './webhookClient.js';
 
@@ -42,6 +46,12 @@ export interface CreateCloudOptions {
   logger?: Logger;
   /** Extra inspection observer for every actor (the inspector's hub). */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * The inspector's hub, fed by every actor and served at `/inspector` when the inspector is
+   * enabled (development, or production with `TETHER_INSPECTOR_TOKEN`). By default the cloud
+   * creates one when enabled; `false` turns the inspector off.
+   */
+  inspector?: InspectorHub | false;
   /** Session timing beyond what the configuration names (webhook retries, app connect timeout). */
   session?: Partial<SessionConfig>;
   /** Restore the sessions a previous process persisted (default true). */
@@ -66,6 +76,12 @@ export interface Cloud {
   readonly sockets: SocketTable;
   readonly metrics: CloudMetrics;
   readonly logger: Logger;
+  /** The inspector's hub, when the inspector is on. */
+  readonly inspector: InspectorHub | undefined;
+  /** `http://…/inspector/` when the inspector is served (its token is not in it). */
+  readonly inspectorUrl: string | undefined;
+  /** Replay buffers of the app sessions (seq numbering, resume, state export for restarts). */
+  readonly deliveries: DeliveryLog;
   /** Registers an app and returns its API key (shown once). */
   registerApp(app: { packageName: string; name: string; webhookUrl: string }): { packageName: string; apiKey: string };
   /** Mints a core token for simulated glasses. */
@@ -96,7 +112,13 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const metrics = createCloudMetrics();
   const sockets = new SocketTable();
   const webhookClient = createWebhookClient({ timeoutMs: config.webhookTimeoutMs, logger, metrics });
+  const recoveryCalls = new RecoveryCalls();
   let appUrl = '';
+  const deliveries = new DeliveryLog({
+    limits: { maxMessages: config.replayMaxMessages, maxAgeMs: config.replayWindowMs },
+    ...(options.now ? { now: options.now } : {}),
+    logger,
+  });
 
   const sessionConfig: SessionConfig = {
     ...defaultSessionConfig,
@@ -109,13 +131,19 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     ...options.session,
   };
 
+  // The inspector is served in development, and in production only behind its token.
+  const inspectorServed = options.inspector !== false && (!config.production || config.inspectorToken !== undefined);
+  const ownInspectorHub = inspectorServed && !options.inspector;
+  const inspectorHub = options.inspector || (inspectorServed ? createInspectorHub() : undefined);
+
   const sessions = new SessionRegistry({
+    resumeState: deliveries,
     config: sessionConfig,
     store,
     sockets,
     metrics,
     logger,
-    inspect: combineInspectors(createStateLog(logger), options.inspect),
+    inspect: combineInspectors(createStateLog(logger), deliveries.observe, options.inspect, inspectorHub?.inspect),
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     actors: {
@@ -129,12 +157,21 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         alive: 'app.alive',
         closed: 'app.closed',
         ack: (entry) => ({ type: 'tpa_connection_ack', sessionId: entry.sessionId, settings: [], mentraosSettings: {}, capabilities: null }),
+        // Missed frames go out after the ack and before any live one.
+        afterAck: (entry) => void deliveries.resume(entry, entry.sessionId ? sessions.appSession(entry.userId, entry.sessionId) : undefined),
         onHeartbeatTimeout: () => metrics.heartbeatTimeouts.inc({ side: 'app' }),
       }),
-      appWebhook: createAppWebhook({ store, client: webhookClient, appWebsocketUrl: () => appUrl }),
+      appWebhook: createAppWebhook({
+        store,
+        client: webhookClient,
+        appWebsocketUrl: () => appUrl,
+        onRecoveryCall: (correlationId) => recoveryCalls.begin(correlationId),
+      }),
     },
   });
-  const router = new Router(sessions, sockets);
+  const router = new Router(sessions, sockets, deliveries);
+  const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
+  const registration = new RegistrationService({ store, recovery, logger, ...(options.now ? { now: options.now } : {}) });
 
   // Counted at scrape time, so the data plane never pays for this gauge.
   metrics.sessions.collect((gauge) => {
@@ -153,10 +190,13 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     metrics,
     logger,
     health: () => ({ users: sessions.size, sockets: sockets.size }),
+    registration: { paths: REGISTER_PATHS, handler: registrationHandler(registration, { recovery, logger }) },
   });
   const glassesWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
   const appWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
-  const server: Server = createServer(http);
+  const inspectorEndpoints =
+    inspectorServed && inspectorHub ? createInspectorServer({ hub: inspectorHub, token: config.inspectorToken, logger }) : undefined;
+  const server: Server = createServer(inspectorEndpoints ? inspectorEndpoints.wrap(http) : http);
   let accepting = true;
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -172,6 +212,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       );
     } else if (path === WS_PATHS.app || path === WS_PATHS.appLegacy) {
       appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => acceptAppSocket(ws, { store, sessions, sockets, router, metrics, logger }));
+    } else if (inspectorEndpoints?.handles(path)) {
+      inspectorEndpoints.handleUpgrade(req, socket, head);
     } else refuse('404 Not Found');
   });
 
@@ -207,8 +249,11 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         if (!registered.has(ws)) closes.push(closeSocket(ws, CloseCode.GOING_AWAY, CloseReason.SERVER_RESTART));
       }
       // Stopped in the same tick as the closes began: no actor reacts to its socket closing.
+      recovery.stop();
       sessions.stopAll();
+      if (inspectorEndpoints) closes.push(inspectorEndpoints.close());
       await Promise.all(closes);
+      if (ownInspectorHub) inspectorHub?.close();
       glassesWss.close();
       appWss.close();
       await new Promise<void>((resolve) => {
@@ -233,6 +278,9 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     sockets,
     metrics,
     logger,
+    inspector: inspectorHub,
+    inspectorUrl: inspectorEndpoints ? `http://${shownHost}:${port}${INSPECTOR_PATHS.page}/` : undefined,
+    deliveries,
     registerApp: (app) => registerApp(store, app),
     restoredSessions,
     createGlassesToken: (userId, expiresInSeconds) =>

@@ -181,6 +181,24 @@ export const CLOUD_SETTINGS = defineSettings({
     parse: secretParser(MIN_TOKEN_BYTES),
     description: `Token that enables the inspector in production, at least ${MIN_TOKEN_BYTES} bytes (optional).`,
   },
+  replayWindowMs: {
+    env: 'REPLAY_WINDOW_MS',
+    default: 30_000,
+    parse: parseDurationMs,
+    description: 'Age after which a data frame leaves an app session’s replay buffer, in ms.',
+  },
+  replayMaxMessages: {
+    env: 'REPLAY_MAX_MESSAGES',
+    default: 1_000,
+    parse: integerParser({ min: 1, max: 1_000_000 }),
+    description: 'Most data frames an app session’s replay buffer keeps; the smaller of the two bounds wins.',
+  },
+  recoveryConcurrency: {
+    env: 'RECOVERY_CONCURRENCY',
+    default: 50,
+    parse: integerParser({ min: 1, max: 10_000 }),
+    description: 'Sessions a restart recovery brings back at once per app server (count): its session_request webhooks in flight.',
+  },
 });
 
 /** Raw resolved values of {@link CLOUD_SETTINGS}, before defaults that depend on other settings. */
@@ -226,6 +244,12 @@ export interface CloudConfig {
   production: boolean;
   /** Inspector token, when set. */
   inspectorToken: string | undefined;
+  /** Age after which a data frame leaves an app session's replay buffer, in ms. */
+  replayWindowMs: number;
+  /** Most data frames kept per app session for replay. */
+  replayMaxMessages: number;
+  /** Sessions one restart recovery brings back at once (webhooks in flight, count). */
+  recoveryConcurrency: number;
   /**
    * Problems that do not stop the cloud but must be seen (a development secret in use, a short
    * webhook timeout); the runtime logs each at `warn` on start-up.
@@ -326,6 +350,9 @@ export function resolveCloudConfig(sources: CloudConfigSources = {}): CloudConfi
     nodeEnv: settings.nodeEnv,
     production,
     inspectorToken: settings.inspectorToken,
+    replayWindowMs: settings.replayWindowMs,
+    replayMaxMessages: settings.replayMaxMessages,
+    recoveryConcurrency: settings.recoveryConcurrency,
     warnings,
   };
 }

@@ -68,6 +68,7 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
       userId: verdict.userId,
       extensions: new Set(),
       ownershipReleased: false,
+      lastActivityAt: Date.now(),
     };
     deps.sockets.add(entry);
     phase = 'open';
@@ -77,6 +78,7 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
   };
 
   const handle = (socket: SocketEntry, raw: Buffer) => {
+    socket.lastActivityAt = Date.now();
     const parsed = parseMessage('glassesToCloud', raw);
     if (!parsed.ok) {
       deps.metrics.badMessages.inc({ side: 'glasses', code: parsed.error.code });

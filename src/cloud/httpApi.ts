@@ -3,7 +3,7 @@
  * `POST /api/apps`, which registers an app and returns its API key once (only its hash is kept).
  */
 import { timingSafeEqual } from 'node:crypto';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
 import type { Logger } from '../logger.js';
@@ -19,6 +19,8 @@ export interface HttpApiDeps {
   logger: Logger;
   /** Live figures for `/health`. */
   health(): Record<string, unknown>;
+  /** App-server registration (`registration.ts`), mounted on its paths when given. */
+  registration?: { paths: readonly string[]; handler: RequestHandler };
 }
 
 const newAppSchema = z.object({
@@ -84,6 +86,8 @@ export function createHttpApi(deps: HttpApiDeps): Express {
       throw error;
     }
   });
+
+  if (deps.registration) app.post([...deps.registration.paths], deps.registration.handler);
 
   app.use((req, res) => refuse(deps.logger, req, res, 'NOT_FOUND', 'No such endpoint'));
   app.use((error: unknown, req: Request, res: Response, next: NextFunction) => {

@@ -6,6 +6,7 @@
  */
 import type { AnyActorRef } from 'xstate';
 import { toDataStream, type GlassesStreamEvent } from '../protocol/glassesToCloud.js';
+import { DeliveryLog } from './deliveryLog.js';
 import type { SessionRegistry } from './sessionRegistry.js';
 import { send } from './sessionSocket.js';
 import type { SocketTable } from './socketTable.js';
@@ -22,9 +23,15 @@ export class Router {
   constructor(
     private readonly sessions: SessionRegistry,
     private readonly sockets: SocketTable,
+    private readonly deliveries: DeliveryLog = new DeliveryLog(),
   ) {}
 
-  /** Delivers a glasses stream event as `data_stream` to each subscribed, connected app. Returns how many got it. */
+  /**
+   * Delivers a glasses stream event as `data_stream` to each subscribed app. Every frame for a
+   * live app session is numbered and kept for replay (`deliveryLog.ts`), also while its socket
+   * is down (tag `buffering`); it is written only to a socket that is open (`canSend`) and has
+   * had its replay. Returns how many sockets it was written to.
+   */
   fromGlasses(userId: string, event: GlassesStreamEvent): number {
     const user = this.sessions.get(userId);
     if (!user) return 0;
@@ -34,9 +41,17 @@ export class Router {
       if (!child || !id.startsWith(APP_CHILD_PREFIX)) continue;
       const app = child.getSnapshot() as AppSessionView;
       // Exact match: `@mentra/sdk` drops `transcription` for a `transcription:en-US` handler.
-      if (!app.hasTag('canSend') || !app.context.subscriptions.includes(streamType)) continue;
+      if (!app.context.subscriptions.includes(streamType)) continue;
+      const open = app.hasTag('canSend');
+      if (!open && !app.hasTag('buffering')) continue;
+      const buffer = this.deliveries.open(app.context.sessionId, child);
+      const frame = buffer.append(streamType, data);
+      if (!open || !buffer.isDeliverable(app.context.gen)) continue;
       const socket = this.sockets.get(app.context.gen);
-      if (socket && send(socket.ws, { type: 'data_stream', sessionId: app.context.sessionId, streamType, data })) delivered++;
+      if (socket && send(socket.ws, frame)) {
+        buffer.markSent(frame.seq);
+        delivered++;
+      }
     }
     return delivered;
   }

@@ -34,8 +34,22 @@ export interface SessionRegistryOptions {
     appWebhook: typeof appWebhookPort;
   };
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Where each app session's delivery position (`seq`) lives, so a restart continues it. */
+  resumeState?: {
+    exportState(sessionId: string): unknown;
+    importState(sessionId: string, state: never): void;
+  };
   now?: () => number;
   random?: () => number;
+}
+
+/** What the cloud keeps of one user session across a restart. */
+interface PersistedSession {
+  version: 1;
+  /** XState's persisted snapshot of the `userSession` actor and its app sessions. */
+  snapshot: unknown;
+  /** Delivery position of each app session, by session id. */
+  delivery: Record<string, unknown>;
 }
 
 /** The user sessions of one cloud. */
@@ -104,8 +118,16 @@ export class SessionRegistry {
   persistAll(): number {
     let saved = 0;
     for (const [userId, actor] of this.sessions) {
-      if (actor.getSnapshot().status !== 'active') continue;
-      this.options.store.saveSessionSnapshot(userId, JSON.stringify(actor.getPersistedSnapshot()));
+      const snapshot = actor.getSnapshot();
+      if (snapshot.status !== 'active') continue;
+      const delivery: Record<string, unknown> = {};
+      for (const packageName of Object.keys(snapshot.context.apps)) {
+        const sessionId = `${userId}-${packageName}`;
+        const state = this.options.resumeState?.exportState(sessionId);
+        if (state !== undefined) delivery[sessionId] = state;
+      }
+      const record: PersistedSession = { version: 1, snapshot: actor.getPersistedSnapshot(), delivery };
+      this.options.store.saveSessionSnapshot(userId, JSON.stringify(record));
       saved++;
     }
     return saved;
@@ -123,7 +145,12 @@ export class SessionRegistry {
     for (const record of store.loadSessionSnapshots()) {
       store.deleteSessionSnapshot(record.userId);
       try {
-        const snapshot = reviveSessionSnapshot(JSON.parse(record.json) as unknown, { now: this.now, random: this.random });
+        const persisted = JSON.parse(record.json) as PersistedSession;
+        // Numbering continues where it stopped, before any app can reconnect and ask to resume.
+        for (const [sessionId, state] of Object.entries(persisted.delivery)) {
+          this.options.resumeState?.importState(sessionId, state as never);
+        }
+        const snapshot = reviveSessionSnapshot(persisted.snapshot, { now: this.now, random: this.random });
         const actor = this.create(record.userId, { snapshot });
         actor.send({ type: 'session.restored' });
         restored++;

@@ -15,6 +15,11 @@ export interface SessionSocketKind {
   closed: 'glasses.closed' | 'app.closed';
   /** The handshake acknowledgement written on `socket.accept`. */
   ack(entry: SocketEntry): object;
+  /**
+   * Runs right after the ack was written, in the same call, so nothing can come between the two
+   * (the replay of missed data frames, `deliveryLog.ts`).
+   */
+  afterAck?(entry: SocketEntry): void;
   /** Called when the machine terminates the socket for missing its heartbeat. */
   onHeartbeatTimeout?(): void;
 }
@@ -54,7 +59,7 @@ export function createSessionSocket<Input extends { gen: number }>(table: Socket
     receive((command) => {
       switch (command.type) {
         case 'socket.accept':
-          send(ws, kind.ack(entry));
+          if (send(ws, kind.ack(entry))) kind.afterAck?.(entry);
           break;
         case 'socket.ping':
           awaitingSignOfLife = true;

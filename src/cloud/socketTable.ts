@@ -18,8 +18,15 @@ export interface SocketEntry {
   sessionId?: string;
   /** Tether protocol extensions the client listed in its init (app sockets). */
   extensions: ReadonlySet<string>;
+  /** App sockets only: the `lastSeq` of the init (Tether SDK), where the replay resumes after. */
+  lastSeq?: number;
   /** Set when the app sent `ownership_release`: its next close is a hand-over, not a failure. */
   ownershipReleased: boolean;
+  /**
+   * Glasses sockets: wall time (ms) of the latest frame, written by the gateway on the data
+   * path (a plain write, no event); restart recovery serves the most recently active users first.
+   */
+  lastActivityAt?: number;
   /** Set by the socket actor while it lives: forwards a fact to the owning machine. */
   report?: (fact: { type: string; gen: number; [field: string]: unknown }) => void;
 }

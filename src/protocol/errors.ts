@@ -49,6 +49,8 @@ const nonAuthErrors = {
   HEARTBEAT_TIMEOUT: { category: 'connection', httpStatus: 504, message: 'No heartbeat from the peer in time' },
   NOT_CONNECTED: { category: 'connection', httpStatus: 503, message: 'Not connected' },
   OUTBOX_OVERFLOW: { category: 'connection', httpStatus: 503, message: 'Outbox full; oldest message dropped' },
+  // The frames missed during a disconnection were older than the cloud's replay window.
+  RESUME_GAP: { category: 'connection', httpStatus: 410, message: 'Messages missed while disconnected are no longer available' },
 
   // system: configuration, infrastructure and the admin/inspector HTTP surface.
   RATE_LIMITED: {

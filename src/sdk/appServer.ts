@@ -11,7 +11,8 @@ import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { AppSession, type AppSessionConfig } from './appSession.js';
 import { resolveAppServerSettings, type AppServerSettings, type AppSessionSettings } from './config.js';
-import { SlidingWindowLimiter } from './slidingWindowLimiter.js';
+import { SlidingWindowLimiter } from '../util/slidingWindowLimiter.js';
+import { RegistrationClient, type RegistrationStatus } from './registrationClient.js';
 
 /** Most `session_request`s accepted for one session id per minute (seed 01 §3.5). */
 export const SESSION_REQUESTS_PER_MINUTE = 3;
@@ -29,6 +30,10 @@ export interface AppServerConfig extends Partial<AppServerSettings> {
   inspect?: AppSessionConfig['inspect'];
   /** Clock in ms for the webhook rate limit; injectable for tests. */
   now?: () => number;
+  /** Version of the app reported when registering with the cloud (default `unknown`). */
+  version?: string;
+  /** Capabilities reported when registering with the cloud. */
+  capabilities?: string[];
 }
 
 interface WebhookBody {
@@ -61,6 +66,7 @@ export class AppServer {
   readonly #limiter: SlidingWindowLimiter;
   #server: Server | null = null;
   #stopped = false;
+  #registration: RegistrationClient | null = null;
 
   /** @throws TetherError `INVALID_CONFIG` when a setting is invalid. */
   constructor(config: AppServerConfig) {
@@ -91,21 +97,57 @@ export class AppServer {
 
   /**
    * Starts listening. `port` defaults to the configured one (`TETHER_APP_PORT`, `PORT`, 7010).
-   * Resolves with the bound port.
+   * Resolves with the bound port. With `cloudUrl` set, the server then registers with the cloud
+   * in the background (see {@link registerWithCloud}); the promise does not wait for it.
    */
   listen(port: number = this.#settings.port, host = '0.0.0.0'): Promise<number> {
     return new Promise((resolve, reject) => {
       const server = this.#app.listen(port, host, (error?: Error) => {
-        if (error) reject(error);
-        else resolve((server.address() as AddressInfo).port);
+        if (error) return reject(error);
+        const bound = (server.address() as AddressInfo).port;
+        resolve(bound);
+        void this.registerWithCloud(this.#settings.serverUrl ?? defaultServerUrl(host, bound));
       });
       this.#server = server;
     });
   }
 
-  /** Same as {@link listen} with the configured port; contacts no other host. */
+  /** Same as {@link listen} with the configured port; contacts no other host unless `cloudUrl` is set. */
   start(): Promise<number> {
     return this.listen();
+  }
+
+  /**
+   * Registers this server with the cloud at `cloudUrl` and refreshes every
+   * `registrationRefreshMs` (seed 02 §3.1), with one random boot id per `AppServer`. Called by
+   * {@link listen}; call it yourself when you serve {@link getExpressApp} with your own server.
+   * Resolves with the status after the first attempt, or `undefined` when `cloudUrl` is unset
+   * or the server is stopped; never rejects (failures are logged and retried at the next
+   * refresh; a 401 stops the refreshes).
+   *
+   * @param serverUrl public base URL of this server; the `serverUrl` setting wins when set
+   */
+  async registerWithCloud(serverUrl: string): Promise<RegistrationStatus | undefined> {
+    const { cloudUrl, registrationRefreshMs } = this.#settings;
+    if (!cloudUrl || this.#stopped) return undefined;
+    if (!this.#registration) {
+      this.#registration = new RegistrationClient({
+        cloudUrl,
+        packageName: this.config.packageName,
+        apiKey: this.config.apiKey,
+        serverUrl: this.#settings.serverUrl ?? serverUrl,
+        version: this.config.version ?? 'unknown',
+        ...(this.config.capabilities ? { capabilities: this.config.capabilities } : {}),
+        refreshMs: registrationRefreshMs,
+        logger: this.logger,
+      });
+    }
+    return this.#registration.start();
+  }
+
+  /** Where the registration with the cloud stands; `undefined` before it started or without `cloudUrl`. */
+  registrationStatus(): RegistrationStatus | undefined {
+    return this.#registration?.status;
   }
 
   /** Session ids currently held, healthy or reconnecting. */
@@ -131,6 +173,7 @@ export class AppServer {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#registration?.stop();
     for (const entry of this.#sessions.values()) {
       entry.stopRequested = true;
       entry.session.disconnect('App server stopping');
@@ -252,6 +295,17 @@ export class AppServer {
     this.#sessions.delete(sessionId);
     return true;
   }
+}
+
+/**
+ * The URL the cloud reaches a server on that listens on `host`: the loopback address for a
+ * wildcard or loopback bind (right when the cloud runs on the same host; set `serverUrl`
+ * otherwise), else the bound address itself.
+ */
+function defaultServerUrl(host: string, port: number): string {
+  const wildcard = host === '' || host === '0.0.0.0' || host === '::' || host === 'localhost';
+  const address = wildcard ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${address}:${port}`;
 }
 
 function sendError(res: Response, status: number, code: ErrorCode, message: string): void {

@@ -17,6 +17,7 @@ import type { CloudToAppMessage } from '../protocol/cloudToApp.js';
 import type { ParseError } from '../protocol/parse.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { createAppSocket, type SocketLink } from './appSocket.js';
+import { SequenceGuard, type DeliveryInfo } from './sequenceGuard.js';
 import { resolveAppSessionSettings, type AppSessionSettings } from './config.js';
 import { EventManager } from './eventManager.js';
 import { LayoutManager } from './layoutManager.js';
@@ -69,6 +70,7 @@ export class AppSession {
   private readonly log: Logger;
   private ack: WireMessage | null = null;
   private connecting: Promise<void> | null = null;
+  private readonly sequence = new SequenceGuard();
 
   /**
    * @throws TetherError `INVALID_CONFIG` when a setting is invalid or no WebSocket URL is given.
@@ -113,6 +115,8 @@ export class AppSession {
       log: this.log,
       onMessage: (message) => this.handleMessage(message),
       onBadFrame: (error) => this.handleBadFrame(error),
+      // `ack` is set by the first connection: from then on every init is a resume.
+      lastSeq: () => this.sequence.resumeFrom(this.ack !== null),
     });
     this.actor = createActor(appConnectionMachine.provide({ actors: { appSocket } }), {
       input: { config: machineConfig, random: config.random ?? Math.random },
@@ -148,6 +152,11 @@ export class AppSession {
   /** The glasses' capabilities from the last ack, or null. */
   get capabilities(): unknown {
     return this.ack?.capabilities ?? null;
+  }
+
+  /** Delivery position: the highest `seq` handed to handlers, duplicates refused, frames reported lost. */
+  get delivery(): DeliveryInfo {
+    return this.sequence.info;
   }
 
   /** Number of live tracked resources: timers, cleanup functions and handlers. */
@@ -278,8 +287,23 @@ export class AppSession {
   private handleMessage(message: CloudToAppMessage): void {
     switch (message.type) {
       case 'data_stream':
-        this.events.dispatchStream(message.streamType, message.data);
+        // A replay may repeat frames this session already handled: never hand one over twice.
+        if (this.sequence.admit(message.seq)) this.events.dispatchStream(message.streamType, message.data);
+        else this.log.trace({ seq: message.seq }, 'duplicate data_stream dropped');
         break;
+      case 'resume_gap': {
+        const gap = {
+          lost: message.lost,
+          ...(message.fromSeq !== undefined ? { fromSeq: message.fromSeq } : {}),
+          ...(message.toSeq !== undefined ? { toSeq: message.toSeq } : {}),
+        };
+        this.sequence.recordGap(message.lost);
+        this.log.warn(gap, 'messages lost beyond the replay window');
+        const text = `${message.lost} messages missed while disconnected are no longer available`;
+        this.events.emitLifecycle('error', new TetherError('RESUME_GAP', text, gap) as never);
+        this.events.emitLifecycle('resume_gap', gap);
+        break;
+      }
       case 'user_reconnected':
         this.events.emitLifecycle('user_reconnected', { userId: message.userId, disconnectedMs: message.disconnectedMs } as never);
         break;

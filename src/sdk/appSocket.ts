@@ -29,6 +29,11 @@ export interface AppSocketOptions {
   onBadFrame(error: ParseError): void;
   /** Binary frames (audio), delivered as they come. */
   onBinary?(data: Buffer): void;
+  /**
+   * The `lastSeq` to stamp on each `tpa_connection_init` (the machine builds the init, purely;
+   * the delivered position is the session's), or undefined to send none.
+   */
+  lastSeq?(): number | undefined;
 }
 
 function stamp(message: object): string {
@@ -79,9 +84,12 @@ export function createAppSocket(options: AppSocketOptions) {
 
     receive((command) => {
       switch (command.type) {
-        case 'socket.send':
-          if (socket.readyState === WebSocket.OPEN) socket.send(stamp(command.message));
+        case 'socket.send': {
+          if (socket.readyState !== WebSocket.OPEN) break;
+          const lastSeq = command.message.type === 'tpa_connection_init' ? options.lastSeq?.() : undefined;
+          socket.send(stamp(lastSeq === undefined ? command.message : { ...command.message, lastSeq }));
           break;
+        }
         case 'socket.ping':
           awaitingSignOfLife = true;
           if (socket.readyState === WebSocket.OPEN) socket.ping();

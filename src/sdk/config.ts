@@ -240,6 +240,24 @@ export const MAX_TIMER_MS = 2_147_483_647;
 /** A duration in ms: an integer from 1 to {@link MAX_TIMER_MS}. */
 const parseDurationMs = integerParser({ min: 1, max: MAX_TIMER_MS });
 
+/**
+ * Parses an `http://` or `https://` base URL without query or fragment (paths are appended to
+ * it) and drops trailing slashes. `null` stays `null` (unset).
+ */
+export function parseHttpBaseUrl(raw: unknown): string | null {
+  if (raw === null) return null;
+  const expected = 'expected an http:// or https:// URL without query or fragment';
+  if (typeof raw !== 'string') throw new Error(expected);
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new Error(expected);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash) throw new Error(expected);
+  return url.href.replace(/\/+$/, '');
+}
+
 // ---------------------------------------------------------------------------------------------
 // The settings
 
@@ -310,6 +328,18 @@ export const APP_SERVER_SETTINGS = defineSettings({
     default: 60_000,
     parse: parseDurationMs,
     description: 'Time between re-registrations of the app server with the cloud, in ms.',
+  },
+  cloudUrl: {
+    default: null as string | null,
+    parse: parseHttpBaseUrl,
+    description:
+      'HTTP base URL of the cloud (http://cloud.example:8002). When set, the server registers there when it listens; null: it never registers.',
+  },
+  serverUrl: {
+    default: null as string | null,
+    parse: parseHttpBaseUrl,
+    description:
+      'Public base URL of this app server, sent when registering (the cloud posts webhooks to it + /webhook); null: http://127.0.0.1:<port>.',
   },
 });
 

@@ -127,6 +127,16 @@ export interface UserReconnectedInfo {
   disconnectedMs: number;
 }
 
+/**
+ * Payload of `resume_gap`: after a reconnect, `lost` frames (`fromSeq`..`toSeq`) the app missed
+ * were older than the cloud's replay window and will never arrive.
+ */
+export interface ResumeGapInfo {
+  lost: number;
+  fromSeq?: number;
+  toSeq?: number;
+}
+
 /** Lifecycle events and their payloads. */
 export interface LifecycleEvents {
   /** First connection acknowledged; carries the app settings from the ack. */
@@ -141,6 +151,8 @@ export interface LifecycleEvents {
   error: Error;
   /** The user's glasses reconnected (Tether extension `user_reconnected`). */
   user_reconnected: UserReconnectedInfo;
+  /** Frames missed while disconnected are gone (Tether extension `resume`); an `error` with code `RESUME_GAP` is raised too. */
+  resume_gap: ResumeGapInfo;
 }
 
 /** Name of a lifecycle event. */
@@ -294,6 +306,11 @@ export class EventManager {
   /** The user's glasses came back after `disconnectedMs` ms away. */
   onUserReconnected(handler: Handler<UserReconnectedInfo>): Unsubscribe {
     return this.onLifecycle('user_reconnected', handler);
+  }
+
+  /** Frames missed during a disconnection were no longer in the cloud's replay window: `lost` of them. */
+  onResumeGap(handler: Handler<ResumeGapInfo>): Unsubscribe {
+    return this.onLifecycle('resume_gap', handler);
   }
 
   /** Subscribes to a lifecycle event by name; the named `on*` methods are shorthands for it. */

@@ -7,6 +7,8 @@ export { AppSession, SDK_EXTENSIONS, type AppSessionConfig } from './appSession.
 export * from './eventManager.js';
 export * from './layoutManager.js';
 export { ResourceTracker, type TimerHandle } from './resourceTracker.js';
+export { type RegistrationState, type RegistrationStatus } from './registrationClient.js';
+export type { DeliveryInfo } from './sequenceGuard.js';
 export {
   APP_SERVER_SETTINGS,
   APP_SESSION_SETTINGS,

@@ -69,6 +69,9 @@ describe('cloud config', () => {
         LOG_LEVEL: 'DEBUG',
         NODE_ENV: 'production',
         TETHER_INSPECTOR_TOKEN: 'i'.repeat(16),
+        REPLAY_WINDOW_MS: '5000',
+        REPLAY_MAX_MESSAGES: '200',
+        RECOVERY_CONCURRENCY: '20',
       },
     });
     expect(config).toEqual({
@@ -89,6 +92,9 @@ describe('cloud config', () => {
       nodeEnv: 'production',
       production: true,
       inspectorToken: 'i'.repeat(16),
+      replayWindowMs: 5000,
+      replayMaxMessages: 200,
+      recoveryConcurrency: 20,
       warnings: [],
     });
   });
@@ -181,6 +187,9 @@ describe('cloud config', () => {
       'LOG_LEVEL',
       'NODE_ENV',
       'TETHER_INSPECTOR_TOKEN',
+      'REPLAY_WINDOW_MS',
+      'REPLAY_MAX_MESSAGES',
+      'RECOVERY_CONCURRENCY',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');

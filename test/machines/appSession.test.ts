@@ -370,6 +370,62 @@ describe('appSession: resurrecting', () => {
     expect(t.actor.getSnapshot().context.webhookAttempts).toBe(1);
   });
 
+  it('keeps a call in flight when the app server restarts, and retries its failure with a fresh count', async () => {
+    const t = startApp({ webhookMaxAttempts: 2 });
+    t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
+    await flush();
+    advance(t.clock, 10_000);
+    expect(t.sessionRequests()).toHaveLength(2);
+    // The second and last call is in flight when the server comes back: no second request now
+    // (a duplicate would make @mentra/sdk drop its socket and run onSession again)…
+    t.actor.send({ type: 'appServer.restarted' });
+    expect(value(t)).toEqual({ starting: 'callingWebhook' });
+    expect(t.sessionRequests()).toHaveLength(2);
+    expect(t.webhooks[1]?.aborted).toBe(false);
+    // …but that call now opens a fresh round, so its failure is retried against the new server.
+    t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
+    await flush();
+    expect(value(t)).toEqual({ starting: 'backingOff' });
+    advance(t.clock, 10_000);
+    expect(t.sessionRequests()).toHaveLength(3);
+    expect(t.lastWebhook().input.attempt).toBe(2);
+  });
+
+  it('calls again at once when the server that accepted the session restarts before the app connected', async () => {
+    const t = startApp();
+    t.lastWebhook().resolve();
+    await flush();
+    expect(value(t)).toEqual({ starting: 'awaitingConnection' });
+    t.actor.send({ type: 'appServer.restarted' });
+    expect(value(t)).toEqual({ starting: 'callingWebhook' });
+    expect(t.sessionRequests()).toHaveLength(2);
+    expect(t.lastWebhook().input.attempt).toBe(1);
+  });
+
+  it('names the webhooks of a recovery with its correlation id, and forgets it once running', async () => {
+    const t = await dropped();
+    t.actor.send({ type: 'appServer.restarted', correlationId: 'recovery:r1:s1' });
+    expect(t.lastWebhook().input).toMatchObject({ attempt: 1, correlationId: 'recovery:r1:s1' });
+    t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: '500' });
+    await flush();
+    advance(t.clock, 10_000);
+    expect(t.lastWebhook().input).toMatchObject({ attempt: 2, correlationId: 'recovery:r1:s1' });
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    expect(t.actor.getSnapshot().context.correlationId).toBeNull();
+    // A later drop is an ordinary resurrection, not part of that recovery.
+    t.actor.send({ type: 'app.closed', gen: 2, code: 1006, reason: '' });
+    advance(t.clock, 5000);
+    expect(t.lastWebhook().input.correlationId).toBeUndefined();
+  });
+
+  it('ignores appServer.restarted while stopping', async () => {
+    const t = await dropped();
+    t.actor.send({ type: 'app.stopRequested', reason: 'user_disabled' });
+    t.actor.send({ type: 'appServer.restarted' });
+    expect(value(t)).toBe('stopping');
+    expect(t.sessionRequests()).toHaveLength(1);
+  });
+
   it('keeps the resurrection deadline across a persisted-snapshot restore', async () => {
     const t = await dropped();
     advance(t.clock, 3000);

@@ -311,6 +311,7 @@ function appEvents(machine: AnyStateMachine) {
       { type: 'app.closed', gen: 'current', code: 1005, reason: '', ownershipReleased: true },
       { type: 'subscriptions.updated', gen: 'current', subscriptions: ['transcription:en-US'] },
       { type: 'appServer.restarted' },
+      { type: 'appServer.restarted', correlationId: 'recovery:r1:user-com.example.a' },
       { type: 'app.stopRequested', reason: 'user_disabled' },
       { type: 'app.stopRequested', reason: 'session_ended' },
       { type: 'user.reconnected', disconnectedMs: 232, long: false },
@@ -460,6 +461,8 @@ function userEvents(machine: AnyStateMachine) {
       { type: 'app.startRequested', packageName: B },
       { type: 'app.stopRequested', packageName: A },
       { type: 'app.stopRequested', packageName: B },
+      { type: 'appServer.restarted', packageName: A, correlationId: 'recovery:r1:user-a' },
+      { type: 'appServer.restarted', packageName: B },
       { type: 'session.restored' },
       ...delayed(snapshot),
     ];

@@ -419,6 +419,70 @@ describe('userSession: user intents', () => {
   });
 });
 
+describe("seed 02 §3.4: the app's server restarts", () => {
+  it('starts again, once, a desired app whose start failed while its server was down', async () => {
+    const t = startUser({ persistedApps: [CAPTIONS, NOTES], config: { webhookMaxAttempts: 1 } });
+    t.connectApp(CAPTIONS);
+    t.sessionRequests(NOTES)[0]?.reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
+    await flush();
+    expect(t.app(NOTES)).toBeUndefined();
+
+    t.actor.send({ type: 'appServer.restarted', packageName: NOTES, correlationId: 'recovery:r1:x' });
+    expect(t.sessionRequests(NOTES)).toHaveLength(2);
+    expect(t.sessionRequests(NOTES)[1]?.input.correlationId).toBe('recovery:r1:x');
+    expect(t.ofType('apps.changed').at(-1)).toEqual({
+      type: 'apps.changed',
+      userId: USER,
+      desiredApps: [CAPTIONS, NOTES],
+      runningApps: [CAPTIONS, NOTES],
+    });
+    // A second restart event finds the session live and starting: no second start.
+    t.actor.send({ type: 'appServer.restarted', packageName: NOTES });
+    expect(t.sessionRequests(NOTES)).toHaveLength(2);
+    t.connectApp(NOTES);
+    expect(t.appState(NOTES)).toEqual({ running: 'pinging' });
+    expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
+  });
+
+  it('restarts a session that lost its socket and leaves a running one alone', () => {
+    const t = startUser({ persistedApps: [CAPTIONS] });
+    const gen = t.connectApp(CAPTIONS);
+    t.actor.send({ type: 'appServer.restarted', packageName: CAPTIONS });
+    expect(t.appState(CAPTIONS)).toEqual({ running: 'pinging' });
+    expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
+
+    t.app(CAPTIONS)!.send({ type: 'app.closed', gen, code: 1006, reason: '' });
+    expect(t.appState(CAPTIONS)).toBe('resurrecting');
+    const changes = t.ofType('apps.changed').length;
+    t.actor.send({ type: 'appServer.restarted', packageName: CAPTIONS });
+    expect(t.appState(CAPTIONS)).toEqual({ starting: 'callingWebhook' });
+    expect(t.sessionRequests(CAPTIONS)).toHaveLength(2);
+    // Nothing the glasses would see: the app was listed as running all along.
+    expect(t.ofType('apps.changed')).toHaveLength(changes);
+  });
+
+  it('ignores the restart of an app the user does not want, or is stopping', () => {
+    const t = startUser({ persistedApps: [CAPTIONS] });
+    t.connectApp(CAPTIONS);
+    t.actor.send({ type: 'appServer.restarted', packageName: MAPS });
+    expect(t.app(MAPS)).toBeUndefined();
+    t.actor.send({ type: 'app.stopRequested', packageName: CAPTIONS });
+    t.actor.send({ type: 'appServer.restarted', packageName: CAPTIONS });
+    expect(t.appState(CAPTIONS)).toBe('stopping');
+    expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
+  });
+
+  it('recovers apps in grace too, so they are there when the glasses come back', async () => {
+    const t = startUser({ persistedApps: [NOTES], config: { webhookMaxAttempts: 1 } });
+    t.sessionRequests(NOTES)[0]?.reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
+    await flush();
+    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    t.actor.send({ type: 'appServer.restarted', packageName: NOTES });
+    expect(t.actor.getSnapshot().value).toBe('grace');
+    expect(t.sessionRequests(NOTES)).toHaveLength(2);
+  });
+});
+
 describe('userSession: persistence', () => {
   it('keeps the grace deadline across a persisted-snapshot restore', () => {
     const t = startUser({ persistedApps: [CAPTIONS] });

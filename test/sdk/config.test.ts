@@ -40,7 +40,21 @@ describe('config', () => {
     });
 
     it('resolves the AppServer defaults with an empty environment', () => {
-      expect(resolveAppServerSettings({ env: {} })).toEqual({ port: 7010, registrationRefreshMs: 60_000 });
+      expect(resolveAppServerSettings({ env: {} })).toEqual({
+        port: 7010,
+        registrationRefreshMs: 60_000,
+        cloudUrl: null,
+        serverUrl: null,
+      });
+    });
+
+    it('reads the cloud and server URLs as http(s) bases, trailing slash dropped', () => {
+      const settings = resolveAppServerSettings({
+        env: { TETHER_CLOUD_URL: 'http://127.0.0.1:8002/', TETHER_SERVER_URL: 'https://apps.example/notify/' },
+      });
+      expect(settings).toMatchObject({ cloudUrl: 'http://127.0.0.1:8002', serverUrl: 'https://apps.example/notify' });
+      expect(() => resolveAppServerSettings({ env: { TETHER_CLOUD_URL: 'ws://127.0.0.1:8002' } })).toThrow(/TETHER_CLOUD_URL/);
+      expect(() => resolveAppServerSettings({ options: { serverUrl: 'http://a.example/?x=1' } })).toThrow(/serverUrl/);
     });
 
     it('types each setting by its definition', () => {

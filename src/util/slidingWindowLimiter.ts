@@ -28,6 +28,18 @@ export class SlidingWindowLimiter {
     return recent.length <= this.limit;
   }
 
+  /**
+   * Time in ms until one more event for `key` would be allowed again: 0 when it would be now.
+   * Meant for a `Retry-After` answer after {@link hit} returned false.
+   */
+  retryAfterMs(key: string): number {
+    const now = this.now();
+    const recent = (this.hits.get(key) ?? []).filter((t) => t > now - this.windowMs);
+    // The next event is allowed once all but `limit - 1` of the recent ones have left the window.
+    const blocking = recent[recent.length - this.limit];
+    return blocking === undefined ? 0 : Math.max(0, blocking + this.windowMs - now);
+  }
+
   private sweep(since: number): void {
     for (const [key, times] of this.hits) {
       if (times.every((t) => t <= since)) this.hits.delete(key);

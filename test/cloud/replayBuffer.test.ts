@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { checkReplayLimits, ReplayBuffer, type ReplayLimits } from '../../src/cloud/replayBuffer.js';
+
+function makeBuffer(limits: ReplayLimits = { maxMessages: 5, maxAgeMs: 1000 }) {
+  const clock = { t: 10_000 };
+  const buffer = new ReplayBuffer('u-com.example.app', limits, () => clock.t);
+  const push = (n: number) => {
+    for (let i = 0; i < n; i++) buffer.append('transcription:en-US', { text: `m${buffer.nextSeq}` });
+  };
+  return { buffer, clock, push };
+}
+
+const seqs = (frames: ReadonlyArray<{ seq: number }>) => frames.map((f) => f.seq);
+
+describe('ReplayBuffer', () => {
+  it('numbers frames 1, 2, 3… for the session', () => {
+    const { buffer } = makeBuffer();
+    const a = buffer.append('button_press', { buttonId: 'main' });
+    const b = buffer.append('transcription:en-US', { text: 'hi' });
+    expect(a).toEqual({ type: 'data_stream', sessionId: 'u-com.example.app', streamType: 'button_press', data: { buttonId: 'main' }, seq: 1 });
+    expect(b.seq).toBe(2);
+    expect(buffer.nextSeq).toBe(3);
+  });
+
+  it('keeps at most maxMessages frames, dropping the oldest', () => {
+    const { buffer, push } = makeBuffer();
+    push(12);
+    expect(buffer.size).toBe(5);
+    expect(buffer.oldestSeq).toBe(8);
+    expect(seqs(buffer.planReplay(7).frames)).toEqual([8, 9, 10, 11, 12]);
+  });
+
+  it('drops frames older than maxAgeMs, by the injected clock', () => {
+    const { buffer, clock, push } = makeBuffer({ maxMessages: 100, maxAgeMs: 1000 });
+    push(3); // t = 10 000
+    clock.t += 600;
+    push(2); // t = 10 600
+    clock.t += 1000; // the first three are 1600 ms old, the last two exactly 1000
+    const plan = buffer.planReplay(0);
+    expect(seqs(plan.frames)).toEqual([4, 5]);
+    expect(plan.gap).toEqual({ lost: 3, fromSeq: 1, toSeq: 3 });
+    clock.t += 1;
+    expect(buffer.planReplay(5).frames).toEqual([]);
+    expect(buffer.size).toBe(0);
+  });
+
+  it('grows a ring that wrapped after expiries without losing order', () => {
+    const { buffer, clock, push } = makeBuffer({ maxMessages: 6, maxAgeMs: 1000 });
+    push(2);
+    clock.t += 600;
+    push(2);
+    clock.t += 500; // 1 and 2 expire on the next append; 5 and 6 wrap into their slots
+    push(2);
+    push(1); // the ring is full at its current length and wrapped: it grows
+    expect(seqs(buffer.planReplay(2).frames)).toEqual([3, 4, 5, 6, 7]);
+    push(2); // full at 6: 9 takes the slot of 3
+    expect(seqs(buffer.planReplay(3).frames)).toEqual([4, 5, 6, 7, 8, 9]);
+  });
+
+  it('replays exactly the frames after lastSeq, in order', () => {
+    const { buffer, push } = makeBuffer();
+    push(5);
+    expect(seqs(buffer.planReplay(2).frames)).toEqual([3, 4, 5]);
+    expect(buffer.planReplay(2).gap).toBeNull();
+    expect(buffer.planReplay(5).frames).toEqual([]);
+  });
+
+  it('replays what came after the last frame written when the client sends no lastSeq', () => {
+    const { buffer, push } = makeBuffer();
+    push(3);
+    buffer.markSent(1);
+    buffer.markSent(2);
+    push(2);
+    const plan = buffer.planReplay(undefined);
+    expect(plan.after).toBe(2);
+    expect(seqs(plan.frames)).toEqual([3, 4, 5]);
+  });
+
+  it('reports a gap when lastSeq is older than the oldest kept frame − 1', () => {
+    const { buffer, push } = makeBuffer();
+    push(9); // keeps 5..9
+    expect(buffer.planReplay(4).gap).toBeNull();
+    const plan = buffer.planReplay(1);
+    expect(plan.gap).toEqual({ lost: 3, fromSeq: 2, toSeq: 4 });
+    expect(seqs(plan.frames)).toEqual([5, 6, 7, 8, 9]);
+  });
+
+  it('moves its numbering past a lastSeq it never handed out, so the client drops nothing new', () => {
+    const { buffer, push } = makeBuffer();
+    push(3);
+    buffer.markSent(1);
+    const plan = buffer.planReplay(40);
+    expect(plan.renumberedBy).toBe(39);
+    expect(seqs(plan.frames)).toEqual([41, 42]);
+    expect(buffer.append('x', null).seq).toBe(43);
+  });
+
+  it('is deliverable only to the socket whose replay was done', () => {
+    const { buffer } = makeBuffer();
+    expect(buffer.isDeliverable(0)).toBe(false);
+    expect(buffer.isDeliverable(7)).toBe(false);
+    buffer.markDeliverable(7);
+    expect(buffer.isDeliverable(7)).toBe(true);
+    expect(buffer.isDeliverable(8)).toBe(false);
+  });
+
+  it('exports its position and continues from an imported one with an empty buffer', () => {
+    const { buffer, push } = makeBuffer();
+    push(4);
+    buffer.markSent(3);
+    expect(buffer.exportState()).toEqual({ nextSeq: 5, droppedAtSeq: 3 });
+    const { buffer: restored } = makeBuffer();
+    restored.importState({ nextSeq: 5, droppedAtSeq: 3 });
+    expect(restored.size).toBe(0);
+    expect(restored.append('x', null).seq).toBe(5);
+    expect(seqs(restored.planReplay(undefined).frames)).toEqual([5]);
+    // The client had handled 2 of the 4 frames before the restart: 3 and 4 are gone.
+    expect(restored.planReplay(2).gap).toEqual({ lost: 2, fromSeq: 3, toSeq: 4 });
+    expect(() => restored.importState({ nextSeq: 0 })).toThrow(RangeError);
+    expect(() => restored.importState({ nextSeq: 3, droppedAtSeq: 3 })).toThrow(RangeError);
+  });
+
+  it('refuses limits that are not positive integers', () => {
+    expect(() => checkReplayLimits({ maxMessages: 0, maxAgeMs: 1000 })).toThrow(RangeError);
+    expect(() => checkReplayLimits({ maxMessages: 10, maxAgeMs: 1.5 })).toThrow(RangeError);
+  });
+});
