@@ -10,7 +10,9 @@ import { eventLabel } from './chartModel.js';
 import { formatStateValue } from './stateValue.js';
 
 /** Most rows drawn; the feed keeps up to 1,000 records per actor. */
-const MAX_ROWS = 300;
+const MAX_ROWS = 200;
+/** Shortest time between two renders of the log, in ms (rows are rebuilt each time). */
+const MIN_RENDER_GAP_MS = 250;
 
 /**
  * @param {{ root: HTMLElement }} options
@@ -27,16 +29,35 @@ export function createEventLog({ root }) {
   let lastKey = '';
   /** @type {TraceRecord[]} */
   let lastRecords = [];
+  /** @type {string | null} */
+  let lastOwner = null;
   onlyTransitions.addEventListener('change', () => {
     lastKey = '';
-    render(lastRecords);
+    render(lastRecords, lastOwner);
   });
 
+  let lastRenderAt = 0;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let trailing;
+
   /**
+   * Shows `records`; a busy actor re-renders the log at most every {@link MIN_RENDER_GAP_MS}.
    * @param {TraceRecord[]} records oldest first
+   * @param {string | null} [owner] whose records they are: another owner renders at once
    */
-  function render(records) {
+  function render(records, owner = null) {
+    const sameActor = owner === lastOwner;
+    lastOwner = owner;
     lastRecords = records;
+    const wait = lastRenderAt + MIN_RENDER_GAP_MS - performance.now();
+    if (sameActor && wait > 0) {
+      trailing ??= setTimeout(() => {
+        trailing = undefined;
+        render(lastRecords, lastOwner);
+      }, wait);
+      return;
+    }
+    lastRenderAt = performance.now();
     const key = `${records.length}|${records.at(-1)?.t}|${records[0]?.t}`;
     if (key === lastKey) return;
     lastKey = key;

@@ -190,7 +190,7 @@ function renderSelection() {
     }
   }
   contextTree.render(detail?.id === selectedId ? detail.snapshot?.context : undefined);
-  eventLog.render(detail?.id === selectedId ? detail.records : []);
+  eventLog.render(detail?.id === selectedId ? detail.records : [], selectedId);
 }
 
 // ---- timeline ----------------------------------------------------------------------------
