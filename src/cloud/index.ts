@@ -5,3 +5,5 @@ export { createSqliteStore, type Store, type AppRecord } from './store.js';
 export { createCoreToken, verifyCoreToken } from './glassesAuth.js';
 export { generateApiKey, hashApiKey, verifyApiKey } from './apiKeys.js';
 export type { SessionRegistry, UserSessionActor } from './sessionRegistry.js';
+export { REGISTER_PATHS, type RegistrationRequest, type RegistrationResponse } from './registration.js';
+export type { RecoveryReport, RecoveryResult } from './recovery.js';

@@ -14,6 +14,10 @@
  * glasses gateway writes on each frame), then users in grace, most recently disconnected first.
  * Each target is re-checked just before its event is sent: a session that came back by itself
  * meanwhile (its own retry reached the new server) is skipped, so nothing is started twice.
+ * Sessions with a webhook already in flight hear the event at once, not in their turn: their
+ * call may be addressed to the dead server, and if it was their last attempt they would fail
+ * (and show an error) moments before their turn came. The event costs them no webhook — they
+ * keep their call and only count it as the first of a fresh round.
  *
  * Outcomes are counted in `tether_app_recoveries_total{outcome="recovered"|"failed"}`. A
  * recovered session shows nothing on the glasses; a failed one ends with its error, which the
@@ -189,6 +193,7 @@ export class AppRecovery {
     const counts: Record<RecoveryResult, number> = { recovered: 0, failed: 0, skipped: 0, abandoned: 0 };
     const started = performance.now();
     log.info({ planned: targets.length, concurrency: this.concurrency }, 'app server recovery started');
+    for (const target of targets) this.renewCallInFlight(packageName, target);
 
     let next = 0;
     const worker = async () => {
@@ -223,6 +228,17 @@ export class AppRecovery {
   stop(): void {
     for (const controller of this.runs.values()) controller.abort();
     this.runs.clear();
+  }
+
+  /** Tells a session whose webhook is in flight that the server restarted (see the module comment). */
+  private renewCallInFlight(packageName: string, target: RecoveryTarget): void {
+    const user = this.deps.sessions.get(target.userId);
+    const snapshot = user?.getSnapshot() as unknown as UserView | undefined;
+    if (!user || !snapshot || !needsRecovery(snapshot, packageName)) return;
+    const app = snapshot.children[appChildId(packageName)]?.getSnapshot() as { matches?(state: unknown): boolean } | undefined;
+    if (app?.matches?.({ starting: 'callingWebhook' })) {
+      user.send({ type: 'appServer.restarted', packageName, correlationId: target.correlationId });
+    }
   }
 
   private async recoverOne(packageName: string, target: RecoveryTarget, signal: AbortSignal, log: Logger): Promise<RecoveryResult> {

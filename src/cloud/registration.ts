@@ -12,7 +12,7 @@
  */
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { errorInfo, type ErrorCode } from '../protocol/errors.js';
+import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
 import type { Logger } from '../logger.js';
 import { SlidingWindowLimiter } from '../util/slidingWindowLimiter.js';
 import { verifyApiKey } from './apiKeys.js';
@@ -113,13 +113,21 @@ export class RegistrationService {
     }
 
     const serverUrl = request.serverUrl.replace(/\/+$/, '');
-    const { registrationId, restarted } = store.recordRegistration({
-      packageName: request.packageName,
-      serverUrl,
-      version: request.version,
-      bootId: request.bootId,
-      at: this.now(),
-    });
+    let recorded: { registrationId: string; restarted: boolean };
+    try {
+      recorded = store.recordRegistration({
+        packageName: request.packageName,
+        serverUrl,
+        version: request.version,
+        bootId: request.bootId,
+        at: this.now(),
+      });
+    } catch (error) {
+      // The app was deleted between the key check and here.
+      if (error instanceof TetherError) return refusal(error.code, error.message);
+      throw error;
+    }
+    const { registrationId, restarted } = recorded;
     const webhookUrl = `${serverUrl}${WEBHOOK_PATH}`;
     const newest = store.listRegistrations(request.packageName)[0];
     if (newest?.registrationId === registrationId && app.webhookUrl !== webhookUrl) {

@@ -106,7 +106,7 @@ export class AppServer {
         if (error) return reject(error);
         const bound = (server.address() as AddressInfo).port;
         resolve(bound);
-        void this.registerWithCloud(this.#settings.serverUrl ?? defaultServerUrl(host, bound));
+        void this.registerWithCloud(defaultServerUrl(host, bound));
       });
       this.#server = server;
     });
@@ -125,7 +125,7 @@ export class AppServer {
    * or the server is stopped; never rejects (failures are logged and retried at the next
    * refresh; a 401 stops the refreshes).
    *
-   * @param serverUrl public base URL of this server; the `serverUrl` setting wins when set
+   * @param serverUrl public base URL of this server, used unless the `serverUrl` setting is set
    */
   async registerWithCloud(serverUrl: string): Promise<RegistrationStatus | undefined> {
     const { cloudUrl, registrationRefreshMs } = this.#settings;

@@ -84,7 +84,7 @@ const keys: Array<{ packageName: string; apiKey: string }> = [];
 /** When each session was first seen `running` after the restart began (epoch ms), by session id. */
 const runningAt = new Map<string, number>();
 let watchRunning = false;
-const figures = { atRestart: '', lastMs: 0, p95Ms: 0, p50Ms: 0, recovered: 0, selfRecovered: 0, errorsBefore: 0 };
+const figures = { atRestart: '', failedAtRegistration: 0, lastMs: 0, p95Ms: 0, p50Ms: 0, recovered: 0, selfRecovered: 0 };
 
 /** Records the first `running` snapshot of every app session once {@link watchRunning} is set. */
 function watch(event: InspectionEvent): void {
@@ -136,8 +136,9 @@ afterAll(async () => {
   await fleet?.closeAll();
   await h?.close();
   console.log(
-    `restart recovery: ${USERS} users × ${PACKAGES.length} apps; at the restart: ${figures.atRestart} ` +
-      `(${figures.errorsBefore} app_state_change errors shown while the server was down); after registration ` +
+    `restart recovery: ${USERS} users × ${PACKAGES.length} apps; when the process was started again: ${figures.atRestart}; ` +
+      `when it had registered: ${figures.failedAtRegistration} failed (each shown as an app_state_change error), ` +
+      `${USERS * PACKAGES.length - figures.failedAtRegistration} still retrying; after registration ` +
       `every session running in ${figures.lastMs} ms (p50 ${figures.p50Ms} ms, p95 ${figures.p95Ms} ms per session); ` +
       `${figures.recovered} brought back by the recovery, ${figures.selfRecovered} by their own webhook retry`,
   );
@@ -177,10 +178,10 @@ describe('seed 02 §3.4: an app server killed with SIGKILL and started again', (
     await kill(first);
     // The cloud sees every app socket drop (1006) and starts waiting for the apps to come back.
     await waitFor(() => running() === 0, { timeoutMs: 5000, message: `still running: ${JSON.stringify(sessionStates())}` });
-    // The server takes a while to come back: long enough that part of the sessions have used up
-    // their webhook attempts against the dead port (they fail, the app stays desired) while the
-    // others are still between attempts.
-    await waitFor(() => failed() >= 50, { timeoutMs: 15_000, intervalMs: 20, message: `states: ${JSON.stringify(sessionStates())}` });
+    // The server takes a while to come back: by then the sessions have used up some or all of
+    // their webhook attempts against the dead port; those that have failed (the app stays
+    // desired, the glasses were shown an error) must come back too.
+    await waitFor(() => failed() >= 1, { timeoutMs: 15_000, intervalMs: 20, message: `states: ${JSON.stringify(sessionStates())}` });
     figures.atRestart = Object.entries(sessionStates())
       .map(([state, n]) => `${n} ${state}`)
       .join(', ');
@@ -216,16 +217,22 @@ describe('seed 02 §3.4: an app server killed with SIGKILL and started again', (
     await waitFor(() => second!.starts.size === expected.length, { timeoutMs: 2000, message: `${second.starts.size} sessions reported` });
     expect([...second.starts.keys()].sort()).toEqual(expected);
     expect([...second.starts.entries()].filter(([, n]) => n !== 1)).toEqual([]);
-    // And the cloud sent the new process exactly one session_request per session.
+    // And the cloud sent the new process exactly one session_request per session (each is logged
+    // when it has answered, which is after that session's onSession).
     const newServers = second.ports.map((port) => `http://127.0.0.1:${port}/webhook`);
-    const requests = new Map<string, number>();
-    for (const line of lines.slice(linesBefore) as Array<LogLine & { url?: string; correlationId?: string; webhookType?: string }>) {
-      if (line.webhookType !== 'session_request' || !line.url || !newServers.includes(line.url)) continue;
-      if (line.msg !== 'webhook answered' && line.msg !== 'webhook failed') continue;
-      const parts = line.correlationId!.split(':');
-      const sessionId = parts[0] === 'recovery' ? parts.slice(2).join(':') : parts.slice(1, -2).join(':');
-      requests.set(sessionId, (requests.get(sessionId) ?? 0) + 1);
-    }
+    const sessionRequests = () => {
+      const counts = new Map<string, number>();
+      for (const line of lines.slice(linesBefore) as Array<LogLine & { url?: string; correlationId?: string; webhookType?: string }>) {
+        if (line.webhookType !== 'session_request' || !line.url || !newServers.includes(line.url)) continue;
+        if (line.msg !== 'webhook answered' && line.msg !== 'webhook failed') continue;
+        const parts = line.correlationId!.split(':');
+        const sessionId = parts[0] === 'recovery' ? parts.slice(2).join(':') : parts.slice(1, -2).join(':');
+        counts.set(sessionId, (counts.get(sessionId) ?? 0) + 1);
+      }
+      return counts;
+    };
+    await waitFor(() => sessionRequests().size === expected.length, { timeoutMs: 2000, message: `${sessionRequests().size} webhooks answered` });
+    const requests = sessionRequests();
     expect([...requests.keys()].sort()).toEqual(expected);
     expect([...requests.entries()].filter(([, n]) => n !== 1)).toEqual([]);
 
@@ -234,7 +241,8 @@ describe('seed 02 §3.4: an app server killed with SIGKILL and started again', (
     // registry logs every failure in the tick it sends the frame); none failed afterwards.
     const failures = lines.flatMap((line, i) => (line.msg === 'app session failed' ? [{ i, packageName: line.packageName! }] : []));
     expect(failures.filter((f) => f.i > registeredLine.get(f.packageName)!)).toEqual([]);
-    figures.errorsBefore = failures.length;
+    figures.failedAtRegistration = failures.length;
+    expect(figures.failedAtRegistration).toBeGreaterThanOrEqual(1);
     await waitFor(() => errorFrames().length === failures.length, { timeoutMs: 1000, message: `${errorFrames().length} error frames` });
     for (let i = 0; i < USERS; i++) {
       expect(h.cloud.sessions.get(userIdFor(i))?.getSnapshot().context.desiredApps).toEqual([...PACKAGES]);
@@ -251,7 +259,8 @@ describe('seed 02 §3.4: an app server killed with SIGKILL and started again', (
     figures.recovered = recoveries('recovered');
     figures.selfRecovered = expected.length - figures.recovered;
     expect(recoveries('failed')).toBe(0);
-    expect(figures.recovered).toBeGreaterThanOrEqual(50);
+    // A failed session has no actor left to retry: only the recovery brings it back.
+    expect(figures.recovered).toBeGreaterThanOrEqual(figures.failedAtRegistration);
     // The seed's target is < 2 s at the 95th percentile. It is reported, not asserted: the
     // figure is the app-server process's CPU time for 400 session starts, and these machines
     // are shared (see docs/RELIABILITY.md for the figures and the conditions they were taken in).
