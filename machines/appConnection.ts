@@ -42,6 +42,8 @@ export interface AppConnectionInput {
   config: AppConnectionConfig;
   /** Returns a number in [0, 1); seeded in tests. */
   random: () => number;
+  /** Opaque value handed to every socket actor (see `AppSocketInput.socketContext`). */
+  socketContext?: unknown;
 }
 
 /** A message waiting in the outbox; entries with the same `coalesceKey` replace each other. */
@@ -66,6 +68,7 @@ export interface ConnectionEnding {
 export interface AppConnectionContext {
   config: AppConnectionConfig;
   random: () => number;
+  socketContext: unknown;
   sessionId: string | null;
   /** Generation of the current socket; 0 before the first one. */
   gen: number;
@@ -170,7 +173,7 @@ export const appConnectionMachine = setup({
     openSocket: enqueueActions(({ context, enqueue }) => {
       const gen = context.gen + 1;
       enqueue.assign({ gen, socketLive: true });
-      enqueue(spawnChild('appSocket', { id: 'socket', input: { url: context.config.url, gen } }));
+      enqueue(spawnChild('appSocket', { id: 'socket', input: { url: context.config.url, gen, socketContext: context.socketContext } }));
     }),
     releaseSocket: enqueueActions(({ enqueue }) => {
       enqueue(stopChild('socket'));
@@ -292,6 +295,7 @@ export const appConnectionMachine = setup({
   context: ({ input }) => ({
     config: input.config,
     random: input.random,
+    socketContext: input.socketContext,
     sessionId: null,
     gen: 0,
     socketLive: false,

@@ -23,6 +23,12 @@ export interface WireMessage {
 export interface AppSocketInput {
   url: string;
   gen: number;
+  /**
+   * Whatever the runtime passed as `socketContext` in the machine's input, handed back to each
+   * socket untouched. It lets one provided machine serve every session (providing a machine per
+   * session rebuilds its whole state tree), while each socket still reaches its own session.
+   */
+  socketContext: unknown;
 }
 
 /**

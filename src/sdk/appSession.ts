@@ -16,12 +16,15 @@ import { TetherError, type ErrorCode, isErrorCode } from '../protocol/errors.js'
 import type { CloudToAppMessage } from '../protocol/cloudToApp.js';
 import type { ParseError } from '../protocol/parse.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { createAppSocket, type SocketLink } from './appSocket.js';
+import { sdkAppSocket, type AppSocketOptions, type SocketLink } from './appSocket.js';
 import { SequenceGuard, type DeliveryInfo } from './sequenceGuard.js';
 import { resolveAppSessionSettings, type AppSessionSettings } from './config.js';
 import { EventManager } from './eventManager.js';
 import { LayoutManager } from './layoutManager.js';
 import { ResourceTracker, type TimerHandle } from './resourceTracker.js';
+
+/** The connection machine with the SDK's socket, built once: providing it per session costs ~1 ms. */
+const sdkConnectionMachine = appConnectionMachine.provide({ actors: { appSocket: sdkAppSocket } });
 
 /** Protocol extensions this SDK understands; the cloud sends their messages only to us. */
 export const SDK_EXTENSIONS = ['user_reconnected', 'resume'] as const;
@@ -110,16 +113,16 @@ export class AppSession {
       outboxLimit: this.settings.outboxLimit,
       extensions: SDK_EXTENSIONS,
     };
-    const appSocket = createAppSocket({
+    const socketContext: AppSocketOptions = {
       link: this.link,
       log: this.log,
       onMessage: (message) => this.handleMessage(message),
       onBadFrame: (error) => this.handleBadFrame(error),
       // `ack` is set by the first connection: from then on every init is a resume.
       lastSeq: () => this.sequence.resumeFrom(this.ack !== null),
-    });
-    this.actor = createActor(appConnectionMachine.provide({ actors: { appSocket } }), {
-      input: { config: machineConfig, random: config.random ?? Math.random },
+    };
+    this.actor = createActor(sdkConnectionMachine, {
+      input: { config: machineConfig, random: config.random ?? Math.random, socketContext: () => socketContext },
       ...(config.inspect ? { inspect: config.inspect } : {}),
     });
     this.actor.on('*', (event) => this.relay(event));

@@ -41,75 +41,79 @@ function stamp(message: object): string {
   return JSON.stringify({ ...message, timestamp: new Date().toISOString() });
 }
 
-/** Builds the actor logic to pass as `appSocket` in `appConnectionMachine.provide`. */
-export function createAppSocket(options: AppSocketOptions) {
+/**
+ * The `appSocket` actor logic of the SDK: one for every session, each socket reaching its own
+ * session through `input.socketContext`, which must return the session's {@link AppSocketOptions}.
+ * A function rather than the object, so tools that serialise the machine's context (the
+ * inspector) see `[function]` instead of walking into the session's live socket.
+ */
+export const sdkAppSocket = fromCallback<AppSocketCommand, AppSocketInput>(({ input, sendBack, receive }) => {
+  const options = (input.socketContext as () => AppSocketOptions)();
   const { link, log } = options;
-  return fromCallback<AppSocketCommand, AppSocketInput>(({ input, sendBack, receive }) => {
-    const { gen } = input;
-    const socket = new WebSocket(input.url, { maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: 30_000 });
-    let awaitingSignOfLife = false;
-    const signOfLife = () => {
-      if (!awaitingSignOfLife) return;
-      awaitingSignOfLife = false;
-      sendBack({ type: 'socket.alive', gen });
-    };
+  const { gen } = input;
+  const socket = new WebSocket(input.url, { maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: 30_000 });
+  let awaitingSignOfLife = false;
+  const signOfLife = () => {
+    if (!awaitingSignOfLife) return;
+    awaitingSignOfLife = false;
+    sendBack({ type: 'socket.alive', gen });
+  };
 
-    socket.on('open', () => {
-      link.socket = socket;
-      link.gen = gen;
-      sendBack({ type: 'socket.opened', gen });
-    });
-    socket.on('pong', signOfLife);
-    socket.on('message', (data, isBinary) => {
-      signOfLife();
-      if (isBinary) {
-        options.onBinary?.(data as Buffer);
-        return;
-      }
-      const parsed = parseMessage('cloudToApp', data as Buffer);
-      if (!parsed.ok) {
-        options.onBadFrame(parsed.error);
-        return;
-      }
-      const message = parsed.message;
-      if (message.type === 'tpa_connection_ack') sendBack({ type: 'ack.received', gen, ack: message });
-      else if (message.type === 'tpa_connection_error') {
-        sendBack({ type: 'connectionError.received', gen, code: message.code ?? 'CONNECTION_FAILED', message: message.message ?? '' });
-      } else options.onMessage(message);
-    });
-    socket.on('error', (error) => log.debug({ gen, err: error.message }, 'app socket error'));
-    socket.on('close', (code, reason) => {
-      sendBack({ type: 'socket.closed', gen, code, reason: reason.toString(), wasClean: code !== CloseCode.ABNORMAL });
-    });
-
-    receive((command) => {
-      switch (command.type) {
-        case 'socket.send': {
-          if (socket.readyState !== WebSocket.OPEN) break;
-          const lastSeq = command.message.type === 'tpa_connection_init' ? options.lastSeq?.() : undefined;
-          socket.send(stamp(lastSeq === undefined ? command.message : { ...command.message, lastSeq }));
-          break;
-        }
-        case 'socket.ping':
-          awaitingSignOfLife = true;
-          if (socket.readyState === WebSocket.OPEN) socket.ping();
-          break;
-        case 'socket.close':
-          if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close(command.code, command.reason);
-          break;
-        case 'socket.terminate':
-          socket.terminate();
-          break;
-      }
-    });
-
-    return () => {
-      if (link.socket === socket) link.socket = null;
-      socket.removeAllListeners();
-      // A late error from a socket nobody listens to must not crash the process.
-      socket.on('error', () => {});
-      if (socket.readyState === WebSocket.CONNECTING) socket.terminate();
-      else if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.NORMAL, 'App disconnected');
-    };
+  socket.on('open', () => {
+    link.socket = socket;
+    link.gen = gen;
+    sendBack({ type: 'socket.opened', gen });
   });
-}
+  socket.on('pong', signOfLife);
+  socket.on('message', (data, isBinary) => {
+    signOfLife();
+    if (isBinary) {
+      options.onBinary?.(data as Buffer);
+      return;
+    }
+    const parsed = parseMessage('cloudToApp', data as Buffer);
+    if (!parsed.ok) {
+      options.onBadFrame(parsed.error);
+      return;
+    }
+    const message = parsed.message;
+    if (message.type === 'tpa_connection_ack') sendBack({ type: 'ack.received', gen, ack: message });
+    else if (message.type === 'tpa_connection_error') {
+      sendBack({ type: 'connectionError.received', gen, code: message.code ?? 'CONNECTION_FAILED', message: message.message ?? '' });
+    } else options.onMessage(message);
+  });
+  socket.on('error', (error) => log.debug({ gen, err: error.message }, 'app socket error'));
+  socket.on('close', (code, reason) => {
+    sendBack({ type: 'socket.closed', gen, code, reason: reason.toString(), wasClean: code !== CloseCode.ABNORMAL });
+  });
+
+  receive((command) => {
+    switch (command.type) {
+      case 'socket.send': {
+        if (socket.readyState !== WebSocket.OPEN) break;
+        const lastSeq = command.message.type === 'tpa_connection_init' ? options.lastSeq?.() : undefined;
+        socket.send(stamp(lastSeq === undefined ? command.message : { ...command.message, lastSeq }));
+        break;
+      }
+      case 'socket.ping':
+        awaitingSignOfLife = true;
+        if (socket.readyState === WebSocket.OPEN) socket.ping();
+        break;
+      case 'socket.close':
+        if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close(command.code, command.reason);
+        break;
+      case 'socket.terminate':
+        socket.terminate();
+        break;
+    }
+  });
+
+  return () => {
+    if (link.socket === socket) link.socket = null;
+    socket.removeAllListeners();
+    // A late error from a socket nobody listens to must not crash the process.
+    socket.on('error', () => {});
+    if (socket.readyState === WebSocket.CONNECTING) socket.terminate();
+    else if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.NORMAL, 'App disconnected');
+  };
+});
