@@ -19,9 +19,13 @@
  * - `cloud+hub`: those plus the hub, no page — the runtime with and without the hub;
  * - `cloud+hub+page`: the same with one page connected (informational).
  *
- * Variants run back to back in every round (the order alternates), each on fresh actors, after
- * a warm-up round; ratios are taken per round and the report gives their medians.
+ * Throughput is events per second of this process's CPU time, so other processes on a shared
+ * machine do not count. Each round runs every variant once, back to back on fresh actors (one
+ * population alive at a time, the order alternating between rounds) after an untimed warm-up
+ * round; ratios are taken within a round and the report gives their medians and spread. V8's
+ * JIT and GC make single runs vary by ±10% even on a quiet machine: read the medians.
  */
+import { cpus } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyActorRef, type InspectionEvent } from 'xstate';
@@ -36,9 +40,9 @@ import { combineInspectors, createStateLog } from '../src/cloud/stateLog.js';
 export interface ThroughputOptions {
   /** User sessions per run (each with one app session); default 1000. */
   users?: number;
-  /** Event cycles per user per run (7 events each); default 4. */
+  /** Timed event cycles per user per run (7 events each), after one untimed; default 3. */
   cycles?: number;
-  /** Measured rounds (after one warm-up); default 5. */
+  /** Rounds; every variant runs once per round. Default 9. */
   rounds?: number;
   /** Variants to run (default: all). */
   variants?: Variant[];
@@ -99,7 +103,7 @@ function attach(variant: Variant): { inspect?: (event: InspectionEvent) => void;
   if (variant === 'none') return { close() {} };
   if (variant === 'noop') return { inspect: () => {}, close() {} };
   if (variant === 'cloud') return { inspect: combineInspectors(...cloud), close() {} };
-  const hub: InspectorHub = createInspectorHub(process.env.HUBOPTS ? JSON.parse(process.env.HUBOPTS) : {});
+  const hub: InspectorHub = createInspectorHub();
   const page = variant === 'cloud+hub+page' ? hub.connect((message) => void JSON.stringify(message)) : undefined;
   return {
     inspect: combineInspectors(...cloud, hub.inspect),
@@ -110,8 +114,15 @@ function attach(variant: Variant): { inspect?: (event: InspectionEvent) => void;
   };
 }
 
-/** Creates the users, brings their apps to `running`, then times the event cycles. Returns events/s. */
-async function runOnce(variant: Variant, users: number, cycles: number): Promise<number> {
+/** One variant's actors: `users` user sessions, each with a running app session. */
+interface Population {
+  /** Runs one event cycle for every user and returns the CPU time it took, in ms. */
+  cycle(): Promise<number>;
+  /** Checks the workload stayed valid, then stops every actor. */
+  finish(): void;
+}
+
+async function createPopulation(variant: Variant, users: number): Promise<Population> {
   const clock = new SimulatedClock();
   const observers = attach(variant);
   const actors: Array<{ user: AnyActorRef; app: AnyActorRef; gen: number }> = [];
@@ -139,32 +150,51 @@ async function runOnce(variant: Variant, users: number, cycles: number): Promise
   await yieldToLoop();
   for (const { app } of actors) app.send({ type: 'app.connected', gen: 1 });
 
-  gc();
-  let elapsed = 0;
-  for (let c = 0; c < cycles; c++) {
-    const started = cpuMs();
-    for (const entry of actors) {
-      const { user, app } = entry;
-      user.send({ type: 'glasses.alive', gen: entry.gen });
-      app.send({ type: 'app.alive', gen: 1 });
-      user.send({ type: 'glasses.alive', gen: entry.gen });
-      app.send({ type: 'app.alive', gen: 1 });
-      user.send({ type: 'glasses.alive', gen: entry.gen });
-      user.send({ type: 'glasses.closed', gen: entry.gen, code: 1006, reason: '' });
-      entry.gen++;
-      user.send({ type: 'glasses.connected', gen: entry.gen });
-    }
-    // Timers that came due (a page's batches) run here, and count.
-    await yieldToLoop();
-    elapsed += cpuMs() - started;
-  }
+  return {
+    async cycle() {
+      const started = cpuMs();
+      for (const entry of actors) {
+        const { user, app } = entry;
+        user.send({ type: 'glasses.alive', gen: entry.gen });
+        app.send({ type: 'app.alive', gen: 1 });
+        user.send({ type: 'glasses.alive', gen: entry.gen });
+        app.send({ type: 'app.alive', gen: 1 });
+        user.send({ type: 'glasses.alive', gen: entry.gen });
+        user.send({ type: 'glasses.closed', gen: entry.gen, code: 1006, reason: '' });
+        entry.gen++;
+        user.send({ type: 'glasses.connected', gen: entry.gen });
+      }
+      // Timers that came due (a page's batches) run here, and count.
+      await yieldToLoop();
+      return cpuMs() - started;
+    },
+    finish() {
+      for (const { app } of actors) {
+        if (!hasValue(app.getSnapshot(), 'running')) throw new Error('workload broke: an app session is not running');
+      }
+      observers.close();
+      for (const { user } of actors) user.stop();
+    },
+  };
+}
 
-  for (const { app } of actors) {
-    if (!hasValue(app.getSnapshot(), 'running')) throw new Error('workload broke: an app session is not running');
+/**
+ * One round: each variant in turn (the order alternates between rounds) creates its actors,
+ * runs one untimed warm-up cycle and `cycles` timed ones, and stops them; one population is
+ * alive at a time, so no variant inherits another's heap. Returns events per CPU-second.
+ */
+async function runRound(variants: readonly Variant[], users: number, cycles: number, reverse: boolean): Promise<Map<Variant, number>> {
+  const got = new Map<Variant, number>();
+  for (const variant of reverse ? [...variants].reverse() : variants) {
+    const population = await createPopulation(variant, users);
+    await population.cycle();
+    gc();
+    let ms = 0;
+    for (let c = 0; c < cycles; c++) ms += await population.cycle();
+    population.finish();
+    got.set(variant, (users * cycles * CYCLE_EVENTS) / (ms / 1000));
   }
-  observers.close();
-  for (const { user } of actors) user.stop();
-  return (users * cycles * CYCLE_EVENTS) / (elapsed / 1000);
+  return got;
 }
 
 /**
@@ -214,19 +244,18 @@ const RATIOS: ReadonlyArray<[Variant, Variant]> = [
 /** Runs the benchmark and returns its figures. */
 export async function runInspectorThroughput(options: ThroughputOptions = {}): Promise<ThroughputResult> {
   const users = options.users ?? 1000;
-  const cycles = options.cycles ?? 4;
-  const rounds = options.rounds ?? 5;
+  const cycles = options.cycles ?? 3;
+  const rounds = options.rounds ?? 9;
   const log = options.log ?? (() => {});
   const variants = [...(options.variants ?? VARIANTS)];
   const rates = new Map<Variant, number[]>(variants.map((v) => [v, []]));
   const ratioPairs = RATIOS.filter(([a, b]) => variants.includes(a) && variants.includes(b));
   const perRound = new Map<string, number[]>(ratioPairs.map(([a, b]) => [`${a}/${b}`, []]));
 
-  for (const variant of variants) await runOnce(variant, users, Math.max(1, Math.floor(cycles / 2))); // warm-up
+  // Warm-up: the JIT sees every variant's code paths before anything is timed.
+  await runRound(variants, Math.max(1, Math.floor(users / 4)), 1, false);
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? variants : [...variants].reverse();
-    const got = new Map<Variant, number>();
-    for (const variant of order) got.set(variant, await runOnce(variant, users, cycles));
+    const got = await runRound(variants, users, cycles, round % 2 === 1);
     for (const [variant, rate] of got) rates.get(variant)?.push(rate);
     for (const [a, b] of ratioPairs) perRound.get(`${a}/${b}`)?.push((got.get(a) ?? 0) / (got.get(b) ?? 1));
     log(`round ${round + 1}/${rounds}: ` + variants.map((v) => `${v} ${fmt(got.get(v) ?? 0)}`).join(', ') + ' ev/s');
@@ -243,6 +272,13 @@ export async function runInspectorThroughput(options: ThroughputOptions = {}): P
   };
 }
 
+/** The interquartile range of `values`, as `a–b`. */
+function quartiles(values: number[]): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))] ?? 0;
+  return `${at(0.25).toFixed(3)}–${at(0.75).toFixed(3)}`;
+}
+
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
@@ -251,7 +287,7 @@ const LABELS: Record<Variant, string> = {
   none: 'no inspection at all',
   noop: 'a no-op `inspect` observer (XState\'s dispatch alone)',
   hub: 'the hub alone, no page',
-  cloud: "the cloud's own observers (state-change log), no hub",
+  cloud: "the cloud's own observers (state-change log, silent logger), no hub",
   'cloud+hub': "the cloud's observers + the hub, no page",
   'cloud+hub+page': "the cloud's observers + the hub, one page connected",
 };
@@ -265,16 +301,19 @@ export function formatThroughput(result: ThroughputResult): string {
     `Command: \`npm run bench\` (bench/inspectorThroughput.ts). ${result.users.toLocaleString('en-US')} \`userSession\` actors, ` +
       `each with a running \`appSession\` child (${(result.users * 2).toLocaleString('en-US')} machines), fake I/O actors, SimulatedClock; ` +
       `${fmt(result.eventsPerRun)} control-plane events per run (heartbeat re-entries, app liveness, glasses close → grace → reconnect). ` +
-      `Throughput is events per second of the process's CPU time (so other load on the machine does not count). ` +
-      `Variants run back to back in each of ${result.rounds} rounds after a warm-up; ratios are per round, medians reported. Node ${process.version}.`,
+      `Throughput is events per second of the process's CPU time (other load on the machine does not count). ` +
+      `Every variant runs once per round, back to back on fresh actors, ${result.rounds} rounds after a warm-up; ratios are taken within a round. ` +
+      `Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}).`,
     '',
     '| attached to every actor | median events per CPU-second | per round |',
     '|---|---:|---|',
     ...result.variants.map((v) => `| ${LABELS[v.name]} | ${fmt(v.median)} | ${v.rates.map(fmt).join(', ')} |`),
     '',
-    '| ratio | median | per round |',
-    '|---|---:|---|',
-    ...result.ratios.map((r) => `| ${r.name} | **${r.median.toFixed(3)}** | ${r.perRound.map((x) => x.toFixed(3)).join(', ')} |`),
+    '| ratio | median | middle half | per round |',
+    '|---|---:|---|---|',
+    ...result.ratios.map(
+      (r) => `| ${r.name} | **${r.median.toFixed(3)}** | ${quartiles(r.perRound)} | ${r.perRound.map((x) => x.toFixed(3)).join(', ')} |`,
+    ),
   ];
   const cloud = ratio('cloud+hub/cloud');
   const noop = ratio('noop/none');

@@ -119,10 +119,25 @@ class Connection implements FeedConnection {
   }
 
   hello(): void {
-    this.send({ type: 'hello', actors: this.store.list(), now: this.store.now() });
+    let actors: ActorSummary[];
+    try {
+      actors = this.store.list();
+    } catch {
+      actors = [];
+    }
+    this.send({ type: 'hello', actors, now: this.store.now() });
   }
 
   receive(raw: unknown): void {
+    try {
+      this.handle(raw);
+    } catch {
+      // A request that cannot be answered must not reach the socket's event handler (and the process).
+      this.send({ type: 'error', code: 'BAD_REQUEST', message: 'request failed' });
+    }
+  }
+
+  private handle(raw: unknown): void {
     if (!this.open) return;
     let message = raw;
     if (typeof raw === 'string') {

@@ -166,6 +166,10 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
   const sources = new Map<string, Set<ActorEntry>>();
   const definitionSlots = new Map<string, DefinitionSlot>();
 
+  // Wall time is read once per macrostep, on the event that starts it; the snapshot that ends
+  // it reuses it (a stop, which has no event, reads it again).
+  let lastT = now();
+
   const markChanged = (entry: ActorEntry) => {
     if (watching) changed.add(entry);
   };
@@ -209,7 +213,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
   };
 
   /**
-   * A snapshot (`full`) or microstep of `entry`, produced by `event` at `t`. Records a
+   * A snapshot (`full`), or an ingested microstep, of `entry`, produced by `event` at `t`. Records a
    * transition when the state value changed, and keeps the snapshot for replay when the value,
    * the context or the status changed.
    */
@@ -263,10 +267,6 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
     add(entry);
   };
 
-  // Wall time is read once per macrostep, on the event that starts it; the snapshot that ends
-  // it reuses it (a stop, which has no event, reads it again).
-  let lastT = now();
-
   const inspect = (event: InspectionEvent): void => {
     try {
       switch (event.type) {
@@ -274,7 +274,8 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
           const entry = entries.get(event.actorRef.sessionId);
           if (!entry) return;
           lastT = now();
-          entry.records.push(lastT, EVENT_RECORD, event.event, undefined, undefined);
+          // The type only: keeping every event object alive would cost the runtime GC time.
+          entry.records.push(lastT, EVENT_RECORD, event.event.type, undefined, undefined);
           entry.version++;
           return;
         }
@@ -362,16 +363,22 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
             if (typeof m.parentId === 'string' && m.parentId !== '') entry.parentId = idOf(m.parentId);
             if (typeof m.systemId === 'string' && m.systemId !== '') entry.systemId = m.systemId;
             markChanged(entry);
-            const snapshot = m.snapshot as { value?: unknown } | undefined;
-            if (snapshot && typeof snapshot === 'object' && 'value' in snapshot) {
-              applySnapshot(entry, snapshot, { type: 'xstate.init' }, t, true);
+            // `@statelyai/inspect` sends the actor's snapshot as of when it got round to it,
+            // which may be ahead of the snapshot messages still to come: shown until those
+            // arrive, never recorded as a transition.
+            const snapshot = m.snapshot as { value?: unknown; context?: unknown; status?: unknown; tags?: unknown } | undefined;
+            if (!entry.started && snapshot && typeof snapshot === 'object' && 'value' in snapshot) {
+              entry.value = snapshot.value ?? null;
+              entry.context = snapshot.context;
+              entry.tags = snapshot.tags;
+              setStatus(entry, statusOf(snapshot.status));
             }
             return true;
           }
           case '@xstate.event': {
             const entry = entries.get(idOf(sessionId));
             if (!entry) return true;
-            entry.records.push(t, EVENT_RECORD, eventObject(m.event), undefined, undefined);
+            entry.records.push(t, EVENT_RECORD, (eventObject(m.event) as { type: string }).type, undefined, undefined);
             entry.version++;
             return true;
           }
@@ -420,6 +427,14 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
 
   const resolveIdentity = (entry: ActorEntry) => {
     if (entry.identityKnown) return;
+    try {
+      readIdentity(entry);
+    } catch {
+      // A context with a throwing getter has no identity to offer.
+    }
+  };
+
+  const readIdentity = (entry: ActorEntry) => {
     let userId: string | undefined;
     let packageName: string | undefined;
     const context = entry.context as Record<string, unknown> | undefined;
@@ -482,14 +497,14 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
   });
 
   const toRecord = (record: RingRecord): TraceRecord => {
+    if (record.kind === EVENT_RECORD) return { t: record.t, kind: 'event', event: String(record.event) };
+    // A transition keeps the event that caused it, so its payload (a close code…) says why.
     const event = record.event as Record<string, unknown> | undefined;
     const type = event && typeof event === 'object' && typeof event.type === 'string' ? event.type : String(event ?? '');
-    if (record.kind === TRANSITION_RECORD) {
-      return record.from === undefined
+    const out: TraceRecord =
+      record.from === undefined
         ? { t: record.t, kind: 'transition', event: type, to: record.to }
         : { t: record.t, kind: 'transition', event: type, from: record.from, to: record.to };
-    }
-    const out: TraceRecord = { t: record.t, kind: 'event', event: type };
     const data = payloadOf(event);
     if (data !== undefined) out.data = redact(data);
     return out;

@@ -68,7 +68,10 @@ export interface TraceRecord {
   from?: unknown;
   /** State value after a transition. */
   to?: unknown;
-  /** Payload of a received event, without `type`, redacted; absent when it has none. */
+  /**
+   * On a transition: the payload of the event that caused it (without `type`, redacted), e.g.
+   * `{ gen, code: 1006, reason }`; absent when it has none. Plain event records carry the type only.
+   */
   data?: unknown;
 }
 

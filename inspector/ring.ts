@@ -17,7 +17,7 @@ export interface RingRecord {
   seq: number;
   t: number;
   kind: RecordKind;
-  /** The event object (received, or that caused the transition). */
+  /** The event's type (an event record), or the event object that caused a transition. */
   event: unknown;
   from: unknown;
   to: unknown;
