@@ -1,12 +1,14 @@
 /**
- * `npm start`: the cloud with its example apps (Notify, Live Captions) registered automatically,
- * on the embedded SQLite store; prints the URLs and a development glasses token.
+ * `npm start`: the cloud with its example apps (Notify, Live Captions) registered automatically
+ * and the inspector, on the embedded SQLite store; prints the URLs and a development glasses
+ * token. The example apps stream their own connection actors into the inspector too.
  */
 import { createCaptionsApp } from './apps/captions/index.js';
 import { createNotifyApp } from './apps/notify/index.js';
 import { createCloud, type Cloud } from './cloud/cloud.js';
 import { resolveCloudConfig } from './cloud/config.js';
 import type { AppServer } from './sdk/index.js';
+import { createIngestInspector, INSPECTOR_PATHS, type IngestInspector } from '../inspector/index.js';
 
 const DEV_USER = 'dev-user';
 
@@ -26,17 +28,30 @@ async function startExample(cloud: Cloud, packageName: string, name: string, mak
   return port;
 }
 
+/**
+ * The example apps stream their connection actors into the inspector over its ingest socket,
+ * as an app server in another process would.
+ */
+const ingests: IngestInspector[] = [];
+function inspectAs(source: string): { inspect?: IngestInspector['inspect'] } {
+  if (!cloud.inspectorUrl) return {};
+  const ingest = createIngestInspector({ url: `ws://127.0.0.1:${cloud.port}${INSPECTOR_PATHS.ingest}`, source, ...(config.inspectorToken ? { token: config.inspectorToken } : {}) });
+  ingests.push(ingest);
+  return { inspect: ingest.inspect };
+}
+
 const notifyPort = await startExample(cloud, 'com.tether.notify', 'Notify', (apiKey) =>
-  createNotifyApp({ packageName: 'com.tether.notify', apiKey, logger: cloud.logger }),
+  createNotifyApp({ packageName: 'com.tether.notify', apiKey, logger: cloud.logger, ...inspectAs('notify-app') }),
 );
 const captionsPort = await startExample(cloud, 'com.tether.captions', 'Live Captions', (apiKey) =>
-  createCaptionsApp({ packageName: 'com.tether.captions', apiKey, logger: cloud.logger }),
+  createCaptionsApp({ packageName: 'com.tether.captions', apiKey, logger: cloud.logger, ...inspectAs('captions-app') }),
 );
 const token = await cloud.createGlassesToken(DEV_USER);
 
 console.log(`
 Tether is running.
   cloud        ${cloud.url}   (health ${cloud.url}/health, metrics ${cloud.url}/metrics)
+  inspector    ${cloud.inspectorUrl ?? 'off (NODE_ENV=production without TETHER_INSPECTOR_TOKEN)'}
   glasses      ${cloud.glassesUrl}
   apps         ${cloud.appUrl}
   notify       http://127.0.0.1:${notifyPort}/webhook   (com.tether.notify)
@@ -53,6 +68,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     stopping = true;
     void (async () => {
       for (const app of apps) await app.stop();
+      for (const ingest of ingests) await ingest.close();
       await cloud.close();
       process.exit(0);
     })();
