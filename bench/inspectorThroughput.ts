@@ -28,13 +28,12 @@
 import { cpus } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyActorRef, type InspectionEvent } from 'xstate';
-import { appSessionMachine } from '../machines/appSession.js';
-import { defaultSessionConfig } from '../machines/policy/sessionConfig.js';
-import { appSessionSystemId, userSessionMachine } from '../machines/userSession.js';
+import { SimulatedClock, type AnyActorRef, type InspectionEvent } from 'xstate';
+import { appSessionSystemId } from '../machines/userSession.js';
 import { createInspectorHub, type InspectorHub } from '../inspector/index.js';
 import { silentLogger } from '../src/logger.js';
 import { combineInspectors, createStateLog } from '../src/cloud/stateLog.js';
+import { startInertUser } from '../test/support/inertUserSession.js';
 
 /** Parameters of {@link runInspectorThroughput}. */
 export interface ThroughputOptions {
@@ -83,18 +82,6 @@ export interface ThroughputResult {
 const PACKAGE = 'com.example.bench';
 const CYCLE_EVENTS = 7;
 
-const machine = userSessionMachine.provide({
-  actors: {
-    glassesSocket: fromCallback(() => () => {}) as never,
-    appSession: appSessionMachine.provide({
-      actors: {
-        appSocket: fromCallback(() => () => {}) as never,
-        appWebhook: fromPromise(async () => ({ status: 200 })) as never,
-      },
-    }),
-  },
-});
-
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The observers of `variant`, and what to close after the run. */
@@ -128,20 +115,7 @@ async function createPopulation(variant: Variant, users: number): Promise<Popula
   const actors: Array<{ user: AnyActorRef; app: AnyActorRef; gen: number }> = [];
   for (let i = 0; i < users; i++) {
     const userId = `user-${i}`;
-    const user = createActor(machine, {
-      clock,
-      systemId: `userSession:${userId}`,
-      input: {
-        userId,
-        gen: 1,
-        persistedApps: [PACKAGE],
-        config: defaultSessionConfig,
-        now: () => clock.now(),
-        random: () => 0.5,
-      },
-      ...(observers.inspect ? { inspect: observers.inspect } : {}),
-    });
-    user.start();
+    const user = startInertUser(userId, PACKAGE, clock, observers.inspect);
     const app = user.system.get(appSessionSystemId(userId, PACKAGE)) as AnyActorRef | undefined;
     if (!app) throw new Error('app session missing');
     actors.push({ user, app, gen: 1 });

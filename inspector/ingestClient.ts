@@ -12,6 +12,7 @@
  */
 import { WebSocket } from 'ws';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
+import { closeSocket } from '../src/util/closeSocket.js';
 import { configDefinition, isMachineLogic } from './definition.js';
 import type { IngestMessage } from './protocol.js';
 import { createRedactor, type RedactRule } from './redact.js';
@@ -281,16 +282,7 @@ export function createIngestInspector(options: IngestInspectorOptions): IngestIn
       const socket = ws;
       if (!socket) return Promise.resolve();
       if (open) flush();
-      return new Promise<void>((resolve) => {
-        if (socket.readyState === WebSocket.CLOSED) return resolve();
-        const cut = setTimeout(() => socket.terminate(), 1000);
-        socket.once('close', () => {
-          clearTimeout(cut);
-          resolve();
-        });
-        if (socket.readyState === WebSocket.CONNECTING) socket.terminate();
-        else socket.close(1000, 'inspector client closed');
-      });
+      return closeSocket(socket, 1000, 'inspector client closed');
     },
   };
 }

@@ -19,8 +19,9 @@ import { fileURLToPath } from 'node:url';
 import express, { type Express, type Request, type Response } from 'express';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode } from '../src/protocol/closeCodes.js';
-import { errorInfo, type ErrorCode } from '../src/protocol/errors.js';
 import type { Logger } from '../src/logger.js';
+import { closeSocket } from '../src/util/closeSocket.js';
+import { sendError } from '../src/util/httpError.js';
 import type { InspectorHub } from './hub.js';
 import { acceptIngestSocket, sourceNameOf } from './ingest.js';
 import { INSPECTOR_PATHS } from './protocol.js';
@@ -211,30 +212,14 @@ export function createInspectorServer(options: InspectorServerOptions): Inspecto
     },
     close() {
       return (closing ??= (async () => {
-        await Promise.all([...feedWss.clients, ...ingestWss.clients].map((ws) => closeSocket(ws)));
+        await Promise.all(
+          [...feedWss.clients, ...ingestWss.clients].map((ws) => closeSocket(ws, CloseCode.GOING_AWAY, 'Server shutting down')),
+        );
         feedWss.close();
         ingestWss.close();
       })());
     },
   };
-}
-
-function sendError(res: Response, code: ErrorCode, message: string): void {
-  const info = errorInfo(code);
-  res.status(info.httpStatus).json({ error: { code, category: info.category, message } });
-}
-
-function closeSocket(ws: WebSocket): Promise<void> {
-  if (ws.readyState === ws.CLOSED) return Promise.resolve();
-  return new Promise((resolve) => {
-    const cut = setTimeout(() => ws.terminate(), 1000);
-    ws.once('close', () => {
-      clearTimeout(cut);
-      resolve();
-    });
-    if (ws.readyState === ws.OPEN) ws.close(CloseCode.GOING_AWAY, 'Server shutting down');
-    else ws.terminate();
-  });
 }
 
 /**

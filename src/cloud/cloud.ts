@@ -13,6 +13,7 @@ import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/
 import type { AppSessionSocketInput, GlassesSocketInput } from '../../machines/sessionPorts.js';
 import { CloseCode, CloseReason } from '../protocol/closeCodes.js';
 import { createLogger, type Logger } from '../logger.js';
+import { closeSocket } from '../util/closeSocket.js';
 import { acceptAppSocket } from './appGateway.js';
 import { createAppWebhook } from './appWebhook.js';
 import { DeliveryLog } from './deliveryLog.js';
@@ -287,20 +288,6 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       createCoreToken(userId, config.jwtSecret, expiresInSeconds ? { expiresInSeconds } : {}),
     close,
   };
-}
-
-/** Closes a socket and resolves when it is closed; cuts it if the peer does not answer in 1 s. */
-function closeSocket(ws: WebSocket, code: number, reason: string): Promise<void> {
-  if (ws.readyState === ws.CLOSED) return Promise.resolve();
-  return new Promise((resolve) => {
-    const cut = setTimeout(() => ws.terminate(), 1000);
-    ws.once('close', () => {
-      clearTimeout(cut);
-      resolve();
-    });
-    if (ws.readyState === ws.OPEN) ws.close(code, reason);
-    else if (ws.readyState === ws.CONNECTING) ws.terminate();
-  });
 }
 
 function topState(value: unknown): string {

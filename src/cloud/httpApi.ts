@@ -5,8 +5,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
+import { TetherError, type ErrorCode } from '../protocol/errors.js';
 import type { Logger } from '../logger.js';
+import { sendError } from '../util/httpError.js';
 import { generateApiKey, hashApiKey } from './apiKeys.js';
 import { PROMETHEUS_CONTENT_TYPE, type CloudMetrics } from './metrics.js';
 import type { Store } from './store.js';
@@ -34,10 +35,6 @@ export function registerApp(store: Store, app: z.infer<typeof newAppSchema>): { 
   const apiKey = generateApiKey();
   store.createApp({ ...app, apiKeyHash: hashApiKey(apiKey) });
   return { packageName: app.packageName, apiKey };
-}
-
-function sendError(res: Response, code: ErrorCode, message: string, status = errorInfo(code).httpStatus): void {
-  res.status(status).json({ error: { code, category: errorInfo(code).category, message } });
 }
 
 /** Every refused HTTP request leaves a log line with its code (principle 7). */

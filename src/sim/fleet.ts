@@ -3,18 +3,18 @@
  * tests and the demo. Failures are collected, not thrown: a load test wants to know how many
  * connected, not to stop at the first refusal.
  */
-import type { Logger } from '../logger.js';
 import { CloseCode } from '../protocol/closeCodes.js';
 import { SimulatedGlasses } from './glassesClient.js';
-import type { SimulatedGlassesOptions, TokenPlacement } from './glassesClient.js';
+import type { SimulatedGlassesOptions } from './glassesClient.js';
 
 /** Gives the core token of one user of the fleet. */
 export type FleetTokenSource = (userId: string, index: number) => string | Promise<string>;
 
-/** Options of {@link startFleet}. */
-export interface FleetOptions {
-  /** WebSocket URL of the cloud's glasses endpoint. */
-  url: string;
+/**
+ * Options of {@link startFleet}: the fleet's own, and the options of {@link SimulatedGlasses}
+ * but its token, handed to every client as they are.
+ */
+export interface FleetOptions extends Omit<SimulatedGlassesOptions, 'token'> {
   /** One token per client (index `i` uses `tokens[i]`), or a function that makes the token for a user id. */
   tokens: readonly string[] | FleetTokenSource;
   /** How many clients to open; defaults to `tokens.length` when `tokens` is an array (required otherwise). */
@@ -23,18 +23,6 @@ export interface FleetOptions {
   concurrency?: number;
   /** User id of client `index`, passed to a token function (default `sim-user-<index>`). */
   userIdFor?: (index: number) => string;
-  /** Running apps every client declares in `connection_init`. */
-  runningApps?: readonly string[];
-  /** Where each client sends its token (default `header`). */
-  tokenIn?: TokenPlacement;
-  /** Logger handed to every client. */
-  logger?: Logger;
-  /** Per-client handshake timeout, in ms (default 5000). */
-  connectTimeoutMs?: number;
-  /** Per-client bound on a clean close, in ms (default 2000). */
-  closeTimeoutMs?: number;
-  /** Whether clients keep received frames (default true). */
-  record?: boolean;
 }
 
 /** A client of the fleet that did not connect. */
@@ -126,15 +114,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   };
 }
 
+/** The options of one client: every option of the fleet but its own, and the client's token. */
 function clientOptions(options: FleetOptions, token: string | undefined): SimulatedGlassesOptions {
-  return {
-    url: options.url,
-    ...(token !== undefined ? { token } : {}),
-    ...(options.runningApps ? { runningApps: options.runningApps } : {}),
-    ...(options.tokenIn ? { tokenIn: options.tokenIn } : {}),
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
-    ...(options.closeTimeoutMs !== undefined ? { closeTimeoutMs: options.closeTimeoutMs } : {}),
-    ...(options.record !== undefined ? { record: options.record } : {}),
-  };
+  const { tokens: _tokens, count: _count, concurrency: _concurrency, userIdFor: _userIdFor, ...perClient } = options;
+  return token === undefined ? perClient : { ...perClient, token };
 }

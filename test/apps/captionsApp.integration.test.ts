@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CaptionsApp } from '../../src/apps/captions/index.js';
-import { startScriptedCloud, type ScriptedCloud } from '../support/scriptedCloud.js';
+import type { ScriptedCloud } from '../support/scriptedCloud.js';
+import { scriptedAppSession } from '../support/scriptedAppSession.js';
 import { waitFor } from '../support/net.js';
 
 const PACKAGE = 'com.example.captions';
@@ -8,15 +9,7 @@ const SESSION_ID = 'u1-com.example.captions';
 const STREAM = 'transcription:en-US';
 const THROTTLE_MS = 200;
 
-let cloud: ScriptedCloud | undefined;
-let app: CaptionsApp | undefined;
-
-afterEach(async () => {
-  await app?.stop();
-  await cloud?.stop();
-  app = undefined;
-  cloud = undefined;
-});
+const captions = scriptedAppSession<CaptionsApp>();
 
 function transcription(text: string, isFinal: boolean) {
   return { type: 'data_stream', streamType: STREAM, data: { type: 'transcription', text, isFinal, startTime: 0, endTime: 0 } };
@@ -32,24 +25,17 @@ function walls(c: ScriptedCloud): Array<{ text: unknown; at: number }> {
 
 describe('CaptionsApp against a scripted cloud', () => {
   it('shows the latest lines at most once per throttle window, the last update included', async () => {
-    cloud = await startScriptedCloud();
-    app = new CaptionsApp({ packageName: PACKAGE, apiKey: 'key-1', session: { connectTimeout: 1000 } });
-    const port = await app.listen(0, '127.0.0.1');
-    const res = await fetch(`http://127.0.0.1:${port}/webhook`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'session_request', sessionId: SESSION_ID, userId: 'u1', mentraOSWebsocketUrl: cloud.url }),
-    });
-    expect(res.status).toBe(200);
-    const connection = await cloud.waitForConnection(1, 1000);
+    const { cloud, app, connection, session } = await captions.start(
+      () => new CaptionsApp({ packageName: PACKAGE, apiKey: 'key-1', session: { connectTimeout: 1000 } }),
+      SESSION_ID,
+    );
     await waitFor(() => connection.subscriptions.includes(STREAM), { timeoutMs: 1000 });
-    const session = app.getSession(SESSION_ID)!;
 
     for (const [text, isFinal] of [['hel', false], ['hello', false], ['Hello there.', true], ['how', false], ['How are you?', true]] as const) {
       cloud.broadcast(transcription(text, isFinal));
     }
 
-    await waitFor(() => walls(cloud!).at(-1)?.text === 'Hello there.\nHow are you?', { timeoutMs: 1500 });
+    await waitFor(() => walls(cloud).at(-1)?.text === 'Hello there.\nHow are you?', { timeoutMs: 1500 });
     const shown = walls(cloud);
     expect(shown[0]!.text).toBe('hel');
     expect(shown.length).toBeLessThan(5);

@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NotifyApp, createNotifyApp } from '../../src/apps/notify/index.js';
-import { startScriptedCloud, type ReceivedFrame, type ScriptedCloud } from '../support/scriptedCloud.js';
+import type { ReceivedFrame, ScriptedCloud } from '../support/scriptedCloud.js';
+import { scriptedAppSession } from '../support/scriptedAppSession.js';
 import { sleep, waitFor } from '../support/net.js';
 
 const PACKAGE = 'com.example.notify';
@@ -8,31 +9,7 @@ const SESSION_ID = 'u1-com.example.notify';
 /** Short enough that the whole scenario stays well under 2 s. */
 const DISPLAY_MS = 150;
 
-let cloud: ScriptedCloud | undefined;
-let app: NotifyApp | undefined;
-
-afterEach(async () => {
-  await app?.stop();
-  await cloud?.stop();
-  app = undefined;
-  cloud = undefined;
-});
-
-async function setup() {
-  cloud = await startScriptedCloud();
-  app = new NotifyApp({ packageName: PACKAGE, apiKey: 'key-1', displayMs: DISPLAY_MS, session: { connectTimeout: 1000 } });
-  const port = await app.listen(0, '127.0.0.1');
-  const res = await fetch(`http://127.0.0.1:${port}/webhook`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ type: 'session_request', sessionId: SESSION_ID, userId: 'u1', mentraOSWebsocketUrl: cloud.url }),
-  });
-  expect(res.status).toBe(200);
-  await cloud.waitForConnection(1, 1000);
-  const session = app.getSession(SESSION_ID);
-  if (!session) throw new Error('no session after session_request');
-  return { cloud, app, session };
-}
+const notify = scriptedAppSession<NotifyApp>();
 
 interface Card {
   title: unknown;
@@ -65,7 +42,10 @@ function notification(app: string, title: string, content: string) {
 
 describe('NotifyApp against a scripted cloud (seeds 01 §4, 04 §4)', () => {
   it('shows the welcome card, then each notification once, one at a time, and releases everything on stop', async () => {
-    const { cloud, app, session } = await setup();
+    const { cloud, app, session } = await notify.start(
+      () => new NotifyApp({ packageName: PACKAGE, apiKey: 'key-1', displayMs: DISPLAY_MS, session: { connectTimeout: 1000 } }),
+      SESSION_ID,
+    );
 
     const welcome = await cloud.waitForFrame((f) => f.type === 'display_event', 1000);
     expect(welcome.message).toMatchObject({

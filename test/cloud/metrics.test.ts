@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TetherError } from '../../src/protocol/errors.js';
 import { createCloudMetrics, createMetricsRegistry } from '../../src/cloud/metrics.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(TetherError);
-    return (error as TetherError).code;
-  }
-  throw new Error('expected a TetherError');
-}
+import { codeOf } from '../support/errors.js';
 
 /** The sample lines of a rendering, without comments. */
 function samples(text: string): string[] {

@@ -11,13 +11,12 @@
  * its second gets through; the cloud's reconnect window is the production 5 s so that it is still
  * waiting for the app then (the harness default of 300 ms would re-send the webhook).
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { AppServer as MentraAppServer, logger as mentraRootLogger, type AppSession as MentraAppSession } from '@mentra/sdk';
+import { AppServer as MentraAppServer, type AppSession as MentraAppSession } from '@mentra/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppServer, type AppSession } from '../../src/sdk/index.js';
 import { startTestCloud } from '../support/cloudHarness.js';
 import { startCutProxy, type CutProxy } from '../support/cutProxy.js';
+import { serveMentraApp } from '../support/mentraApp.js';
 import { sleep, waitFor } from '../support/net.js';
 
 const RATE_PER_S = 50;
@@ -55,33 +54,6 @@ class MentraCountingApp extends MentraAppServer {
     this.live.delete(sessionId);
     await super.onStop(sessionId, userId, reason);
   }
-}
-
-async function serveMentraApp(packageName: string, apiKey: string) {
-  const level = mentraRootLogger.level;
-  mentraRootLogger.level = 'silent';
-  // Its constructor installs SIGTERM/SIGINT handlers that exit the process: take exactly those off.
-  const before = new Set([...process.listeners('SIGTERM'), ...process.listeners('SIGINT')]);
-  const app = new MentraCountingApp({ packageName, apiKey, port: 0 });
-  const added = (['SIGTERM', 'SIGINT'] as const).flatMap((signal) =>
-    process.listeners(signal).filter((l) => !before.has(l)).map((listener) => ({ signal, listener })),
-  );
-  const server: Server = app.getExpressApp().listen(0, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
-  return {
-    app,
-    port: (server.address() as AddressInfo).port,
-    async close() {
-      for (const session of app.live.values()) await session.disconnect();
-      app.live.clear();
-      for (const { signal, listener } of added) process.off(signal, listener);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      mentraRootLogger.level = level;
-    },
-  };
 }
 
 /**
@@ -166,7 +138,9 @@ describe('resume without loss: a 2 s cut of the app socket at 50 messages/s', ()
   it('loses none of the messages sent during the cut with @mentra/sdk 2.1.29', async () => {
     const { h, proxy } = await cloudBehindProxy();
     const pkg = 'com.example.mentra.counter';
-    const { app: served } = await h.serveWebhook(pkg, (apiKey) => serveMentraApp(pkg, apiKey));
+    const { app: served } = await h.serveWebhook(pkg, (apiKey) =>
+      serveMentraApp(() => new MentraCountingApp({ packageName: pkg, apiKey, port: 0 })),
+    );
     const app = served.app;
     const g = await h.glassesFor('mona', [pkg]);
     await g.connect();

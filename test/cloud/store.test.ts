@@ -3,19 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TetherError } from '../../src/protocol/errors.js';
 import { MAX_REGISTRATIONS_PER_PACKAGE, SCHEMA_VERSION } from '../../src/cloud/sqliteStore.js';
 import { createSqliteStore, type NewApp, type Store } from '../../src/cloud/store.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(TetherError);
-    return (error as TetherError).code;
-  }
-  throw new Error('expected a TetherError');
-}
+import { codeOf } from '../support/errors.js';
 
 const captions: NewApp = {
   packageName: 'com.example.captions',

@@ -7,13 +7,12 @@
  * `@mentra/sdk`'s `AppServer.start()` is never called (it contacts api.mentra.glass): its
  * express app is served on 127.0.0.1 instead. Wire facts: /work/shared/MENTRA-SDK-WIRE.md.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { AppServer as MentraAppServer, logger as mentraRootLogger, type AppSession as MentraAppSession } from '@mentra/sdk';
+import { AppServer as MentraAppServer, type AppSession as MentraAppSession } from '@mentra/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppServer as TetherAppServer, type AppSession as TetherAppSession } from '../../src/sdk/index.js';
 import type { CloudToGlassesMessage, CloudToGlassesOf } from '../../src/protocol/cloudToGlasses.js';
 import { startTestCloud, type LogLine } from '../support/cloudHarness.js';
+import { serveMentraApp } from '../support/mentraApp.js';
 import { activeResourceCounts, resourcesAbove, waitFor } from '../support/net.js';
 
 const PACKAGE = 'com.example.compat';
@@ -98,35 +97,8 @@ class TetherEchoApp extends TetherAppServer {
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 async function startMentraApp(packageName: string, apiKey: string): Promise<RunningApp> {
-  // The SDK exports its root pino logger; the server's and sessions' loggers are children of it
-  // created later (they inherit the level), and some modules log through it directly.
-  const rootLevel = mentraRootLogger.level;
-  mentraRootLogger.level = 'silent';
-  // Its constructor adds SIGTERM/SIGINT listeners that call process.exit: remove exactly those.
-  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
-  const app = new MentraEchoApp({ packageName, apiKey, port: 0 });
-  const added = SIGNALS.flatMap((signal) =>
-    process.listeners(signal).filter((listener) => !before.get(signal)?.has(listener)).map((listener) => ({ signal, listener })),
-  );
-  const server: Server = app.getExpressApp().listen(0, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  return {
-    probe: app.probe,
-    port: (server.address() as AddressInfo).port,
-    async close() {
-      for (const session of app.live.values()) await session.disconnect();
-      app.live.clear();
-      for (const { signal, listener } of added) process.off(signal, listener);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      mentraRootLogger.level = rootLevel;
-    },
-  };
+  const { app, port, close } = await serveMentraApp(() => new MentraEchoApp({ packageName, apiKey, port: 0 }));
+  return { probe: app.probe, port, close };
 }
 
 async function startTetherApp(packageName: string, apiKey: string): Promise<RunningApp> {

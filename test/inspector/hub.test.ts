@@ -2,39 +2,19 @@
  * The hub, driven in-process by real machines through XState's `inspect` option: what it keeps
  * per actor, its bounds, its feed, and that it never breaks the runtime it observes.
  */
-import { createActor, createMachine, fromCallback, fromPromise, SimulatedClock, type InspectionEvent } from 'xstate';
+import { createActor, createMachine, SimulatedClock, type InspectionEvent } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { appSessionMachine } from '../../machines/appSession.js';
-import { defaultSessionConfig } from '../../machines/policy/sessionConfig.js';
-import { appSessionSystemId, userSessionMachine } from '../../machines/userSession.js';
+import { appSessionSystemId } from '../../machines/userSession.js';
 import { createInspectorHub, type InspectorHub } from '../../inspector/hub.js';
 import type { FeedServerMessage, MachineJSON, TransitionJSON } from '../../inspector/protocol.js';
+import { startInertUser } from '../support/inertUserSession.js';
 import { waitFor } from '../support/net.js';
 import { secretMachine } from './support.js';
 
 const PKG = 'com.example.notes';
 
-const sessionMachine = userSessionMachine.provide({
-  actors: {
-    glassesSocket: fromCallback(() => () => {}) as never,
-    appSession: appSessionMachine.provide({
-      actors: {
-        appSocket: fromCallback(() => () => {}) as never,
-        appWebhook: fromPromise(async () => ({ status: 200 })) as never,
-      },
-    }),
-  },
-});
-
 function startUser(hub: InspectorHub, userId: string, clock = new SimulatedClock()) {
-  const actor = createActor(sessionMachine, {
-    clock,
-    systemId: `userSession:${userId}`,
-    inspect: hub.inspect,
-    input: { userId, gen: 1, persistedApps: [PKG], config: defaultSessionConfig, now: () => clock.now(), random: () => 0.5 },
-  });
-  actor.start();
-  return actor;
+  return startInertUser(userId, PKG, clock, hub.inspect);
 }
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));

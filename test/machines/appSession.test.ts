@@ -1,49 +1,19 @@
-import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
+import { createActor, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { appSessionMachine, type AppSessionInput } from '../../machines/appSession.js';
 import { backoffDelay } from '../../machines/policy/backoff.js';
 import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
-import type {
-  AppSessionSocketInput,
-  AppWebhookFailure,
-  AppWebhookInput,
-  AppWebhookOutput,
-  SessionSocketCommand,
-} from '../../machines/sessionPorts.js';
-import { reviveSessionSnapshot } from '../../machines/userSession.js';
+import type { AppSessionSocketInput } from '../../machines/sessionPorts.js';
 import { seededRandom } from '../support/seededRandom.js';
-
-interface FakeSocket {
-  id: string;
-  gen: number;
-  commands: SessionSocketCommand[];
-  stopped: boolean;
-}
-
-interface FakeWebhook {
-  input: AppWebhookInput;
-  aborted: boolean;
-  resolve: (output?: AppWebhookOutput) => void;
-  reject: (failure: AppWebhookFailure) => void;
-}
-
-const flush = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
-/**
- * Moves the simulated clock forward by `ms`, firing every timer at its own due time.
- * `SimulatedClock.increment` fires late timers at the end time, so a periodic timer re-armed
- * from inside it would drift.
- */
-function advance(clock: SimulatedClock, ms: number): void {
-  const target = clock.now() + ms;
-  const timeouts = (clock as unknown as { timeouts: Map<number, { start: number; timeout: number }> }).timeouts;
-  for (;;) {
-    const due = Math.min(...[...timeouts.values()].map((t) => t.start + t.timeout));
-    if (!(due <= target)) break;
-    clock.set(Math.max(due, clock.now()));
-  }
-  clock.set(target);
-}
+import {
+  advance,
+  fakeSocket,
+  fakeWebhook,
+  flush,
+  restartAfter,
+  type FakeSocket,
+  type FakeWebhook,
+} from '../support/sessionMachineHarness.js';
 
 function startApp(overrides: Partial<SessionConfig> = {}, random: () => number = () => 0.5) {
   const clock = new SimulatedClock();
@@ -51,29 +21,8 @@ function startApp(overrides: Partial<SessionConfig> = {}, random: () => number =
   const webhooks: FakeWebhook[] = [];
   const machine = appSessionMachine.provide({
     actors: {
-      appSocket: fromCallback<SessionSocketCommand, AppSessionSocketInput>(({ input, receive, self }) => {
-        const socket: FakeSocket = { id: self.id, gen: input.gen, commands: [], stopped: false };
-        sockets.push(socket);
-        receive((command) => socket.commands.push(command));
-        return () => {
-          socket.stopped = true;
-        };
-      }),
-      appWebhook: fromPromise<AppWebhookOutput, AppWebhookInput>(
-        ({ input, signal }) =>
-          new Promise((resolve, reject) => {
-            const call: FakeWebhook = {
-              input,
-              aborted: false,
-              resolve: (output = { status: 200 }) => resolve(output),
-              reject,
-            };
-            signal.addEventListener('abort', () => {
-              call.aborted = true;
-            });
-            webhooks.push(call);
-          }),
-      ),
+      appSocket: fakeSocket<AppSessionSocketInput>((socket) => sockets.push(socket)),
+      appWebhook: fakeWebhook(webhooks),
     },
   });
   const input: AppSessionInput = {
@@ -429,13 +378,7 @@ describe('appSession: resurrecting', () => {
   it('keeps the resurrection deadline across a persisted-snapshot restore', async () => {
     const t = await dropped();
     advance(t.clock, 3000);
-    const stored = JSON.stringify(t.actor.getPersistedSnapshot());
-    t.actor.stop();
-    const clock = new SimulatedClock();
-    clock.set(t.clock.now() + 500);
-    // Functions do not survive JSON: the runtime gives the restored actor its clock back.
-    const persisted = reviveSessionSnapshot(JSON.parse(stored) as object, { now: () => clock.now(), random: () => 0.5 });
-    const restored = createActor(t.machine, { snapshot: persisted as never, clock, input: t.input });
+    const { restored, clock } = restartAfter(t, 500);
     restored.start();
     restored.send({ type: 'session.restored' });
     advance(clock, 1499);

@@ -12,7 +12,6 @@ import {
   assign,
   createActor,
   fromCallback,
-  fromPromise,
   initialTransition,
   setup,
   SimulatedClock,
@@ -35,7 +34,6 @@ import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/
 import type {
   AppSessionSocketInput,
   AppWebhookFailure,
-  AppWebhookInput,
   AppWebhookOutput,
   GlassesSocketInput,
   SessionSocketCommand,
@@ -49,6 +47,7 @@ import {
 } from '../../machines/userSession.js';
 import { seededRandom } from '../support/seededRandom.js';
 import { allStateNodes, allTransitions } from '../support/modelCoverage.js';
+import { advanceTo, fakeWebhook, type FakeWebhook } from '../support/sessionMachineHarness.js';
 
 type AnyTransition = TransitionDefinition<any, any>;
 /** A model event: a type and any payload (socket generations may be relative, see `concrete`). */
@@ -118,17 +117,6 @@ function pureLogic<M extends AnyStateMachine>(machine: M, input: unknown) {
 // ---------------------------------------------------------------------------------------------
 // Replaying a path on a real actor
 
-/** Moves the simulated clock to `target`, firing each timer at its own due time. */
-function advanceTo(clock: SimulatedClock, target: number): void {
-  const timeouts = (clock as unknown as { timeouts: Map<number, { start: number; timeout: number }> }).timeouts;
-  for (;;) {
-    const due = Math.min(...[...timeouts.values()].map((t) => t.start + t.timeout));
-    if (!(due <= target)) break;
-    clock.set(Math.max(due, clock.now()));
-  }
-  clock.set(Math.max(target, clock.now()));
-}
-
 const settle = async () => {
   for (let i = 0; i < 5; i++) await Promise.resolve();
 };
@@ -170,6 +158,42 @@ async function deliverDelay(replayer: Replayer, due: Map<string, number>, type: 
   if (at === undefined) throw new Error(`no timer was armed for ${type}`);
   advanceTo(replayer.clock, at);
   await settle();
+}
+
+/**
+ * Delivers an event that only the test's fakes can produce (a webhook answering, a child
+ * ending) and says so, or returns false for any other event.
+ */
+type FakeDelivery = (actor: AnyActorRef, event: EventObject) => boolean | Promise<true>;
+
+/**
+ * Makes a fresh real actor for each replay: delayed events become clock advances to their due
+ * time, the fakes' events go to `byFake`, the rest are sent to the actor.
+ */
+function replayerFor<I>(machine: AnyStateMachine, makeInput: (clock: SimulatedClock) => I, byFake: FakeDelivery) {
+  return (taken: Set<unknown>): Replayer => {
+    const clock = new SimulatedClock();
+    const due = new Map<string, number>();
+    const watcher = watch(taken, due, clock);
+    const actor = createActor(machine, { input: makeInput(clock), clock, inspect: (e) => watcher.inspect(e) });
+    watcher.bind(actor);
+    actor.start();
+    const replayer: Replayer = {
+      actor,
+      clock,
+      async deliver(symbolic) {
+        const event = concrete(symbolic, actor.getSnapshot().context);
+        const delivered = byFake(actor, event);
+        if (delivered !== false) {
+          await delivered;
+          return;
+        }
+        if (event.type.startsWith('xstate.after.')) return deliverDelay(replayer, due, event.type);
+        actor.send(event as never);
+      },
+    };
+    return replayer;
+  };
 }
 
 interface ModelSpec {
@@ -276,22 +300,6 @@ const config: SessionConfig = { ...defaultSessionConfig, webhookMaxAttempts: 2 }
 /** A socket that records nothing and never answers: liveness is whatever the model says. */
 const silentSocket = <I>() => fromCallback<SessionSocketCommand, I>(() => () => {});
 
-interface PendingWebhook {
-  input: AppWebhookInput;
-  resolve: (output: AppWebhookOutput) => void;
-  reject: (failure: AppWebhookFailure) => void;
-  settled: boolean;
-}
-
-function controllableWebhook(pending: PendingWebhook[]) {
-  return fromPromise<AppWebhookOutput, AppWebhookInput>(
-    ({ input }) =>
-      new Promise((resolve, reject) => {
-        pending.push({ input, resolve, reject, settled: false });
-      }),
-  );
-}
-
 // ---------------------------------------------------------------------------------------------
 // appSession
 
@@ -342,46 +350,30 @@ function appEvents(machine: AnyStateMachine) {
 function appReplayer(
   machine: AnyStateMachine,
   makeInput: (clock: { now(): number }) => AppSessionInput,
-  pending: PendingWebhook[],
+  pending: FakeWebhook[],
 ) {
+  const replayer = replayerFor(machine, makeInput, (_actor, event) => {
+    const webhook = /^xstate\.(done|error)\.actor\.(sessionWebhook|stopWebhook)$/.exec(event.type);
+    if (!webhook) return false;
+    const kind = webhook[2] === 'sessionWebhook' ? 'session_request' : 'stop_request';
+    const call = pending.filter((p) => !p.settled && p.input.type === kind).at(-1);
+    if (!call) throw new Error(`no ${kind} in flight for ${event.type}`);
+    if (webhook[1] === 'done') call.resolve((event as unknown as { output: AppWebhookOutput }).output);
+    else call.reject((event as unknown as { error: AppWebhookFailure }).error);
+    return settle().then(() => true as const);
+  });
   return (taken: Set<unknown>): Replayer => {
-    const clock = new SimulatedClock();
-    const due = new Map<string, number>();
-    const watcher = watch(taken, due, clock);
     // Replays run one after another; each starts with no webhook in flight.
     pending.length = 0;
-    const actor = createActor(machine, { input: makeInput(clock), clock, inspect: (e) => watcher.inspect(e) });
-    watcher.bind(actor);
-    actor.start();
-    const replayer: Replayer = {
-      actor,
-      clock,
-      async deliver(symbolic) {
-        const event = concrete(symbolic, actor.getSnapshot().context);
-        const webhook = /^xstate\.(done|error)\.actor\.(sessionWebhook|stopWebhook)$/.exec(event.type);
-        if (webhook) {
-          const kind = webhook[2] === 'sessionWebhook' ? 'session_request' : 'stop_request';
-          const call = pending.filter((p) => !p.settled && p.input.type === kind).at(-1);
-          if (!call) throw new Error(`no ${kind} in flight for ${event.type}`);
-          call.settled = true;
-          if (webhook[1] === 'done') call.resolve((event as unknown as { output: AppWebhookOutput }).output);
-          else call.reject((event as unknown as { error: AppWebhookFailure }).error);
-          await settle();
-          return;
-        }
-        if (event.type.startsWith('xstate.after.')) return deliverDelay(replayer, due, event.type);
-        actor.send(event as never);
-      },
-    };
-    return replayer;
+    return replayer(taken);
   };
 }
 
 describe('appSession: model-based coverage', () => {
   it('reaches every state and takes every transition of the machine on a real actor', async () => {
-    const pending: PendingWebhook[] = [];
+    const pending: FakeWebhook[] = [];
     const machine = appSessionMachine.provide({
-      actors: { appSocket: silentSocket<AppSessionSocketInput>(), appWebhook: controllableWebhook(pending) },
+      actors: { appSocket: silentSocket<AppSessionSocketInput>(), appWebhook: fakeWebhook(pending) },
     });
     const makeInput = (clock: { now(): number }): AppSessionInput => ({
       userId: 'user',
@@ -491,35 +483,18 @@ function userEvents(machine: AnyStateMachine) {
 }
 
 function userReplayer(machine: AnyStateMachine, makeInput: (clock: SimulatedClock) => UserSessionInput) {
-  return (taken: Set<unknown>): Replayer => {
-    const clock = new SimulatedClock();
-    const due = new Map<string, number>();
-    const watcher = watch(taken, due, clock);
-    const actor = createActor(machine, { input: makeInput(clock), clock, inspect: (e) => watcher.inspect(e) });
-    watcher.bind(actor);
-    actor.start();
-    const replayer: Replayer = {
-      actor,
-      clock,
-      async deliver(symbolic) {
-        const event = concrete(symbolic, actor.getSnapshot().context);
-        const ended = /^xstate\.(done|error)\.actor\.appSession\.(.+)$/.exec(event.type);
-        if (ended) {
-          const child = actor.system.get(appSessionSystemId(USER, ended[2]!));
-          if (!child) throw new Error(`no app session for ${ended[2]}`);
-          child.send(
-            ended[1] === 'done'
-              ? { type: 'stub.finish', output: (event as unknown as { output: AppSessionOutput }).output }
-              : { type: 'stub.crash' },
-          );
-          return;
-        }
-        if (event.type.startsWith('xstate.after.')) return deliverDelay(replayer, due, event.type);
-        actor.send(event as never);
-      },
-    };
-    return replayer;
-  };
+  return replayerFor(machine, makeInput, (actor, event) => {
+    const ended = /^xstate\.(done|error)\.actor\.appSession\.(.+)$/.exec(event.type);
+    if (!ended) return false;
+    const child = actor.system.get(appSessionSystemId(USER, ended[2]!));
+    if (!child) throw new Error(`no app session for ${ended[2]}`);
+    child.send(
+      ended[1] === 'done'
+        ? { type: 'stub.finish', output: (event as unknown as { output: AppSessionOutput }).output }
+        : { type: 'stub.crash' },
+    );
+    return true;
+  });
 }
 
 describe('userSession: model-based coverage', () => {

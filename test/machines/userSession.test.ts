@@ -1,59 +1,29 @@
-import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyActorRef } from 'xstate';
+import { createActor, SimulatedClock, type AnyActorRef } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { appSessionMachine } from '../../machines/appSession.js';
 import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
-import type {
-  AppSessionSocketInput,
-  AppWebhookFailure,
-  AppWebhookInput,
-  AppWebhookOutput,
-  GlassesSocketInput,
-  SessionSocketCommand,
-} from '../../machines/sessionPorts.js';
+import type { AppSessionSocketInput, GlassesSocketInput } from '../../machines/sessionPorts.js';
 import {
   appSessionSystemId,
-  reviveSessionSnapshot,
   userSessionMachine,
   type UserSessionEmitted,
   type UserSessionInput,
 } from '../../machines/userSession.js';
 import { seededRandom } from '../support/seededRandom.js';
+import {
+  advance,
+  fakeSocket,
+  fakeWebhook,
+  flush,
+  restartAfter,
+  type FakeSocket,
+  type FakeWebhook,
+} from '../support/sessionMachineHarness.js';
 
 const USER = 'user@example.com';
 const CAPTIONS = 'com.augmentos.livecaptions';
 const NOTES = 'com.mentra.notes';
 const MAPS = 'com.example.maps';
-
-interface FakeSocket {
-  id: string;
-  gen: number;
-  commands: SessionSocketCommand[];
-  stopped: boolean;
-  /** A live peer answers every ping (ws does it by itself); a force-quit one never does. */
-  answersPings: boolean;
-  packageName?: string;
-}
-
-interface FakeWebhook {
-  input: AppWebhookInput;
-  settled: boolean;
-  resolve: (output?: AppWebhookOutput) => void;
-  reject: (failure: AppWebhookFailure) => void;
-}
-
-const flush = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
-/** Moves the simulated clock by `ms`, firing each timer at its own due time (see appSession.test.ts). */
-function advance(clock: SimulatedClock, ms: number): void {
-  const target = clock.now() + ms;
-  const timeouts = (clock as unknown as { timeouts: Map<number, { start: number; timeout: number }> }).timeouts;
-  for (;;) {
-    const due = Math.min(...[...timeouts.values()].map((t) => t.start + t.timeout));
-    if (!(due <= target)) break;
-    clock.set(Math.max(due, clock.now()));
-  }
-  clock.set(target);
-}
 
 /** The cloud runtime around one user session, played by the test: fake sockets and webhooks. */
 function startUser(
@@ -67,22 +37,6 @@ function startUser(
   const states: unknown[] = [];
   let nextAppGen = 100;
 
-  const fakeSocket = <I extends { gen: number }>(
-    onCreate: (socket: FakeSocket, input: I) => void,
-    alive: (gen: number) => { type: string; gen: number },
-  ) =>
-    fromCallback<SessionSocketCommand, I>(({ input, receive, sendBack, self }) => {
-      const socket: FakeSocket = { id: self.id, gen: input.gen, commands: [], stopped: false, answersPings: true };
-      onCreate(socket, input);
-      receive((command) => {
-        socket.commands.push(command);
-        if (command.type === 'socket.ping' && socket.answersPings) sendBack(alive(input.gen) as never);
-      });
-      return () => {
-        socket.stopped = true;
-      };
-    });
-
   const appSession = appSessionMachine.provide({
     actors: {
       appSocket: fakeSocket<AppSessionSocketInput>(
@@ -92,24 +46,7 @@ function startUser(
         },
         (gen) => ({ type: 'app.alive', gen }),
       ),
-      appWebhook: fromPromise<AppWebhookOutput, AppWebhookInput>(
-        ({ input }) =>
-          new Promise((resolve, reject) => {
-            const call: FakeWebhook = {
-              input,
-              settled: false,
-              resolve: (output = { status: 200 }) => {
-                call.settled = true;
-                resolve(output);
-              },
-              reject: (failure) => {
-                call.settled = true;
-                reject(failure);
-              },
-            };
-            webhooks.push(call);
-          }),
-      ),
+      appWebhook: fakeWebhook(webhooks),
     },
   });
   const machine = userSessionMachine.provide({
@@ -489,13 +426,8 @@ describe('userSession: persistence', () => {
     t.connectApp(CAPTIONS);
     t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
     advance(t.clock, 20_000);
-    const stored = JSON.stringify(t.actor.getPersistedSnapshot());
-    t.actor.stop();
 
-    const clock = new SimulatedClock();
-    clock.set(t.clock.now() + 10_000);
-    const persisted = reviveSessionSnapshot(JSON.parse(stored) as object, { now: () => clock.now(), random: () => 0.5 });
-    const restored = createActor(t.machine, { snapshot: persisted as never, clock, input: t.input });
+    const { restored, clock } = restartAfter(t, 10_000);
     const disposed: unknown[] = [];
     restored.on('session.disposed', (e) => disposed.push(e));
     restored.start();
@@ -513,13 +445,8 @@ describe('userSession: persistence', () => {
     const gen = t.connectApp(CAPTIONS);
     t.app(CAPTIONS)!.send({ type: 'app.closed', gen, code: 1006, reason: '' });
     advance(t.clock, 2000);
-    const stored = JSON.stringify(t.actor.getPersistedSnapshot());
-    t.actor.stop();
 
-    const clock = new SimulatedClock();
-    clock.set(t.clock.now() + 1000);
-    const persisted = reviveSessionSnapshot(JSON.parse(stored) as object, { now: () => clock.now(), random: () => 0.5 });
-    const restored = createActor(t.machine, { snapshot: persisted as never, clock, input: t.input });
+    const { restored, clock } = restartAfter(t, 1000);
     restored.start();
     restored.send({ type: 'session.restored' });
     const app = () => restored.system.get(appSessionSystemId(USER, CAPTIONS))!.getSnapshot().value;
