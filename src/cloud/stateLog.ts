@@ -7,18 +7,20 @@ import type { Logger } from '../logger.js';
 
 /** An inspection observer that logs each change of a named actor's state value. */
 export function createStateLog(logger: Logger): (event: InspectionEvent) => void {
-  const last = new WeakMap<object, string>();
+  const last = new WeakMap<object, { nodes: unknown; value: string }>();
   return (event) => {
     if (event.type !== '@xstate.snapshot') return;
-    const systemId = (event.actorRef as { options?: { systemId?: string } }).options?.systemId;
-    if (!systemId) return;
-    const snapshot = event.snapshot as { value?: unknown; status?: string };
-    if (snapshot.value === undefined) return;
-    const value = JSON.stringify(snapshot.value);
+    const snapshot = event.snapshot as { value?: unknown; status?: string; _nodes?: unknown };
     const previous = last.get(event.actorRef);
-    if (previous === value) return;
-    last.set(event.actorRef, value);
-    logger.info({ actor: systemId, from: previous ? JSON.parse(previous) : null, to: snapshot.value, event: event.event.type, status: snapshot.status }, 'state changed');
+    // XState keeps the same `_nodes` array while the active states do not change (a heartbeat
+    // re-entry, an assign): most snapshots are settled here without serialising anything.
+    if (previous && snapshot._nodes !== undefined && previous.nodes === snapshot._nodes && snapshot.status === 'active') return;
+    const systemId = (event.actorRef as { options?: { systemId?: string } }).options?.systemId;
+    if (!systemId || snapshot.value === undefined) return;
+    const value = JSON.stringify(snapshot.value);
+    last.set(event.actorRef, { nodes: snapshot._nodes, value });
+    if (previous?.value === value) return;
+    logger.info({ actor: systemId, from: previous ? JSON.parse(previous.value) : null, to: snapshot.value, event: event.event.type, status: snapshot.status }, 'state changed');
   };
 }
 
