@@ -218,10 +218,6 @@ export const appConnectionMachine = setup({
       }
       enqueue.assign({ outbox: [] });
     }),
-    sendNow: sendTo('socket', ({ event }) => ({
-      type: 'socket.send' as const,
-      message: (event as Extract<AppConnectionEvent, { type: 'send.requested' }>).message,
-    })),
     enqueueMessage: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'send.requested') return;
       const { message, coalesceKey } = event;
@@ -395,7 +391,10 @@ export const appConnectionMachine = setup({
         },
       },
       on: {
-        'send.requested': { actions: 'sendNow' },
+        // The SDK writes directly while the socket is writable; a send reaches the machine in
+        // `open` only when the socket is already closing, so it waits in the outbox for the
+        // next `open` instead of being written into a socket that will drop it.
+        'send.requested': { actions: 'enqueueMessage' },
         'subscriptions.changed': { actions: ['recordSubscriptions', 'sendSubscriptions'] },
         'connectionError.received': [
           { guard: and(['isCurrentGen', 'isAuthError']), target: 'closed', actions: 'endPermanently' },

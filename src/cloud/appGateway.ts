@@ -83,14 +83,20 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     appSession.send({ type: 'app.connected', gen: entry.gen, extensions });
   };
 
+  const isAdopted = (socket: SocketEntry): boolean => {
+    const app = socket.sessionId ? deps.sessions.appSession(socket.userId, socket.sessionId)?.getSnapshot() : undefined;
+    return app?.hasTag('canSend') === true && app.context.gen === socket.gen;
+  };
+
   const dispatch = (socket: SocketEntry, message: AppToCloudMessage) => {
     switch (message.type) {
       case 'subscription_update':
         socket.report?.({ type: 'subscriptions.updated', gen: socket.gen, subscriptions: normalizeSubscriptions(message.subscriptions) });
         break;
       case 'display_event':
-        // `@mentra/sdk` sends `sessionId: ""`: the socket says whose display this is.
-        if (socket.report) deps.router.toGlasses(socket.userId, { ...message, packageName: socket.packageName, sessionId: socket.sessionId });
+        // `@mentra/sdk` sends `sessionId: ""`: the socket says whose display this is. Only the
+        // socket its session adopted may draw: a refused one (an app stopping) never does.
+        if (isAdopted(socket)) deps.router.toGlasses(socket.userId, { ...message, packageName: socket.packageName, sessionId: socket.sessionId });
         break;
       case 'ownership_release':
         socket.ownershipReleased = true;

@@ -52,6 +52,15 @@ interface PersistedSession {
   delivery: Record<string, unknown>;
 }
 
+/** The largest socket generation a persisted snapshot remembers, its app sessions' included. */
+function highestGen(snapshot: unknown): number {
+  if (typeof snapshot !== 'object' || snapshot === null) return 0;
+  const { context, children } = snapshot as { context?: { gen?: unknown; refusedGens?: unknown }; children?: Record<string, { snapshot?: unknown }> };
+  const own = [context?.gen, ...(Array.isArray(context?.refusedGens) ? context.refusedGens : [])].filter((g): g is number => typeof g === 'number');
+  const nested = Object.values(children ?? {}).map((child) => highestGen(child?.snapshot));
+  return Math.max(0, ...own, ...nested);
+}
+
 /** The user sessions of one cloud. */
 export class SessionRegistry {
   private readonly sessions = new Map<string, UserSessionActor>();
@@ -150,6 +159,7 @@ export class SessionRegistry {
         for (const [sessionId, state] of Object.entries(persisted.delivery)) {
           this.options.resumeState?.importState(sessionId, state as never);
         }
+        this.options.sockets.advancePast(highestGen(persisted.snapshot));
         const snapshot = reviveSessionSnapshot(persisted.snapshot, { now: this.now, random: this.random });
         const actor = this.create(record.userId, { snapshot });
         actor.send({ type: 'session.restored' });

@@ -42,6 +42,16 @@ export class SocketTable {
     return this.lastGen;
   }
 
+  /**
+   * Makes every later generation larger than `gen`. The counter may run ahead of the wall clock
+   * (a reconnect storm hands out thousands per ms), so a restored snapshot can name generations
+   * above this process's start time; without this, returning sockets would look older than the
+   * ones the snapshot remembers and be refused as replaced.
+   */
+  advancePast(gen: number): void {
+    if (Number.isFinite(gen) && gen > this.lastGen) this.lastGen = gen;
+  }
+
   add(entry: SocketEntry): void {
     this.entries.set(entry.gen, entry);
   }

@@ -10,13 +10,18 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-it('restores persisted sessions into grace and adopts the returning glasses and apps without a webhook', async () => {
+it.each([
+  ['', 0],
+  [' after a reconnect storm ran the generation counter ahead of the clock', 100_000],
+])('restores persisted sessions into grace and adopts the returning glasses and apps without a webhook%s', async (_label, storm) => {
   const dir = mkdtempSync(join(tmpdir(), 'tether-restart-'));
   dirs.push(dir);
   const dbPath = join(dir, 'tether.db');
   const first = await startTestCloud({ settings: { dbPath, appReconnectWindowMs: 5000, gracePeriodMs: 5000 } });
   const { server } = await first.serveApp('com.example.echo', (apiKey) => new RecordingApp({ packageName: 'com.example.echo', apiKey, session: { reconnectDelay: 200 } }));
   const app = server as RecordingApp;
+  // Generations handed out faster than one per ms put the counter ahead of the next process's clock.
+  for (let i = 0; i < storm; i++) first.cloud.sockets.nextGen();
   const g = await first.glassesFor('rita', ['com.example.echo']);
   await g.connect();
   await waitFor(() => app.sessions.length === 1, { timeoutMs: 3000 });
@@ -29,6 +34,7 @@ it('restores persisted sessions into grace and adopts the returning glasses and 
   await waitFor(() => app.sessions[0]!.isConnectionHealthy(), { timeoutMs: 4000 });
   await g.connect();
   await waitFor(() => second.cloud.sessions.appSession('rita', 'rita-com.example.echo')?.getSnapshot().hasTag('canSend'), { timeoutMs: 4000 });
+  expect(g.closeEvents.filter((c) => c.code === 4003)).toEqual([]);
   g.transcribe('after restart');
   await waitFor(() => app.transcripts.includes('after restart'), { timeoutMs: 3000 });
   expect(app.sessions).toHaveLength(1);

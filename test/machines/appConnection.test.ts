@@ -274,10 +274,14 @@ describe('appConnection: outbox', () => {
     expect(c.ofType('error')).toEqual([expect.objectContaining({ code: 'OUTBOX_OVERFLOW' })]);
   });
 
-  it('sends directly while open', () => {
+  it('keeps a send that reaches it while open (the socket is closing) for the next open', () => {
     const c = startConnection();
     c.connect();
     c.actor.send({ type: 'send.requested', message: { type: 'custom', n: 9 } });
+    expect(c.sent().map((m) => m.type)).not.toContain('custom');
+    c.close(1012);
+    c.clock.increment(c.actor.getSnapshot().context.retryDelayMs);
+    c.handshake();
     expect(c.sent().at(-1)).toEqual({ type: 'custom', n: 9 });
   });
 });
