@@ -25,7 +25,9 @@ export interface HttpApiDeps {
 }
 
 const newAppSchema = z.object({
-  packageName: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, dots, dashes and underscores'),
+  // No dash: session ids are `${userId}-${packageName}`, and a dash in the package name would let
+  // two users' sessions of two apps share one id (`alice-x` + `notify`, `alice` + `x-notify`).
+  packageName: z.string().regex(/^[A-Za-z0-9._]{1,200}$/, 'letters, digits, dots and underscores'),
   name: z.string().min(1).max(200),
   webhookUrl: z.url({ protocol: /^https?$/ }),
 });

@@ -39,7 +39,9 @@ const httpUrl = z
   }, 'must have no query or fragment (/webhook is appended to it)');
 
 const registrationSchema = z.object({
-  packageName: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, dots, dashes and underscores'),
+  // No dash: session ids are `${userId}-${packageName}`, and a dash in the package name would let
+  // two users' sessions of two apps share one id (`alice-x` + `notify`, `alice` + `x-notify`).
+  packageName: z.string().regex(/^[A-Za-z0-9._]{1,200}$/, 'letters, digits, dots and underscores'),
   apiKey: z.string().min(1).max(512),
   serverUrl: httpUrl,
   version: z.string().min(1).max(100),
