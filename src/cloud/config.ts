@@ -5,6 +5,7 @@
  * not derived. Precedence: overrides in code > environment > default. This is the only cloud
  * module that reads `process.env`.
  */
+import { defaultSessionConfig } from '../../machines/policy/sessionConfig.js';
 import { MAX_MESSAGE_BYTES } from '../protocol/limits.js';
 import {
   ConfigError,
@@ -122,37 +123,37 @@ export const CLOUD_SETTINGS = defineSettings({
   },
   gracePeriodMs: {
     env: 'GRACE_PERIOD_MS',
-    default: 60_000,
+    default: defaultSessionConfig.gracePeriodMs,
     parse: parseDurationMs,
     description: 'Time a user session waits for the glasses to reconnect before it is disposed, in ms.',
   },
   heartbeatIntervalMs: {
     env: 'HEARTBEAT_INTERVAL_MS',
-    default: 15_000,
+    default: defaultSessionConfig.heartbeatIntervalMs,
     parse: parseDurationMs,
     description: 'Time between the cloud’s pings on each socket, in ms.',
   },
   heartbeatTimeoutMs: {
     env: 'HEARTBEAT_TIMEOUT_MS',
-    default: 45_000,
+    default: defaultSessionConfig.heartbeatTimeoutMs,
     parse: parseDurationMs,
     description: 'Silence after which a socket is declared dead and terminated, in ms; must exceed the interval.',
   },
   restartThresholdMs: {
     env: 'RESTART_THRESHOLD_MS',
-    default: 30_000,
+    default: defaultSessionConfig.restartThresholdMs,
     parse: parseDurationMs,
     description: 'Disconnection longer than this counts as a long reconnect (reported and logged), in ms.',
   },
   appReconnectWindowMs: {
     env: 'APP_RECONNECT_WINDOW_MS',
-    default: 5_000,
+    default: defaultSessionConfig.appReconnectWindowMs,
     parse: parseDurationMs,
     description: 'Time an app is given to reconnect by itself before the webhook is re-sent, in ms.',
   },
   webhookTimeoutMs: {
     env: 'WEBHOOK_TIMEOUT_MS',
-    default: 10_000,
+    default: defaultSessionConfig.webhookTimeoutMs,
     parse: parseDurationMs,
     description:
       'Time allowed for a webhook answer, in ms. Keep it ≥ 10000 outside tests: @mentra/sdk answers only after its ack and onSession.',
