@@ -3,11 +3,12 @@
  * and no page open, at least 95% of the throughput without it).
  *
  * Workload: `users` real `userSession` actors, each with one `appSession` child that is
- * `running`, on fake I/O actors (sockets that do nothing, a webhook that answers at once) and a
- * SimulatedClock, so only the machines and the inspection path are measured. Each user receives
- * the same control-plane cycle: three `glasses.alive` (heartbeat re-entries), two `app.alive` for
- * its app, a `glasses.closed` (→ grace) and a `glasses.connected` with a newer generation
- * (→ connected: a new socket actor, app reconciliation, `user.reconnected` to the app). The
+ * `running`, on fake I/O (links over sockets that do nothing, a webhook that answers at once) and
+ * a SimulatedClock, so only the machines and the inspection path are measured. Each user receives
+ * the same control-plane cycle: five `subscriptions.updated` for its app (the heartbeat no longer
+ * reaches the session machines: it lives in the links), its glasses socket closing (the link
+ * ends → grace) and a `glasses.connected` with a newer generation (→ connected: a new link, app
+ * reconciliation, `user.reconnected` to the app). The
  * loop yields to the event loop after every cycle, so timers (the feed's batches) run as they
  * would in the cloud.
  *
@@ -29,11 +30,11 @@ import { cpus } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { SimulatedClock, type AnyActorRef, type InspectionEvent } from 'xstate';
-import { appSessionSystemId } from '../machines/userSession.js';
+import { appSessionSystemId } from '../machines/sessionApi.js';
 import { createInspectorHub, type InspectorHub } from '../inspector/index.js';
 import { silentLogger } from '../src/logger.js';
 import { combineInspectors, createStateLog } from '../src/cloud/stateLog.js';
-import { startInertUser } from '../test/support/inertUserSession.js';
+import { closeGlassesSocket, startInertUser } from '../test/support/inertUserSession.js';
 
 /** Parameters of {@link runInspectorThroughput}. */
 export interface ThroughputOptions {
@@ -79,6 +80,7 @@ export interface ThroughputResult {
   ratios: RatioResult[];
 }
 
+const SUBSCRIPTIONS = [['button_press'], ['button_press', 'transcription:en-US']] as const;
 const PACKAGE = 'com.example.bench';
 const CYCLE_EVENTS = 7;
 
@@ -112,7 +114,7 @@ interface Population {
 async function createPopulation(variant: Variant, users: number): Promise<Population> {
   const clock = new SimulatedClock();
   const observers = attach(variant);
-  const actors: Array<{ user: AnyActorRef; app: AnyActorRef; gen: number }> = [];
+  const actors: Array<{ user: ReturnType<typeof startInertUser>; app: AnyActorRef; gen: number }> = [];
   for (let i = 0; i < users; i++) {
     const userId = `user-${i}`;
     const user = startInertUser(userId, PACKAGE, clock, observers.inspect);
@@ -129,12 +131,8 @@ async function createPopulation(variant: Variant, users: number): Promise<Popula
       const started = cpuMs();
       for (const entry of actors) {
         const { user, app } = entry;
-        user.send({ type: 'glasses.alive', gen: entry.gen });
-        app.send({ type: 'app.alive', gen: 1 });
-        user.send({ type: 'glasses.alive', gen: entry.gen });
-        app.send({ type: 'app.alive', gen: 1 });
-        user.send({ type: 'glasses.alive', gen: entry.gen });
-        user.send({ type: 'glasses.closed', gen: entry.gen, code: 1006, reason: '' });
+        for (let i = 0; i < 5; i++) app.send({ type: 'subscriptions.updated', gen: 1, subscriptions: SUBSCRIPTIONS[i % 2]! });
+        closeGlassesSocket(user, 1006);
         entry.gen++;
         user.send({ type: 'glasses.connected', gen: entry.gen });
       }

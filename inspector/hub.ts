@@ -10,6 +10,7 @@
  * redacted) only when a page asks for an actor or a trace is exported.
  */
 import type { AnyActorRef, AnyStateMachine, InspectionEvent } from 'xstate';
+import { appSessionIdOfSystemId, userIdOfAppSession, userIdOfSystemId } from '../machines/sessionIds.js';
 import { definitionFromConfig, isMachineConfig, isMachineLogic, machineDefinition } from './definition.js';
 import { FeedHost, type FeedConnection, type FeedConnectionOptions, type FeedStore } from './feed.js';
 import {
@@ -446,15 +447,14 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
         packageName = config.packageName;
       }
       // The SDK's appConnection knows its session id `${userId}-${packageName}`.
-      if (!userId && packageName && typeof context.sessionId === 'string' && context.sessionId.endsWith(`-${packageName}`)) {
-        userId = context.sessionId.slice(0, -packageName.length - 1) || undefined;
+      if (!userId && packageName && typeof context.sessionId === 'string') {
+        userId = userIdOfAppSession(context.sessionId, packageName);
       }
     }
     const systemId = entry.systemId;
-    if (!userId && systemId?.startsWith('userSession:')) userId = systemId.slice('userSession:'.length);
-    if (!userId && packageName && systemId?.startsWith('appSession:') && systemId.endsWith(`-${packageName}`)) {
-      userId = systemId.slice('appSession:'.length, -packageName.length - 1) || undefined;
-    }
+    userId ??= userIdOfSystemId(systemId);
+    const appSessionId = appSessionIdOfSystemId(systemId);
+    if (!userId && packageName && appSessionId !== undefined) userId = userIdOfAppSession(appSessionId, packageName);
     if (userId) entry.userId = userId;
     if (packageName) entry.packageName = packageName;
     // Context fields may appear later (a session id is set on connect): look again until known.

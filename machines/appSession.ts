@@ -1,23 +1,18 @@
 /**
  * `appSession`: the cloud side of one app for one user (ARCHITECTURE.md, "appSession"). It
- * starts the app by webhook, adopts the app's socket whenever it arrives, watches it with a
- * heartbeat, brings a dropped app back (first by waiting for the SDK, then by webhook), and
+ * starts the app by webhook, adopts the app's socket whenever it arrives and holds it through a
+ * `socketLink` (which watches its liveness), brings a dropped app back (first by waiting for the SDK, then by webhook), and
  * stops it with the close code and reason that make `@mentra/sdk` call `onStop`.
  * Spawned by `userSession` with `systemId` `appSession:<sessionId>`; data frames never pass
  * through it: the router writes to the app socket while the snapshot has the `canSend` tag.
  */
-import { and, assign, enqueueActions, not, sendTo, setup, stopChild } from 'xstate';
+import { and, assertEvent, assign, enqueueActions, not, sendTo, setup } from 'xstate';
 import { backoffDelay } from './policy/backoff.js';
 import { classifyClose, CloseCode, CloseReason } from './policy/closePolicy.js';
 import type { SessionConfig } from './policy/sessionConfig.js';
-import {
-  appSessionSocketPort,
-  appWebhookPort,
-  type AppSessionSocketFact,
-  type AppSessionSocketInput,
-  type AppWebhookInput,
-  type StopRequestReason,
-} from './sessionPorts.js';
+import { APP_LINK_ID, appSessionId, retiringLinkId } from './sessionIds.js';
+import { appWebhookPort, type AppWebhookInput, type StopRequestReason } from './sessionPorts.js';
+import { socketLinkMachine, type SocketLinkInput, type SocketLinkOutput } from './socketLink.js';
 
 /** Why an app session is being stopped: the user's `stop_app`, or the end of the user session. */
 export type AppStopReason = 'user_disabled' | 'session_ended';
@@ -70,8 +65,6 @@ export interface AppSessionContext {
   random: () => number;
   /** Generation of the newest socket adopted (or refused while stopping); 0 before the first. */
   gen: number;
-  /** Generations of refused sockets whose close is still awaited (their actors live until then). */
-  refusedGens: readonly number[];
   /** Protocol extensions the current socket listed in `tpa_connection_init`. */
   extensions: readonly string[];
   /** The app's current stream subscriptions; kept across reconnects, `[]` is legal. */
@@ -93,30 +86,32 @@ export interface AppSessionContext {
   correlationId: string | null;
 }
 
+/** A retiring link finished closing its socket. */
+export interface AppRetiringLinkDoneEvent {
+  type: `xstate.done.actor.retiringLink.${string}`;
+  output: SocketLinkOutput;
+  actorId: string;
+}
+
 /**
  * Events the machine accepts. `app.connected` comes from the runtime once it has checked the
- * app's `tpa_connection_init` (valid key, this session id); the socket facts come from the
- * `appSocket` actor; `app.stopRequested`, `user.reconnected` and `session.restored` come from
+ * app's `tpa_connection_init` (valid key, this session id); `subscriptions.updated` from the
+ * runtime when that socket sends `subscription_update` (the full list, each entry reduced to its
+ * stream name; `[]` is legal and never means stop); the link's end arrives as its done event;
+ * `app.stopRequested`, `user.reconnected` and `session.restored` come from
  * the parent `userSession`; `appServer.restarted` from the runtime when the app's server
  * registers again.
  */
 export type AppSessionEvent =
   | { type: 'app.connected'; gen: number; extensions?: readonly string[] }
-  | AppSessionSocketFact
+  | { type: 'subscriptions.updated'; gen: number; subscriptions: readonly string[] }
+  | AppRetiringLinkDoneEvent
   | { type: 'appServer.restarted'; correlationId?: string }
   | { type: 'app.stopRequested'; reason: AppStopReason }
   | { type: 'user.reconnected'; disconnectedMs: number; long: boolean }
   | { type: 'session.restored' };
 
-type ClosedFact = Extract<AppSessionEvent, { type: 'app.closed' }>;
-type ConnectedEvent = Extract<AppSessionEvent, { type: 'app.connected' }>;
-
 const USER_RECONNECTED_EXTENSION = 'user_reconnected';
-
-/** The session id of `packageName` for `userId`: `${userId}-${packageName}`, as the real protocol has it. */
-export function appSessionId(userId: string, packageName: string): string {
-  return `${userId}-${packageName}`;
-}
 
 function closeReasonFor(reason: AppStopReason | null): string {
   return reason === 'session_ended' ? CloseReason.USER_SESSION_ENDED : CloseReason.APP_STOPPED;
@@ -138,12 +133,28 @@ function webhookError(error: unknown): AppSessionError {
   return { code, category: permanent ? 'auth' : 'connection', message, permanent };
 }
 
-function refusedSocketId(gen: number): string {
-  return `refusedSocket.${gen}`;
+/** Input of the link of app socket `gen`: adopted, or retiring with the given close. */
+function appLinkInput(
+  context: AppSessionContext,
+  gen: number,
+  close?: { code: number; reason: string },
+): SocketLinkInput {
+  const { heartbeatIntervalMs, heartbeatTimeoutMs } = context.config;
+  return {
+    kind: 'app',
+    gen,
+    role: close ? 'retiring' : 'adopted',
+    ...(close ? { closeCode: close.code, closeReason: close.reason } : {}),
+    heartbeatIntervalMs,
+    heartbeatTimeoutMs,
+  };
 }
 
-function socketInput(context: AppSessionContext, gen: number): AppSessionSocketInput {
-  return { userId: context.userId, packageName: context.packageName, sessionId: context.sessionId, gen };
+/** Which socket a retirement closes: the one the event names, or the one the session holds. */
+interface RetireParams {
+  of: 'event' | 'held';
+  code: number;
+  reason: string;
 }
 
 /**
@@ -151,7 +162,8 @@ function socketInput(context: AppSessionContext, gen: number): AppSessionSocketI
  * `awaitingConnection`) → `running` → `resurrecting` → `stopping` → `stopped` (final).
  * Tags: `canSend` while `running` (an adopted, open socket); `buffering` while the session is
  * live (`starting`, `running`, `resurrecting`): the data plane numbers and keeps its frames for
- * replay, even with no socket to write them to.
+ * replay, even with no socket to write them to; `webhookInFlight` while a `session_request` is
+ * being answered.
  */
 export const appSessionMachine = setup({
   types: {
@@ -160,23 +172,22 @@ export const appSessionMachine = setup({
     input: {} as AppSessionInput,
     output: {} as AppSessionOutput,
   },
-  actors: { appSocket: appSessionSocketPort, appWebhook: appWebhookPort },
+  actors: { socketLink: socketLinkMachine, appWebhook: appWebhookPort },
   guards: {
     isCurrentGen: ({ context, event }) => 'gen' in event && event.gen === context.gen,
     isNewerGen: ({ context, event }) => event.type === 'app.connected' && event.gen > context.gen,
     isOlderGen: ({ context, event }) => event.type === 'app.connected' && event.gen < context.gen,
-    isRefusedGen: ({ context, event }) => event.type === 'app.closed' && context.refusedGens.includes(event.gen),
     isNormalClose: ({ event }) =>
-      classifyClose((event as ClosedFact).code, (event as ClosedFact).reason) === 'normal',
+      'output' in event &&
+      event.output.cause === 'closed' &&
+      classifyClose(event.output.code, event.output.reason) === 'normal',
     // `ownership_release` then a close means a newer socket takes over (MENTRA-SDK-WIRE §1.5).
-    isOwnershipReleased: ({ event }) => (event as ClosedFact).ownershipReleased === true,
+    isOwnershipReleased: ({ event }) => 'output' in event && event.output.ownershipReleased,
     isPermanentFailure: ({ event }) => 'error' in event && webhookError(event.error).permanent,
     hasWebhookAttemptsLeft: ({ context }) => context.webhookAttempts < context.config.webhookMaxAttempts,
     listensForUserReconnected: ({ context }) => context.extensions.includes(USER_RECONNECTED_EXTENSION),
   },
   delays: {
-    heartbeatInterval: ({ context }) => context.config.heartbeatIntervalMs,
-    heartbeatTimeout: ({ context }) => context.config.heartbeatTimeoutMs,
     webhookTimeout: ({ context }) => context.config.webhookTimeoutMs,
     webhookRetry: ({ context }) => context.retryDelayMs,
     appConnectTimeout: ({ context }) => context.config.appConnectTimeoutMs,
@@ -227,44 +238,26 @@ export const appSessionMachine = setup({
       stopReason: ({ event, context }) => (event.type === 'app.stopRequested' ? event.reason : context.stopReason),
       outcome: 'stopped' as const,
     }),
-    adoptSocket: enqueueActions(({ context, event, enqueue }) => {
-      const { gen, extensions = [] } = event as ConnectedEvent;
-      enqueue.assign({ gen, extensions: [...extensions], resurrectionDeadline: null, correlationId: null });
-      enqueue.spawnChild('appSocket', { id: 'appSocket', input: socketInput(context, gen) });
-      enqueue.sendTo('appSocket', { type: 'socket.accept' });
-    }),
-    closeReplacedSocket: sendTo('appSocket', {
-      type: 'socket.close',
-      code: CloseCode.REPLACED,
-      reason: CloseReason.REPLACED,
-    }),
-    releaseSocket: stopChild('appSocket'),
-    /**
-     * A socket that must not be adopted still gets an actor, so that closing it is a command too.
-     * The actor lives until the socket reports its close (stopping it at once would cancel its
-     * start, and the close command with it).
-     */
-    refuseSocket: enqueueActions(({ context, event, enqueue }, params: { code: number; reason: string }) => {
-      const { gen } = event as ConnectedEvent;
-      const id = refusedSocketId(gen);
-      enqueue.spawnChild('appSocket', { id, input: socketInput(context, gen) });
-      enqueue.sendTo(id, { type: 'socket.close', code: params.code, reason: params.reason });
-      enqueue.assign({ refusedGens: [...context.refusedGens, gen] });
-    }),
-    releaseRefusedSocket: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'app.closed') return;
-      enqueue.stopChild(refusedSocketId(event.gen));
-      enqueue.assign({ refusedGens: context.refusedGens.filter((g) => g !== event.gen) });
+    adoptSocket: assign(({ event }) => {
+      assertEvent(event, 'app.connected');
+      return { gen: event.gen, extensions: [...(event.extensions ?? [])], resurrectionDeadline: null, correlationId: null };
     }),
     recordGen: assign({ gen: ({ event, context }) => (event.type === 'app.connected' ? event.gen : context.gen) }),
-    pingSocket: sendTo('appSocket', { type: 'socket.ping' }),
-    terminateSocket: sendTo('appSocket', { type: 'socket.terminate', reason: CloseReason.HEARTBEAT_TIMEOUT }),
-    // Always 1000: @mentra/sdk neither retries nor calls onStop on a non-1000 "App stopped".
-    closeSocketForStop: sendTo('appSocket', ({ event }) => ({
-      type: 'socket.close' as const,
-      code: CloseCode.NORMAL,
-      reason: closeReasonFor(event.type === 'app.stopRequested' ? event.reason : null),
-    })),
+    /**
+     * A socket the session will not keep gets a retiring link, which closes it and lives until it
+     * has closed: the held socket when a newer one replaces it or the app is stopped, or a socket
+     * that arrives older than the held one, or late while stopping.
+     */
+    retireSocket: enqueueActions(({ context, event, enqueue }, params: RetireParams) => {
+      const gen = params.of === 'event' && event.type === 'app.connected' ? event.gen : context.gen;
+      enqueue.spawnChild('socketLink', {
+        id: retiringLinkId(gen),
+        input: appLinkInput(context, gen, { code: params.code, reason: params.reason }),
+      });
+    }),
+    releaseRetiredLink: enqueueActions(({ event, enqueue }) => {
+      if ('actorId' in event) enqueue.stopChild(event.actorId);
+    }),
     startResurrectionWindow: assign({
       resurrectionDeadline: ({ context }) => context.now() + context.config.appReconnectWindowMs,
       // A drop after a recovered start begins an ordinary resurrection, not part of that recovery.
@@ -274,8 +267,8 @@ export const appSessionMachine = setup({
       subscriptions: ({ event, context }) =>
         event.type === 'subscriptions.updated' ? [...event.subscriptions] : context.subscriptions,
     }),
-    sendUserReconnected: sendTo('appSocket', ({ context, event }) => ({
-      type: 'socket.send' as const,
+    sendUserReconnected: sendTo(APP_LINK_ID, ({ context, event }) => ({
+      type: 'link.send' as const,
       message: {
         type: 'user_reconnected',
         userId: context.userId,
@@ -296,7 +289,6 @@ export const appSessionMachine = setup({
     now: input.now,
     random: input.random,
     gen: 0,
-    refusedGens: [],
     extensions: [],
     subscriptions: [...(input.subscriptions ?? [])],
     webhookAttempts: 0,
@@ -317,13 +309,12 @@ export const appSessionMachine = setup({
   on: {
     'app.connected': {
       guard: 'isOlderGen',
-      actions: { type: 'refuseSocket', params: { code: CloseCode.REPLACED, reason: CloseReason.REPLACED } },
+      actions: { type: 'retireSocket', params: { of: 'event', code: CloseCode.REPLACED, reason: CloseReason.REPLACED } },
       description: 'A socket older than the adopted one was superseded before it got here: close it 4003.',
     },
-    'app.closed': {
-      guard: 'isRefusedGen',
-      actions: 'releaseRefusedSocket',
-      description: 'A refused socket finished closing: release its actor.',
+    'xstate.done.actor.retiringLink.*': {
+      actions: 'releaseRetiredLink',
+      description: 'A retiring link finished closing its socket: release it.',
     },
   },
   states: {
@@ -355,6 +346,7 @@ export const appSessionMachine = setup({
       states: {
         callingWebhook: {
           description: 'One session_request in flight; webhookTimeout bounds it.',
+          tags: ['webhookInFlight'],
           entry: 'countWebhookAttempt',
           invoke: {
             id: 'sessionWebhook',
@@ -458,60 +450,41 @@ export const appSessionMachine = setup({
     },
     running: {
       description:
-        'The app socket is adopted and open: the router may write to it. Pinged every heartbeatInterval; ' +
-        'no pong or frame for heartbeatTimeout means it is dead.',
+        'The app socket is adopted and open, held by its link (pinged every heartbeatInterval, ended after ' +
+        'heartbeatTimeout of silence): the router may write to it.',
       tags: ['canSend', 'buffering'],
-      initial: 'pinging',
-      states: {
-        pinging: {
-          description: 'Pings the socket every heartbeatInterval.',
-          after: {
-            heartbeatInterval: {
-              target: 'pinging',
-              reenter: true,
-              actions: 'pingSocket',
-              description: 'Ping the app socket.',
-            },
+      invoke: {
+        id: APP_LINK_ID,
+        src: 'socketLink',
+        input: ({ context }) => appLinkInput(context, context.gen),
+        onDone: [
+          {
+            guard: and(['isNormalClose', not('isOwnershipReleased')]),
+            target: 'stopped',
+            actions: 'recordEnded',
+            description: 'The app closed its session normally by itself (1000/1001, "App stopped").',
           },
-        },
-      },
-      after: {
-        heartbeatTimeout: {
-          target: 'resurrecting',
-          actions: ['terminateSocket', 'releaseSocket', 'startResurrectionWindow'],
-          description: 'Dead heartbeat (half-open TCP, app host gone): terminate the socket and bring the app back.',
-        },
+          {
+            target: 'resurrecting',
+            actions: 'startResurrectionWindow',
+            description:
+              'Abnormal close (1006, 1011, 1005 without ownership_release: the app process died), a dead ' +
+              'heartbeat (half-open TCP, app host gone), or a replacement after ownership_release: wait for ' +
+              'the app to come back.',
+          },
+        ],
       },
       on: {
-        'app.alive': {
-          guard: 'isCurrentGen',
-          target: 'running',
-          reenter: true,
-          description: 'A pong or frame after a ping: restart the heartbeat timeout.',
-        },
         'app.connected': {
           guard: 'isNewerGen',
           target: 'running',
           reenter: true,
-          actions: ['closeReplacedSocket', 'releaseSocket', 'adoptSocket'],
+          actions: [
+            { type: 'retireSocket', params: { of: 'held', code: CloseCode.REPLACED, reason: CloseReason.REPLACED } },
+            'adoptSocket',
+          ],
           description: 'A newer socket for this session replaces the current one, which is closed 4003.',
         },
-        'app.closed': [
-          {
-            guard: and(['isCurrentGen', 'isNormalClose', not('isOwnershipReleased')]),
-            target: 'stopped',
-            actions: ['releaseSocket', 'recordEnded'],
-            description: 'The app closed its session normally by itself (1000/1001, "App stopped").',
-          },
-          {
-            guard: 'isCurrentGen',
-            target: 'resurrecting',
-            actions: ['releaseSocket', 'startResurrectionWindow'],
-            description:
-              'Abnormal close (1006, 1011, 1005 without ownership_release: the app process died) or a ' +
-              'replacement after ownership_release: wait for the app to come back.',
-          },
-        ],
         'subscriptions.updated': {
           guard: 'isCurrentGen',
           actions: 'recordSubscriptions',
@@ -524,13 +497,26 @@ export const appSessionMachine = setup({
         },
         'app.stopRequested': {
           target: 'stopping',
-          actions: ['recordStopRequest', 'closeSocketForStop', 'releaseSocket'],
+          actions: [
+            'recordStopRequest',
+            // Always 1000: @mentra/sdk neither retries nor calls onStop on a non-1000 "App stopped".
+            {
+              type: 'retireSocket',
+              params: ({ event }) => ({
+                of: 'held' as const,
+                code: CloseCode.NORMAL,
+                reason: closeReasonFor(event.type === 'app.stopRequested' ? event.reason : null),
+              }),
+            },
+          ],
           description: 'Close the socket 1000 "App stopped" (or "User session ended") and send stop_request.',
         },
         'session.restored': {
-          target: 'running',
-          reenter: true,
-          description: 'Restored from a persisted snapshot: re-arm the heartbeat.',
+          target: 'resurrecting',
+          actions: 'startResurrectionWindow',
+          description:
+            'Restored from a persisted snapshot: the socket belonged to the previous process. Wait for the app ' +
+            'to come back.',
         },
       },
     },
@@ -596,8 +582,12 @@ export const appSessionMachine = setup({
           actions: [
             'recordGen',
             {
-              type: 'refuseSocket',
-              params: ({ context }) => ({ code: CloseCode.NORMAL, reason: closeReasonFor(context.stopReason) }),
+              type: 'retireSocket',
+              params: ({ context }) => ({
+                of: 'held' as const,
+                code: CloseCode.NORMAL,
+                reason: closeReasonFor(context.stopReason),
+              }),
             },
           ],
           description: 'A late reconnect of a stopping app: close it 1000 with the stop reason, never adopt it.',

@@ -1,16 +1,23 @@
 /**
  * `userSession`: the cloud side of one user (ARCHITECTURE.md, "userSession"). It holds the
- * glasses socket (by generation), declares it dead on a missed heartbeat, keeps the session
- * through a grace period, disposes it afterwards, and reconciles the user's desired apps with
- * the `appSession` children it spawns (`systemId` `appSession:<sessionId>`).
+ * glasses socket (by generation) through a `socketLink`, which watches its liveness; keeps the
+ * session through a grace period once the link ends, disposes it afterwards, and reconciles
+ * the user's desired apps with the `appSession` children it spawns.
  * The runtime creates one per user as a root actor with `systemId` `userSession:<userId>` once
  * the first glasses socket has authenticated, and listens to its emitted events.
  */
-import { assign, emit, enqueueActions, sendTo, setup, stopChild } from 'xstate';
-import { appSessionId, appSessionMachine, type AppSessionInput, type AppSessionOutput } from './appSession.js';
+import { assign, emit, enqueueActions, setup } from 'xstate';
+import { appSessionMachine, type AppSessionInput, type AppSessionOutput } from './appSession.js';
 import { CloseCode, CloseReason } from './policy/closePolicy.js';
 import type { SessionConfig } from './policy/sessionConfig.js';
-import { glassesSocketPort, type GlassesSocketFact } from './sessionPorts.js';
+import {
+  appChildId,
+  appSessionSystemId,
+  GLASSES_LINK_ID,
+  packageOfAppChild,
+  retiringLinkId,
+} from './sessionIds.js';
+import { socketLinkMachine, type SocketLinkInput, type SocketLinkOutput } from './socketLink.js';
 
 /** What the machine is created with: the first glasses socket, the stored apps, configuration. */
 export interface UserSessionInput {
@@ -49,8 +56,6 @@ export interface UserSessionContext {
   random: () => number;
   /** Generation of the newest glasses socket adopted (the open one while `connected`). */
   gen: number;
-  /** Generations of refused sockets whose close is still awaited (their actors live until then). */
-  refusedGens: readonly number[];
   /** The apps the user wants running, sorted; changed only by intent or a permanent failure. */
   desiredApps: readonly string[];
   /** Live app session children by package name (child id `appSession.<packageName>`). */
@@ -76,17 +81,24 @@ export interface AppSessionErrorEvent {
   actorId: string;
 }
 
+/** A retiring link finished closing its socket. */
+export interface RetiringLinkDoneEvent {
+  type: `xstate.done.actor.retiringLink.${string}`;
+  output: SocketLinkOutput;
+  actorId: string;
+}
+
 /**
  * Events the machine accepts. `glasses.connected` comes from the runtime after a glasses socket
- * authenticated (with a new `gen`); `glasses.alive` / `glasses.closed` from the `glassesSocket`
- * actor; `app.startRequested` / `app.stopRequested` are the user's `start_app` / `stop_app`;
+ * authenticated (with a new `gen`); the glasses link's end arrives as its done event;
+ * `app.startRequested` / `app.stopRequested` are the user's `start_app` / `stop_app`;
  * `session.restored` is sent once after the actor was created from a persisted snapshot;
  * `appServer.restarted` comes from the runtime's restart recovery when the server of
  * `packageName` registered with a new boot id (seed 02 §3.4).
  */
 export type UserSessionEvent =
   | { type: 'glasses.connected'; gen: number; runningApps?: readonly string[] }
-  | GlassesSocketFact
+  | RetiringLinkDoneEvent
   | { type: 'app.startRequested'; packageName: string }
   | { type: 'app.stopRequested'; packageName: string }
   | { type: 'appServer.restarted'; packageName: string; correlationId?: string }
@@ -120,20 +132,17 @@ export type UserSessionEmitted =
       desiredApps: string[];
     };
 
-const APP_CHILD_PREFIX = 'appSession.';
-
-/** Local id of the app session child of `packageName` (its `systemId` is `appSession:<sessionId>`). */
-export function appChildId(packageName: string): string {
-  return `${APP_CHILD_PREFIX}${packageName}`;
-}
-
-/** `systemId` of the app session of `packageName` for `userId`. */
-export function appSessionSystemId(userId: string, packageName: string): string {
-  return `appSession:${appSessionId(userId, packageName)}`;
-}
-
-function refusedSocketId(gen: number): string {
-  return `refusedSocket.${gen}`;
+/** Input of the link of glasses socket `gen`: adopted, or retiring with 4003 "replaced". */
+function glassesLinkInput(context: UserSessionContext, gen: number, role: SocketLinkInput['role']): SocketLinkInput {
+  const { heartbeatIntervalMs, heartbeatTimeoutMs } = context.config;
+  return {
+    kind: 'glasses',
+    gen,
+    role,
+    ...(role === 'retiring' ? { closeCode: CloseCode.REPLACED, closeReason: CloseReason.REPLACED } : {}),
+    heartbeatIntervalMs,
+    heartbeatTimeoutMs,
+  };
 }
 
 /**
@@ -237,7 +246,7 @@ function failureOf(packageName: string, event: AppSessionDoneEvent | AppSessionE
 }
 
 /**
- * The user session statechart. States: `connected` (with `pinging`) → `grace` → `disposed`
+ * The user session statechart. States: `connected` (its glasses link invoked) → `grace` → `disposed`
  * (final). Tag: `canSend` while `connected` (the router may write to the glasses socket).
  */
 export const userSessionMachine = setup({
@@ -247,53 +256,30 @@ export const userSessionMachine = setup({
     input: {} as UserSessionInput,
     emitted: {} as UserSessionEmitted,
   },
-  actors: { glassesSocket: glassesSocketPort, appSession: appSessionMachine },
+  actors: { socketLink: socketLinkMachine, appSession: appSessionMachine },
   guards: {
-    isCurrentGen: ({ context, event }) => 'gen' in event && event.gen === context.gen,
     isNewerGen: ({ context, event }) => event.type === 'glasses.connected' && event.gen > context.gen,
     isOlderGen: ({ context, event }) => event.type === 'glasses.connected' && event.gen < context.gen,
-    isRefusedGen: ({ context, event }) => event.type === 'glasses.closed' && context.refusedGens.includes(event.gen),
     isDesiredApp: ({ context, event }) =>
       event.type === 'appServer.restarted' && context.desiredApps.includes(event.packageName),
   },
   delays: {
-    heartbeatInterval: ({ context }) => context.config.heartbeatIntervalMs,
-    heartbeatTimeout: ({ context }) => context.config.heartbeatTimeoutMs,
     // From a deadline, so an actor restored from a persisted snapshot waits only what is left.
     gracePeriod: ({ context }) => Math.max(0, (context.graceDeadline ?? context.now()) - context.now()),
   },
   actions: {
-    acceptGlassesSocket: enqueueActions(({ context, enqueue }) => {
-      enqueue.spawnChild('glassesSocket', { id: 'glassesSocket', input: { userId: context.userId, gen: context.gen } });
-      enqueue.sendTo('glassesSocket', { type: 'socket.accept' });
-    }),
     recordGen: assign({ gen: ({ context, event }) => (event.type === 'glasses.connected' ? event.gen : context.gen) }),
-    closeReplacedGlassesSocket: sendTo('glassesSocket', {
-      type: 'socket.close',
-      code: CloseCode.REPLACED,
-      reason: CloseReason.REPLACED,
-    }),
-    releaseGlassesSocket: stopChild('glassesSocket'),
     /**
-     * A socket older than the adopted one still gets an actor, so that closing it is a command
-     * too; the actor lives until the socket reports its close.
+     * A socket the session will not keep gets a retiring link, which closes it 4003 and lives
+     * until it has closed: the socket adopted so far when a newer one replaces it, or a socket
+     * older than the adopted one (superseded before it got here).
      */
-    refuseGlassesSocket: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'glasses.connected') return;
-      const id = refusedSocketId(event.gen);
-      enqueue.spawnChild('glassesSocket', { id, input: { userId: context.userId, gen: event.gen } });
-      enqueue.sendTo(id, { type: 'socket.close', code: CloseCode.REPLACED, reason: CloseReason.REPLACED });
-      enqueue.assign({ refusedGens: [...context.refusedGens, event.gen] });
+    retireGlassesSocket: enqueueActions(({ context, event, enqueue }) => {
+      const gen = event.type === 'glasses.connected' && event.gen < context.gen ? event.gen : context.gen;
+      enqueue.spawnChild('socketLink', { id: retiringLinkId(gen), input: glassesLinkInput(context, gen, 'retiring') });
     }),
-    releaseRefusedSocket: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'glasses.closed') return;
-      enqueue.stopChild(refusedSocketId(event.gen));
-      enqueue.assign({ refusedGens: context.refusedGens.filter((g) => g !== event.gen) });
-    }),
-    pingGlassesSocket: sendTo('glassesSocket', { type: 'socket.ping' }),
-    terminateGlassesSocket: sendTo('glassesSocket', {
-      type: 'socket.terminate',
-      reason: CloseReason.HEARTBEAT_TIMEOUT,
+    releaseRetiredLink: enqueueActions(({ event, enqueue }) => {
+      if ('actorId' in event) enqueue.stopChild(event.actorId);
     }),
     recordDisconnect: assign(({ context }) => {
       const now = context.now();
@@ -348,8 +334,8 @@ export const userSessionMachine = setup({
     forgetApp: enqueueActions(({ context, event, enqueue }) => {
       if (!event.type.startsWith('xstate.done.actor.') && !event.type.startsWith('xstate.error.actor.')) return;
       const ended = event as AppSessionDoneEvent | AppSessionErrorEvent;
-      const pkg = ended.actorId.slice(APP_CHILD_PREFIX.length);
-      if (!context.apps[pkg]) return;
+      const pkg = packageOfAppChild(ended.actorId);
+      if (pkg === undefined || !context.apps[pkg]) return;
       const permanent =
         'output' in ended && ended.output.outcome === 'failed' && ended.output.error?.permanent === true;
       const desired = permanent ? context.desiredApps.filter((p) => p !== pkg) : [...context.desiredApps];
@@ -416,7 +402,6 @@ export const userSessionMachine = setup({
     now: input.now,
     random: input.random,
     gen: input.gen,
-    refusedGens: [],
     // connection_init.runningApps win over the stored set (seed 05, option 4).
     desiredApps: normalizeApps(input.runningApps ?? input.persistedApps),
     apps: {},
@@ -424,18 +409,17 @@ export const userSessionMachine = setup({
     graceDeadline: null,
     lastReconnection: null,
   }),
-  entry: ['acceptGlassesSocket', { type: 'reconcileApps', params: { notifyReconnected: false } }],
+  entry: { type: 'reconcileApps', params: { notifyReconnected: false } },
   initial: 'connected',
   on: {
     'glasses.connected': {
       guard: 'isOlderGen',
-      actions: 'refuseGlassesSocket',
+      actions: 'retireGlassesSocket',
       description: 'A socket older than the adopted one was superseded before it got here: close it 4003.',
     },
-    'glasses.closed': {
-      guard: 'isRefusedGen',
-      actions: 'releaseRefusedSocket',
-      description: 'A refused socket finished closing: release its actor.',
+    'xstate.done.actor.retiringLink.*': {
+      actions: 'releaseRetiredLink',
+      description: 'A retiring link finished closing its socket: release it.',
     },
     'app.startRequested': {
       actions: { type: 'reconcileApps', params: { notifyReconnected: false } },
@@ -464,63 +448,37 @@ export const userSessionMachine = setup({
   states: {
     connected: {
       description:
-        'The glasses socket of generation `gen` is open. Pinged every heartbeatInterval; no pong or message ' +
-        'for heartbeatTimeout means it is dead (force-quit, airplane mode: no close frame ever comes).',
+        'The glasses socket of generation `gen` is open, held by its link, which pings it every ' +
+        'heartbeatInterval and ends it after heartbeatTimeout of silence (force-quit, airplane mode: no ' +
+        'close frame ever comes).',
       tags: ['canSend'],
-      initial: 'pinging',
-      states: {
-        pinging: {
-          description: 'Pings the glasses socket every heartbeatInterval.',
-          after: {
-            heartbeatInterval: {
-              target: 'pinging',
-              reenter: true,
-              actions: 'pingGlassesSocket',
-              description: 'Ping the glasses socket.',
-            },
-          },
-        },
-      },
-      after: {
-        heartbeatTimeout: {
+      invoke: {
+        id: GLASSES_LINK_ID,
+        src: 'socketLink',
+        input: ({ context }) => glassesLinkInput(context, context.gen, 'adopted'),
+        onDone: {
           target: 'grace',
-          actions: ['terminateGlassesSocket', 'releaseGlassesSocket', 'recordDisconnect'],
-          description: 'Dead heartbeat (seed 05 root causes #1, #3): terminate the socket and start grace.',
+          actions: 'recordDisconnect',
+          description:
+            'The glasses socket closed (any code) or missed its heartbeat (seed 05 root causes #1, #3): ' +
+            'start grace.',
         },
       },
       on: {
-        'glasses.alive': {
-          guard: 'isCurrentGen',
-          target: 'connected',
-          reenter: true,
-          description: 'A pong or message after a ping: restart the heartbeat timeout.',
-        },
         'glasses.connected': {
           guard: 'isNewerGen',
           target: 'connected',
           reenter: true,
-          actions: [
-            'closeReplacedGlassesSocket',
-            'releaseGlassesSocket',
-            'recordGen',
-            'acceptGlassesSocket',
-            { type: 'reconcileApps', params: { notifyReconnected: false } },
-          ],
+          actions: ['retireGlassesSocket', 'recordGen', { type: 'reconcileApps', params: { notifyReconnected: false } }],
           description:
             'A newer socket (network switch, rapid reconnect) replaces the open one, which is closed 4003; ' +
-            'running apps are kept, never restarted.',
-        },
-        'glasses.closed': {
-          guard: 'isCurrentGen',
-          target: 'grace',
-          actions: ['releaseGlassesSocket', 'recordDisconnect'],
-          description: "The current socket closed (any code). An older socket's late close is ignored (seed 05 #2).",
+            'running apps are kept, never restarted. The old socket’s late close ends only its retiring ' +
+            'link (seed 05 #2).',
         },
         'session.restored': {
-          target: 'connected',
-          reenter: true,
-          actions: 'forwardRestored',
-          description: 'Restored from a persisted snapshot: re-arm the heartbeat.',
+          target: 'grace',
+          actions: ['recordDisconnect', 'forwardRestored'],
+          description: 'Restored from a persisted snapshot: the socket belonged to the previous process. Start grace.',
         },
       },
     },
@@ -537,7 +495,6 @@ export const userSessionMachine = setup({
           target: 'connected',
           actions: [
             'recordGen',
-            'acceptGlassesSocket',
             'recordReconnect',
             'announceReconnect',
             { type: 'reconcileApps', params: { notifyReconnected: true } },

@@ -10,6 +10,7 @@ export type CloseClass = 'normal' | 'retry' | 'terminal';
 export const CloseCode = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
   NO_STATUS: 1005,
   ABNORMAL: 1006,
   POLICY_VIOLATION: 1008,

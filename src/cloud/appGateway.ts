@@ -3,29 +3,29 @@
  * `tpa_connection_init` with a valid key for a session this cloud started for that package and
  * user (ARCHITECTURE.md, "Compatibility"). The socket is then handed to that `appSession`;
  * later frames are subscriptions (to the machine), displays (to the router) or ignored.
- * Credentials are refused with `tpa_connection_error` and then a 1008 close — `@mentra/sdk`
- * never closes the socket itself and would retry a 4xxx close.
+ * Credentials are refused with `tpa_connection_error` and then the registry's close code (1008
+ * for app credentials) — `@mentra/sdk` never closes the socket itself and would retry a 4xxx
+ * close. The handshake's timer and refusals, liveness and writes are the link's (`link/`).
  */
 import type { WebSocket } from 'ws';
-import { CloseCode, closeReason } from '../protocol/closeCodes.js';
-import type { ErrorCode } from '../protocol/errors.js';
 import { normalizeSubscriptions, type AppToCloudMessage, type TpaConnectionInit } from '../protocol/appToCloud.js';
 import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
 import { verifyApiKey } from './apiKeys.js';
+import { startHandshake } from './link/handshake.js';
+import { registerSocket } from './link/socketAdapter.js';
+import type { SocketEntry, SocketTable } from './link/socketTable.js';
+import { writeFrame } from './link/writePath.js';
 import type { CloudMetrics } from './metrics.js';
 import type { Router } from './router.js';
 import type { SessionRegistry } from './sessionRegistry.js';
-import { send } from './sessionSocket.js';
-import type { SocketEntry, SocketTable } from './socketTable.js';
 import type { Store } from './store.js';
-
-/** Time a new app socket has to send `tpa_connection_init`, in ms. */
-export const APP_INIT_TIMEOUT_MS = 10_000;
 
 /** What the gateway needs from the cloud. */
 export interface AppGatewayDeps {
   store: Store;
+  /** Time a new socket has to send `tpa_connection_init`, in ms. */
+  handshakeTimeoutMs: number;
   sessions: SessionRegistry;
   sockets: SocketTable;
   router: Router;
@@ -33,76 +33,67 @@ export interface AppGatewayDeps {
   logger: Logger;
 }
 
-/** `${userId}-${packageName}` → userId, or undefined when the id is not of that package. */
-export function userIdOfSession(sessionId: string, packageName: string): string | undefined {
-  const suffix = `-${packageName}`;
-  if (!sessionId.endsWith(suffix) || sessionId.length === suffix.length) return undefined;
-  return sessionId.slice(0, -suffix.length);
-}
-
 /** Handles one app socket from upgrade to close. */
 export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
   const log = deps.logger.child({ side: 'app' });
+  const handshake = startHandshake(ws, {
+    side: 'app',
+    timeoutMs: deps.handshakeTimeoutMs,
+    metrics: deps.metrics,
+    logger: deps.logger,
+  });
   let entry: SocketEntry | undefined;
-  let refused = false;
-
-  const refuse = (code: ErrorCode, message: string, bindings: object = {}) => {
-    refused = true;
-    clearTimeout(initTimer);
-    deps.metrics.badMessages.inc({ side: 'app', code });
-    log.warn({ code, ...bindings }, 'app connection refused');
-    send(ws, { type: 'tpa_connection_error', code, message });
-    ws.close(CloseCode.POLICY_VIOLATION, closeReason(message));
-  };
-
-  const initTimer = setTimeout(() => refuse('BAD_REQUEST', 'no tpa_connection_init before the timeout'), APP_INIT_TIMEOUT_MS);
 
   const authenticate = (init: TpaConnectionInit) => {
     const { packageName, sessionId } = init;
     const app = deps.store.getApp(packageName);
-    if (!app) return refuse('UNKNOWN_PACKAGE', 'Unknown package', { packageName });
-    if (!verifyApiKey(init.apiKey, app.apiKeyHash)) return refuse('INVALID_API_KEY', 'Invalid API key', { packageName });
-    const userId = userIdOfSession(sessionId, packageName);
-    const appSession = userId ? deps.sessions.appSession(userId, sessionId) : undefined;
-    if (!userId || !appSession) return refuse('SESSION_NOT_FOUND', 'No such session for this package', { packageName, sessionId });
-    clearTimeout(initTimer);
+    if (!app) return handshake.refuse('UNKNOWN_PACKAGE', 'Unknown package', { packageName });
+    if (!verifyApiKey(init.apiKey, app.apiKeyHash)) return handshake.refuse('INVALID_API_KEY', 'Invalid API key', { packageName });
+    const found = deps.sessions.findAppSession(sessionId, packageName);
+    if (!found) return handshake.refuse('SESSION_NOT_FOUND', 'No such session for this package', { packageName, sessionId });
+    handshake.complete();
     const extensions = init.extensions ?? [];
-    entry = {
+    const socket: SocketEntry = {
       gen: deps.sockets.nextGen(),
       kind: 'app',
       ws,
-      userId,
+      userId: found.userId,
       packageName,
       sessionId,
       extensions: new Set(extensions),
       ...(init.lastSeq !== undefined ? { lastSeq: init.lastSeq } : {}),
       ownershipReleased: false,
+      heardAt: performance.now(),
+      link: undefined,
     };
-    deps.sockets.add(entry);
-    log.info({ userId, packageName, sessionId, gen: entry.gen }, 'app connected');
-    appSession.send({ type: 'app.connected', gen: entry.gen, extensions });
-  };
-
-  const isAdopted = (socket: SocketEntry): boolean => {
-    const app = socket.sessionId ? deps.sessions.appSession(socket.userId, socket.sessionId)?.getSnapshot() : undefined;
-    return app?.hasTag('canSend') === true && app.context.gen === socket.gen;
+    entry = socket;
+    registerSocket(deps.sockets, socket);
+    handshake.identify({ userId: found.userId, packageName, sessionId, gen: socket.gen });
+    log.info({ userId: found.userId, packageName, sessionId, gen: socket.gen }, 'app connected');
+    found.app.send({ type: 'app.connected', gen: socket.gen, extensions });
   };
 
   const dispatch = (socket: SocketEntry, message: AppToCloudMessage) => {
     switch (message.type) {
       case 'subscription_update':
-        socket.report?.({ type: 'subscriptions.updated', gen: socket.gen, subscriptions: normalizeSubscriptions(message.subscriptions) });
+        deps.sessions.appSessionOfSocket(socket)?.send({
+          type: 'subscriptions.updated',
+          gen: socket.gen,
+          subscriptions: normalizeSubscriptions(message.subscriptions),
+        });
         break;
       case 'display_event':
         // `@mentra/sdk` sends `sessionId: ""`: the socket says whose display this is. Only the
         // socket its session adopted may draw: a refused one (an app stopping) never does.
-        if (isAdopted(socket)) deps.router.toGlasses(socket.userId, { ...message, packageName: socket.packageName, sessionId: socket.sessionId });
+        if (deps.sessions.isAdoptedAppSocket(socket)) {
+          deps.router.toGlasses(socket.userId, { ...message, packageName: socket.packageName, sessionId: socket.sessionId });
+        }
         break;
       case 'ownership_release':
         socket.ownershipReleased = true;
         break;
       case 'heartbeat':
-        send(ws, { type: 'heartbeat_ack' });
+        writeFrame(ws, { type: 'heartbeat_ack' });
         break;
       case 'tpa_connection_init':
         log.debug({ sessionId: socket.sessionId }, 'repeated tpa_connection_init ignored');
@@ -113,23 +104,14 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
   };
 
   ws.on('message', (data: Buffer) => {
-    if (refused) return;
+    if (handshake.refused) return;
     const parsed = parseMessage('appToCloud', data);
     if (!parsed.ok) {
-      if (!entry) return refuse(parsed.error.code, parsed.error.message);
-      deps.metrics.badMessages.inc({ side: 'app', code: parsed.error.code });
-      log.warn({ sessionId: entry.sessionId, code: parsed.error.code, type: parsed.error.type }, 'bad app frame');
-      send(ws, { type: 'tpa_connection_error', code: parsed.error.code, message: parsed.error.message });
-      return;
+      if (!entry) return handshake.refuse(parsed.error.code, parsed.error.message);
+      return handshake.reportBadFrame(parsed.error.code, parsed.error.message, { type: parsed.error.type });
     }
     if (entry) dispatch(entry, parsed.message);
     else if (parsed.message.type === 'tpa_connection_init') authenticate(parsed.message);
-    else refuse('BAD_REQUEST', 'the first frame must be tpa_connection_init');
+    else handshake.refuse('BAD_REQUEST', 'the first frame must be tpa_connection_init');
   });
-  ws.on('error', (error: Error & { code?: string }) => {
-    const code: ErrorCode = error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'MESSAGE_TOO_LARGE' : 'INVALID_FIELDS';
-    deps.metrics.badMessages.inc({ side: 'app', code });
-    log.warn({ sessionId: entry?.sessionId, code, err: error.message }, 'app socket error');
-  });
-  ws.on('close', () => clearTimeout(initTimer));
 }

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { InspectionEvent } from 'xstate';
 import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
-import type { AppSessionSocketInput, GlassesSocketInput } from '../../machines/sessionPorts.js';
+import { forEachAppSession, topStateOf } from '../../machines/sessionApi.js';
 import { CloseCode, CloseReason } from '../protocol/closeCodes.js';
 import { createLogger, type Logger } from '../logger.js';
 import { closeSocket } from '../util/closeSocket.js';
@@ -26,8 +26,8 @@ import { AppRecovery, RecoveryCalls } from './recovery.js';
 import { REGISTER_PATHS, RegistrationService, registrationHandler } from './registration.js';
 import { Router } from './router.js';
 import { SessionRegistry } from './sessionRegistry.js';
-import { createSessionSocket } from './sessionSocket.js';
-import { SocketTable } from './socketTable.js';
+import { createSocketLinkLogic } from './link/socketAdapter.js';
+import { SocketTable } from './link/socketTable.js';
 import { combineInspectors, createStateLog } from './stateLog.js';
 import { createInspectorHub, createInspectorServer, INSPECTOR_PATHS, type InspectorHub } from '../../inspector/index.js';
 import { createSqliteStore, type Store } from './store.js';
@@ -148,19 +148,17 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     actors: {
-      glassesSocket: createSessionSocket<GlassesSocketInput>(sockets, {
-        alive: 'glasses.alive',
-        closed: 'glasses.closed',
-        ack: (entry) => ({ type: 'connection_ack', sessionId: entry.userId, userId: entry.userId }),
-        onHeartbeatTimeout: () => metrics.heartbeatTimeouts.inc({ side: 'glasses' }),
-      }),
-      appSocket: createSessionSocket<AppSessionSocketInput>(sockets, {
-        alive: 'app.alive',
-        closed: 'app.closed',
-        ack: (entry) => ({ type: 'tpa_connection_ack', sessionId: entry.sessionId, settings: [], mentraosSettings: {}, capabilities: null }),
-        // Missed frames go out after the ack and before any live one.
-        afterAck: (entry) => void deliveries.resume(entry, entry.sessionId ? sessions.appSession(entry.userId, entry.sessionId) : undefined),
-        onHeartbeatTimeout: () => metrics.heartbeatTimeouts.inc({ side: 'app' }),
+      socketLink: createSocketLinkLogic({
+        sockets,
+        kinds: {
+          glasses: { ack: (entry) => ({ type: 'connection_ack', sessionId: entry.userId, userId: entry.userId }) },
+          app: {
+            ack: (entry) => ({ type: 'tpa_connection_ack', sessionId: entry.sessionId, settings: [], mentraosSettings: {}, capabilities: null }),
+            // Missed frames go out after the ack and before any live one.
+            afterAck: (entry) => void deliveries.resume(entry, sessions.appSessionOfSocket(entry)),
+          },
+        },
+        onHeartbeatTimeout: (side) => metrics.heartbeatTimeouts.inc({ side }),
       }),
       appWebhook: createAppWebhook({
         store,
@@ -178,10 +176,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   metrics.sessions.collect((gauge) => {
     for (const user of sessions.values()) {
       const snapshot = user.getSnapshot();
-      gauge.inc({ kind: 'user', state: topState(snapshot.value) });
-      for (const [id, child] of Object.entries(snapshot.children as Record<string, { getSnapshot(): { value: unknown } } | undefined>)) {
-        if (child && id.startsWith('appSession.')) gauge.inc({ kind: 'app', state: topState(child.getSnapshot().value) });
-      }
+      gauge.inc({ kind: 'user', state: topStateOf(snapshot) });
+      forEachAppSession(snapshot, (app) => gauge.inc({ kind: 'app', state: topStateOf(app.getSnapshot()) }));
     }
   });
 
@@ -193,6 +189,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     health: () => ({ users: sessions.size, sockets: sockets.size }),
     registration: { paths: REGISTER_PATHS, handler: registrationHandler(registration, { recovery, logger }) },
   });
+  const handshakeTimeoutMs = 10_000;
   const glassesWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
   const appWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
   const inspectorEndpoints =
@@ -209,10 +206,10 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     if (!accepting) return refuse('503 Service Unavailable');
     if (path === WS_PATHS.glasses) {
       glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) =>
-        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, sessions, sockets, router, metrics, logger }),
+        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, handshakeTimeoutMs, sessions, sockets, router, metrics, logger }),
       );
     } else if (path === WS_PATHS.app || path === WS_PATHS.appLegacy) {
-      appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => acceptAppSocket(ws, { store, sessions, sockets, router, metrics, logger }));
+      appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => acceptAppSocket(ws, { store, handshakeTimeoutMs, sessions, sockets, router, metrics, logger }));
     } else if (inspectorEndpoints?.handles(path)) {
       inspectorEndpoints.handleUpgrade(req, socket, head);
     } else refuse('404 Not Found');
@@ -290,6 +287,3 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   };
 }
 
-function topState(value: unknown): string {
-  return typeof value === 'string' ? value : Object.keys(value as object)[0] ?? 'unknown';
-}

@@ -11,11 +11,12 @@
  * the replay: no live frame can overtake the replay, and none falls between the two.
  */
 import type { InspectionEvent } from 'xstate';
+import { appSessionIdOfSystemId, systemIdOf } from '../../machines/sessionApi.js';
 import { CloudToAppMessageType, requiredExtension } from '../protocol/cloudToApp.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { checkReplayLimits, DEFAULT_REPLAY_LIMITS, ReplayBuffer, type ReplayLimits, type ResumeState } from './replayBuffer.js';
-import { send } from './sessionSocket.js';
-import type { SocketEntry } from './socketTable.js';
+import type { SocketEntry } from './link/socketTable.js';
+import { writeFrame } from './link/writePath.js';
 
 /** Options of a {@link DeliveryLog}. */
 export interface DeliveryLogOptions {
@@ -44,7 +45,6 @@ interface Slot {
   owner: object | undefined;
 }
 
-const APP_SESSION_SYSTEM_ID = 'appSession:';
 const RESUME_EXTENSION = requiredExtension(CloudToAppMessageType.RESUME_GAP);
 
 /** The replay buffers of one cloud, by app session id. */
@@ -110,11 +110,11 @@ export class DeliveryLog {
       this.counters.gaps += 1;
       this.counters.lost += plan.gap.lost;
       this.log.warn({ ...bindings, ...plan.gap }, 'replay window exceeded');
-      if (RESUME_EXTENSION && entry.extensions.has(RESUME_EXTENSION)) send(entry.ws, { type: CloudToAppMessageType.RESUME_GAP, ...plan.gap });
+      if (RESUME_EXTENSION && entry.extensions.has(RESUME_EXTENSION)) writeFrame(entry.ws, { type: CloudToAppMessageType.RESUME_GAP, ...plan.gap });
     }
     let replayed = 0;
     for (const frame of plan.frames) {
-      if (!send(entry.ws, frame)) break;
+      if (!writeFrame(entry.ws, frame)) break;
       buffer.markSent(frame.seq);
       replayed += 1;
     }
@@ -159,8 +159,8 @@ export class DeliveryLog {
   readonly observe = (event: InspectionEvent): void => {
     if (event.type !== '@xstate.snapshot') return;
     if ((event.snapshot as { status?: string }).status === 'active') return;
-    const systemId = (event.actorRef as { options?: { systemId?: string } }).options?.systemId;
-    if (systemId?.startsWith(APP_SESSION_SYSTEM_ID)) this.forget(systemId.slice(APP_SESSION_SYSTEM_ID.length), event.actorRef);
+    const sessionId = appSessionIdOfSystemId(systemIdOf(event.actorRef));
+    if (sessionId !== undefined) this.forget(sessionId, event.actorRef);
   };
 
   private bufferFor(sessionId: string): ReplayBuffer {

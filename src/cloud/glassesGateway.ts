@@ -2,28 +2,28 @@
  * Accepts glasses sockets on `/glasses-ws`: authenticates the core token (from the upgrade's
  * `Authorization` header or `connection_init.coreToken`), registers the socket with a new
  * generation, hands it to the user's session, and then reads its frames — control messages
- * become actor events, stream events go to the router.
+ * become actor events, stream events go to the router. The handshake's timer and refusals, the
+ * socket's liveness and every write are the link's (`link/`).
  */
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import { CloseCode, closeReason } from '../protocol/closeCodes.js';
-import { errorInfo, type ErrorCode } from '../protocol/errors.js';
 import { isGlassesStreamEvent, type GlassesToCloudMessage } from '../protocol/glassesToCloud.js';
 import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
 import { tokenFromUpgrade, verifyCoreToken } from './glassesAuth.js';
+import { startHandshake } from './link/handshake.js';
+import { registerSocket } from './link/socketAdapter.js';
+import type { SocketEntry, SocketTable } from './link/socketTable.js';
+import { writeFrame } from './link/writePath.js';
 import type { CloudMetrics } from './metrics.js';
 import type { Router } from './router.js';
 import type { SessionRegistry } from './sessionRegistry.js';
-import { send } from './sessionSocket.js';
-import type { SocketEntry, SocketTable } from './socketTable.js';
-
-/** Time a new glasses socket has to send `connection_init`, in ms. */
-export const GLASSES_INIT_TIMEOUT_MS = 10_000;
 
 /** What the gateway needs from the cloud. */
 export interface GlassesGatewayDeps {
   jwtSecret: string;
+  /** Time a new socket has to send `connection_init`, in ms. */
+  handshakeTimeoutMs: number;
   sessions: SessionRegistry;
   sockets: SocketTable;
   router: Router;
@@ -35,33 +35,29 @@ export interface GlassesGatewayDeps {
 export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: GlassesGatewayDeps): void {
   const log = deps.logger.child({ side: 'glasses' });
   const headerToken = tokenFromUpgrade(req);
+  const handshake = startHandshake(ws, {
+    side: 'glasses',
+    timeoutMs: deps.handshakeTimeoutMs,
+    metrics: deps.metrics,
+    logger: deps.logger,
+  });
   let entry: SocketEntry | undefined;
-  let phase: 'awaitingInit' | 'authenticating' | 'open' | 'refused' = 'awaitingInit';
+  let authenticating = false;
   const early: Buffer[] = [];
-
-  const refuse = (code: ErrorCode, message: string) => {
-    phase = 'refused';
-    clearTimeout(initTimer);
-    deps.metrics.badMessages.inc({ side: 'glasses', code });
-    log.warn({ code }, 'glasses connection refused');
-    send(ws, { type: 'connection_error', code, message });
-    const category = errorInfo(code).category;
-    ws.close(category === 'auth' ? CloseCode.AUTH_FAILED : CloseCode.POLICY_VIOLATION, closeReason(message));
-  };
-
-  const initTimer = setTimeout(() => refuse('INVALID_TOKEN', 'no connection_init before the timeout'), GLASSES_INIT_TIMEOUT_MS);
 
   const authenticate = async (raw: Buffer) => {
     const parsed = parseMessage('glassesToCloud', raw);
-    if (!parsed.ok) return refuse(parsed.error.code, parsed.error.message);
-    if (parsed.message.type !== 'connection_init') return refuse('BAD_REQUEST', 'the first frame must be connection_init');
-    phase = 'authenticating';
-    clearTimeout(initTimer);
+    if (!parsed.ok) return handshake.refuse(parsed.error.code, parsed.error.message);
+    if (parsed.message.type !== 'connection_init') {
+      return handshake.refuse('BAD_REQUEST', 'the first frame must be connection_init');
+    }
+    authenticating = true;
+    handshake.complete();
     const init = parsed.message;
     const verdict = await verifyCoreToken(headerToken ?? init.coreToken, deps.jwtSecret);
     if (ws.readyState !== ws.OPEN) return;
-    if (!verdict.ok) return refuse(verdict.code, verdict.message);
-    entry = {
+    if (!verdict.ok) return handshake.refuse(verdict.code, verdict.message);
+    const socket: SocketEntry = {
       gen: deps.sockets.nextGen(),
       kind: 'glasses',
       ws,
@@ -69,30 +65,28 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
       extensions: new Set(),
       ownershipReleased: false,
       lastActivityAt: Date.now(),
+      heardAt: performance.now(),
+      link: undefined,
     };
-    deps.sockets.add(entry);
-    phase = 'open';
-    log.info({ userId: entry.userId, gen: entry.gen, runningApps: init.runningApps }, 'glasses connected');
-    deps.sessions.glassesConnected(entry.userId, entry.gen, init.runningApps);
-    for (const frame of early.splice(0)) handle(entry, frame);
+    entry = socket;
+    registerSocket(deps.sockets, socket);
+    handshake.identify({ userId: socket.userId, gen: socket.gen });
+    log.info({ userId: socket.userId, gen: socket.gen, runningApps: init.runningApps }, 'glasses connected');
+    deps.sessions.glassesConnected(socket.userId, socket.gen, init.runningApps);
+    for (const frame of early.splice(0)) handle(socket, frame);
   };
 
   const handle = (socket: SocketEntry, raw: Buffer) => {
     socket.lastActivityAt = Date.now();
     const parsed = parseMessage('glassesToCloud', raw);
-    if (!parsed.ok) {
-      deps.metrics.badMessages.inc({ side: 'glasses', code: parsed.error.code });
-      log.warn({ userId: socket.userId, code: parsed.error.code, type: parsed.error.type }, 'bad glasses frame');
-      send(ws, { type: 'connection_error', code: parsed.error.code, message: parsed.error.message });
-      return;
-    }
+    if (!parsed.ok) return handshake.reportBadFrame(parsed.error.code, parsed.error.message, { type: parsed.error.type });
     dispatch(socket, parsed.message);
   };
 
   const dispatch = (socket: SocketEntry, message: GlassesToCloudMessage) => {
     if (isGlassesStreamEvent(message)) {
       // A replaced socket may still be draining: only the current one speaks for the user.
-      if (deps.router.isCurrentGlasses(socket.userId, socket.gen)) deps.router.fromGlasses(socket.userId, message);
+      if (deps.sessions.isCurrentGlasses(socket.userId, socket.gen)) deps.router.fromGlasses(socket.userId, message);
       return;
     }
     const user = deps.sessions.get(socket.userId);
@@ -104,7 +98,7 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
         user?.send({ type: 'app.stopRequested', packageName: message.packageName });
         break;
       case 'heartbeat':
-        send(ws, { type: 'heartbeat_ack' });
+        writeFrame(ws, { type: 'heartbeat_ack' });
         break;
       case 'connection_init':
         log.debug({ userId: socket.userId }, 'repeated connection_init ignored');
@@ -113,14 +107,13 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
   };
 
   ws.on('message', (data: Buffer) => {
-    if (phase === 'open' && entry) handle(entry, data);
-    else if (phase === 'awaitingInit') void authenticate(data).catch((error) => log.error({ err: (error as Error).message }, 'glasses authentication failed'));
-    else if (phase === 'authenticating') early.push(data);
+    if (handshake.refused) return;
+    if (entry) handle(entry, data);
+    else if (authenticating) early.push(data);
+    else {
+      void authenticate(data).catch((error: unknown) =>
+        log.error({ err: error instanceof Error ? error.message : String(error) }, 'glasses authentication failed'),
+      );
+    }
   });
-  ws.on('error', (error: Error & { code?: string }) => {
-    const code: ErrorCode = error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'MESSAGE_TOO_LARGE' : 'INVALID_FIELDS';
-    deps.metrics.badMessages.inc({ side: 'glasses', code });
-    log.warn({ userId: entry?.userId, code, err: error.message }, 'glasses socket error');
-  });
-  ws.on('close', () => clearTimeout(initTimer));
 }

@@ -24,13 +24,25 @@
  * registry already sends as `app_state_change.error`.
  */
 import { setMaxListeners } from 'node:events';
-import type { AnyActorRef } from 'xstate';
-import { appChildId, appSessionSystemId, type UserSessionContext } from '../../machines/userSession.js';
-import { appSessionId } from '../../machines/appSession.js';
+import { waitFor } from 'xstate';
+import {
+  appSessionChild,
+  appSessionId,
+  disconnectedAtOf,
+  glassesGenOf,
+  hasLostApp,
+  isWebhookInFlight,
+  liveAppPackages,
+  liveAppSession,
+  standingOf,
+  userIdOf,
+  type AppSessionRef,
+  type AppSessionStanding,
+} from '../../machines/sessionApi.js';
 import type { Logger } from '../logger.js';
+import type { SocketTable } from './link/socketTable.js';
 import type { CloudMetrics } from './metrics.js';
-import type { SessionRegistry, UserSessionActor } from './sessionRegistry.js';
-import type { SocketTable } from './socketTable.js';
+import type { SessionRegistry } from './sessionRegistry.js';
 
 /** Recoveries in flight at once per registration, by default (count). */
 export const DEFAULT_RECOVERY_CONCURRENCY = 50;
@@ -81,19 +93,6 @@ export interface AppRecoveryDeps {
   logger: Logger;
   /** Recoveries in flight at once per run (default {@link DEFAULT_RECOVERY_CONCURRENCY}). */
   concurrency?: number;
-}
-
-interface UserView {
-  status: string;
-  context: UserSessionContext;
-  children: Record<string, AnyActorRef | undefined>;
-  hasTag(tag: string): boolean;
-}
-
-interface AppView {
-  status: string;
-  output?: { outcome?: string };
-  hasTag?(tag: string): boolean;
 }
 
 /**
@@ -149,9 +148,10 @@ export class AppRecovery {
   liveSessionIds(packageName: string): string[] {
     const ids: string[] = [];
     for (const user of this.deps.sessions.values()) {
-      const snapshot = user.getSnapshot() as unknown as UserView;
-      const entry = snapshot.status === 'active' ? snapshot.context.apps[packageName] : undefined;
-      if (entry && !entry.stopping) ids.push(appSessionId(snapshot.context.userId, packageName));
+      const snapshot = user.getSnapshot();
+      if (snapshot.status === 'active' && liveAppPackages(snapshot).includes(packageName)) {
+        ids.push(appSessionId(userIdOf(snapshot), packageName));
+      }
     }
     return ids;
   }
@@ -160,18 +160,14 @@ export class AppRecovery {
   plan(packageName: string, registrationId: string): RecoveryPlan {
     const ranked: Array<{ target: RecoveryTarget; connected: boolean; at: number }> = [];
     for (const user of this.deps.sessions.values()) {
-      const snapshot = user.getSnapshot() as unknown as UserView;
-      if (!needsRecovery(snapshot, packageName)) continue;
-      const sessionId = appSessionId(snapshot.context.userId, packageName);
-      const connected = snapshot.hasTag('canSend');
-      const at = connected
-        ? (this.deps.sockets.get(snapshot.context.gen)?.lastActivityAt ?? 0)
-        : (snapshot.context.disconnectedAt ?? 0);
-      ranked.push({
-        target: { userId: snapshot.context.userId, sessionId, correlationId: `recovery:${registrationId}:${sessionId}` },
-        connected,
-        at,
-      });
+      const snapshot = user.getSnapshot();
+      if (!hasLostApp(snapshot, packageName)) continue;
+      const userId = userIdOf(snapshot);
+      const sessionId = appSessionId(userId, packageName);
+      const gen = glassesGenOf(snapshot);
+      const connected = gen !== undefined;
+      const at = connected ? (this.deps.sockets.get(gen)?.lastActivityAt ?? 0) : (disconnectedAtOf(snapshot) ?? 0);
+      ranked.push({ target: { userId, sessionId, correlationId: `recovery:${registrationId}:${sessionId}` }, connected, at });
     }
     ranked.sort((a, b) => Number(b.connected) - Number(a.connected) || b.at - a.at);
     return { packageName, registrationId, targets: ranked.map((r) => r.target) };
@@ -233,10 +229,10 @@ export class AppRecovery {
   /** Tells a session whose webhook is in flight that the server restarted (see the module comment). */
   private renewCallInFlight(packageName: string, target: RecoveryTarget): void {
     const user = this.deps.sessions.get(target.userId);
-    const snapshot = user?.getSnapshot() as unknown as UserView | undefined;
-    if (!user || !snapshot || !needsRecovery(snapshot, packageName)) return;
-    const app = snapshot.children[appChildId(packageName)]?.getSnapshot() as { matches?(state: unknown): boolean } | undefined;
-    if (app?.matches?.({ starting: 'callingWebhook' })) {
+    const snapshot = user?.getSnapshot();
+    if (!user || !snapshot || !hasLostApp(snapshot, packageName)) return;
+    const app = appSessionChild(snapshot, packageName)?.getSnapshot();
+    if (app && isWebhookInFlight(app)) {
       user.send({ type: 'appServer.restarted', packageName, correlationId: target.correlationId });
     }
   }
@@ -244,11 +240,11 @@ export class AppRecovery {
   private async recoverOne(packageName: string, target: RecoveryTarget, signal: AbortSignal, log: Logger): Promise<RecoveryResult> {
     if (signal.aborted) return 'abandoned';
     const user = this.deps.sessions.get(target.userId);
-    if (!user || !needsRecovery(user.getSnapshot() as unknown as UserView, packageName)) return 'skipped';
+    if (!user || !hasLostApp(user.getSnapshot(), packageName)) return 'skipped';
     const { correlationId } = target;
     log.debug({ correlationId, userId: target.userId, sessionId: target.sessionId }, 'app session recovery dispatched');
     user.send({ type: 'appServer.restarted', packageName, correlationId });
-    const app = appSessionOf(user, target.userId, packageName);
+    const app = liveAppSession(user, target.sessionId);
     if (!app) return 'skipped';
     let result = await settled(app, signal);
     if (result !== 'abandoned') {
@@ -256,7 +252,7 @@ export class AppRecovery {
       // slot is held until it has, so the app server never has more than `concurrency` of them.
       await untilAborted(this.deps.calls.idle(correlationId), signal);
       // An app that fails its onSession answers 500 and closes the session it had just opened.
-      if (result === 'recovered') result = afterAnswer(app.getSnapshot() as AppView);
+      if (result === 'recovered') result = afterAnswer(standingOf(app.getSnapshot()));
     }
     if (result === 'failed') log.warn({ correlationId, sessionId: target.sessionId }, 'app session not recovered');
     else log.debug({ correlationId, sessionId: target.sessionId, result }, 'app session recovery settled');
@@ -264,29 +260,20 @@ export class AppRecovery {
   }
 }
 
-/**
- * Whether the user's session of `packageName` lost its app: the app is desired, not being
- * stopped, and its session is missing (it failed) or has no open socket (`canSend`).
- */
-function needsRecovery(user: UserView, packageName: string): boolean {
-  if (user.status !== 'active' || !user.context.desiredApps.includes(packageName)) return false;
-  const entry = user.context.apps[packageName];
-  if (!entry) return true;
-  if (entry.stopping) return false;
-  const app = user.children[appChildId(packageName)]?.getSnapshot() as AppView | undefined;
-  return app !== undefined && app.status === 'active' && !app.hasTag?.('canSend');
-}
-
-function appSessionOf(user: UserSessionActor, userId: string, packageName: string): AnyActorRef | undefined {
-  const app = user.system.get(appSessionSystemId(userId, packageName)) as AnyActorRef | undefined;
-  return app && app.getSnapshot().status === 'active' ? app : undefined;
-}
-
 /** How a session that reached `running` stands once its recovery webhook has answered. */
-function afterAnswer(snapshot: AppView): RecoveryResult {
-  if (snapshot.status === 'active') return 'recovered';
-  if (snapshot.status === 'done') return snapshot.output?.outcome === 'stopped' ? 'skipped' : 'failed';
-  return snapshot.status === 'error' ? 'failed' : 'abandoned';
+function afterAnswer(standing: AppSessionStanding): RecoveryResult {
+  switch (standing) {
+    case 'running':
+    case 'pending':
+      return 'recovered';
+    case 'stopped':
+      return 'skipped';
+    case 'ended':
+    case 'failed':
+      return 'failed';
+    case 'gone':
+      return 'abandoned';
+  }
 }
 
 /** Resolves when `promise` does or `signal` aborts, whichever is first; leaves no listener behind. */
@@ -303,37 +290,27 @@ function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void
 }
 
 /** Resolves once the app session is running again or has ended, or the run is abandoned. */
-function settled(app: AnyActorRef, signal: AbortSignal): Promise<RecoveryResult> {
-  return new Promise((resolve) => {
-    let done = false;
-    let subscription: { unsubscribe(): void } | undefined;
-    const finish = (result: RecoveryResult) => {
-      if (done) return;
-      done = true;
-      subscription?.unsubscribe();
-      signal.removeEventListener('abort', onAbort);
-      resolve(result);
-    };
-    const check = (snapshot: AppView) => {
-      if (snapshot.status === 'active') {
-        if (snapshot.hasTag?.('canSend')) finish('recovered');
-      } else if (snapshot.status === 'done') {
-        finish(snapshot.output?.outcome === 'failed' ? 'failed' : 'skipped');
-      } else if (snapshot.status === 'error') {
-        finish('failed');
-      } else {
-        // Stopped with its user session (disposal, shutdown): nobody is waiting for it any more.
-        finish('abandoned');
-      }
-    };
-    const onAbort = () => finish('abandoned');
-    signal.addEventListener('abort', onAbort, { once: true });
-    subscription = app.subscribe({
-      next: (snapshot: unknown) => check(snapshot as AppView),
-      error: () => finish('failed'),
-      complete: () => check(app.getSnapshot() as AppView),
-    });
-    if (done) subscription.unsubscribe();
-    else check(app.getSnapshot() as AppView);
-  });
+async function settled(app: AppSessionRef, signal: AbortSignal): Promise<RecoveryResult> {
+  try {
+    const snapshot = await waitFor(app, (s) => standingOf(s) !== 'pending', { signal });
+    return resultOf(standingOf(snapshot));
+  } catch {
+    // Aborted, or the actor ended without a settling snapshot (stopped with its user session).
+    return signal.aborted ? 'abandoned' : resultOf(standingOf(app.getSnapshot()));
+  }
+}
+
+function resultOf(standing: AppSessionStanding): RecoveryResult {
+  switch (standing) {
+    case 'running':
+      return 'recovered';
+    case 'failed':
+      return 'failed';
+    case 'stopped':
+    case 'ended':
+      return 'skipped';
+    case 'pending':
+    case 'gone':
+      return 'abandoned';
+  }
 }

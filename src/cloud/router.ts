@@ -1,22 +1,22 @@
 /**
  * The data plane (ARCHITECTURE.md, principle 1): stream events from the glasses to the apps that
  * subscribed to them, display events from an app to its user's glasses. No actor events per
- * message: the router reads the actors' snapshots (tags, subscriptions, current `gen`) and
- * writes to the sockets directly.
+ * message: the router reads the actors' snapshots through `machines/sessionApi.ts` (tags,
+ * subscriptions, current `gen`) and writes to the sockets directly.
  */
-import type { AnyActorRef } from 'xstate';
+import {
+  appSocketGenOf,
+  forEachAppSession,
+  isBuffering,
+  sessionIdOf,
+  subscriptionsOf,
+  type AppSessionRef,
+} from '../../machines/sessionApi.js';
 import { toDataStream, type GlassesStreamEvent } from '../protocol/glassesToCloud.js';
 import { DeliveryLog } from './deliveryLog.js';
+import type { SocketTable } from './link/socketTable.js';
+import { writeFrame } from './link/writePath.js';
 import type { SessionRegistry } from './sessionRegistry.js';
-import { send } from './sessionSocket.js';
-import type { SocketTable } from './socketTable.js';
-
-interface AppSessionView {
-  hasTag(tag: string): boolean;
-  context: { gen: number; sessionId: string; subscriptions: readonly string[] };
-}
-
-const APP_CHILD_PREFIX = 'appSession.';
 
 /** Routes data frames between one cloud's glasses and apps. */
 export class Router {
@@ -37,38 +37,27 @@ export class Router {
     if (!user) return 0;
     const { streamType, data } = toDataStream(event);
     let delivered = 0;
-    const children = user.getSnapshot().children as Record<string, AnyActorRef | undefined>;
-    // `for…in` rather than `Object.entries`: this runs for every stream frame, and allocates nothing.
-    for (const id in children) {
-      const child = children[id];
-      if (!child || !id.startsWith(APP_CHILD_PREFIX)) continue;
-      const app = child.getSnapshot() as AppSessionView;
+    forEachAppSession(user.getSnapshot(), (child: AppSessionRef) => {
+      const app = child.getSnapshot();
       // Exact match: `@mentra/sdk` drops `transcription` for a `transcription:en-US` handler.
-      if (!app.context.subscriptions.includes(streamType)) continue;
-      const open = app.hasTag('canSend');
-      if (!open && !app.hasTag('buffering')) continue;
-      const buffer = this.deliveries.open(app.context.sessionId, child);
+      if (!subscriptionsOf(app).includes(streamType)) return;
+      const gen = appSocketGenOf(app);
+      if (gen === undefined && !isBuffering(app)) return;
+      const buffer = this.deliveries.open(sessionIdOf(app), child);
       const frame = buffer.append(streamType, data);
-      if (!open || !buffer.isDeliverable(app.context.gen)) continue;
-      const socket = this.sockets.get(app.context.gen);
-      if (socket && send(socket.ws, frame)) {
+      if (gen === undefined || !buffer.isDeliverable(gen)) return;
+      const socket = this.sockets.get(gen);
+      if (socket && writeFrame(socket.ws, frame)) {
         buffer.markSent(frame.seq);
         delivered++;
       }
-    }
+    });
     return delivered;
   }
 
   /** Sends an app's display event to its user's glasses, if they are connected. */
   toGlasses(userId: string, message: object): boolean {
-    const user = this.sessions.get(userId)?.getSnapshot();
-    if (!user?.hasTag('canSend')) return false;
-    const glasses = this.sockets.get(user.context.gen);
-    return glasses ? send(glasses.ws, message) : false;
-  }
-
-  /** Whether `gen` is the glasses socket the user's session currently holds. */
-  isCurrentGlasses(userId: string, gen: number): boolean {
-    return this.sessions.get(userId)?.getSnapshot().context.gen === gen;
+    const glasses = this.sessions.glassesSocketOf(userId);
+    return glasses ? writeFrame(glasses.ws, message) : false;
   }
 }

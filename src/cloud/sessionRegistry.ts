@@ -5,16 +5,31 @@
  * telling the glasses which apps run — and drops an entry only if it is still the actor that
  * ended, so a late disposal never removes its successor.
  */
-import { createActor, type Actor, type AnyActorRef, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
+import { createActor, type Actor, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
 import { appSessionMachine } from '../../machines/appSession.js';
 import type { SessionConfig } from '../../machines/policy/sessionConfig.js';
-import type { appSessionSocketPort, appWebhookPort, glassesSocketPort } from '../../machines/sessionPorts.js';
-import { reviveSessionSnapshot, userSessionMachine, type UserSessionEmitted } from '../../machines/userSession.js';
+import {
+  appSessionId,
+  appSocketGenOf,
+  glassesGenOf,
+  highestGenIn,
+  isCurrentGlassesGen,
+  listedAppPackages,
+  liveAppSession,
+  persistableSnapshot,
+  reviveSessionSnapshot,
+  userIdOfAppSession,
+  userSessionSystemId,
+  type AppSessionRef,
+} from '../../machines/sessionApi.js';
+import type { appWebhookPort } from '../../machines/sessionPorts.js';
+import type { socketLinkMachine } from '../../machines/socketLink.js';
+import { userSessionMachine, type UserSessionEmitted } from '../../machines/userSession.js';
 import type { Logger } from '../logger.js';
+import type { SocketEntry, SocketTable } from './link/socketTable.js';
+import { writeFrame } from './link/writePath.js';
 import type { CloudMetrics } from './metrics.js';
 import type { Store } from './store.js';
-import type { SocketTable } from './socketTable.js';
-import { send } from './sessionSocket.js';
 
 /** A running `userSession` actor. */
 export type UserSessionActor = Actor<typeof userSessionMachine>;
@@ -28,8 +43,8 @@ export interface SessionRegistryOptions {
   logger: Logger;
   /** The I/O actors of both machines, provided by the runtime. */
   actors: {
-    glassesSocket: typeof glassesSocketPort;
-    appSocket: typeof appSessionSocketPort;
+    /** The `socketLink` machine with its `ws` I/O provided (`link/socketAdapter.ts`). */
+    socketLink: typeof socketLinkMachine;
     /** One webhook call, `session_request` or `stop_request` (its input says which). */
     appWebhook: typeof appWebhookPort;
   };
@@ -52,15 +67,6 @@ interface PersistedSession {
   delivery: Record<string, unknown>;
 }
 
-/** The largest socket generation a persisted snapshot remembers, its app sessions' included. */
-function highestGen(snapshot: unknown): number {
-  if (typeof snapshot !== 'object' || snapshot === null) return 0;
-  const { context, children } = snapshot as { context?: { gen?: unknown; refusedGens?: unknown }; children?: Record<string, { snapshot?: unknown }> };
-  const own = [context?.gen, ...(Array.isArray(context?.refusedGens) ? context.refusedGens : [])].filter((g): g is number => typeof g === 'number');
-  const nested = Object.values(children ?? {}).map((child) => highestGen(child?.snapshot));
-  return Math.max(0, ...own, ...nested);
-}
-
 /** The user sessions of one cloud. */
 export class SessionRegistry {
   private readonly sessions = new Map<string, UserSessionActor>();
@@ -72,9 +78,9 @@ export class SessionRegistry {
     const { actors } = options;
     this.machine = userSessionMachine.provide({
       actors: {
-        glassesSocket: actors.glassesSocket,
+        socketLink: actors.socketLink,
         appSession: appSessionMachine.provide({
-          actors: { appSocket: actors.appSocket, appWebhook: actors.appWebhook },
+          actors: { socketLink: actors.socketLink, appWebhook: actors.appWebhook },
         }),
       },
     });
@@ -107,10 +113,43 @@ export class SessionRegistry {
   }
 
   /** The app session actor for `sessionId` of `userId`, if it is live. */
-  appSession(userId: string, sessionId: string): AnyActorRef | undefined {
+  appSession(userId: string, sessionId: string): AppSessionRef | undefined {
     const user = this.sessions.get(userId);
-    const app = user?.system.get(`appSession:${sessionId}`) as AnyActorRef | undefined;
-    return app && app.getSnapshot().status === 'active' ? app : undefined;
+    return user ? liveAppSession(user, sessionId) : undefined;
+  }
+
+  /**
+   * The live app session `sessionId` claims to be, if it is a session of `packageName` this
+   * cloud runs (an app's init names both; a session id of another package finds nothing).
+   */
+  findAppSession(sessionId: string, packageName: string): { userId: string; app: AppSessionRef } | undefined {
+    const userId = userIdOfAppSession(sessionId, packageName);
+    const app = userId === undefined ? undefined : this.appSession(userId, sessionId);
+    return userId !== undefined && app ? { userId, app } : undefined;
+  }
+
+  /** The live app session an authenticated app socket belongs to. */
+  appSessionOfSocket(socket: SocketEntry): AppSessionRef | undefined {
+    return socket.sessionId === undefined ? undefined : this.appSession(socket.userId, socket.sessionId);
+  }
+
+  /** Whether `socket` is the open socket its app session adopted (only that one may draw). */
+  isAdoptedAppSocket(socket: SocketEntry): boolean {
+    const app = this.appSessionOfSocket(socket)?.getSnapshot();
+    return app !== undefined && appSocketGenOf(app) === socket.gen;
+  }
+
+  /** Whether `gen` is the glasses socket the user's session currently holds. */
+  isCurrentGlasses(userId: string, gen: number): boolean {
+    const user = this.sessions.get(userId)?.getSnapshot();
+    return user !== undefined && isCurrentGlassesGen(user, gen);
+  }
+
+  /** The open glasses socket of `userId`'s session, if it holds one. */
+  glassesSocketOf(userId: string): SocketEntry | undefined {
+    const user = this.sessions.get(userId)?.getSnapshot();
+    const gen = user ? glassesGenOf(user) : undefined;
+    return gen === undefined ? undefined : this.options.sockets.get(gen);
   }
 
   /** Stops every session at once (shutdown); their sockets are closed by the caller. */
@@ -130,12 +169,12 @@ export class SessionRegistry {
       const snapshot = actor.getSnapshot();
       if (snapshot.status !== 'active') continue;
       const delivery: Record<string, unknown> = {};
-      for (const packageName of Object.keys(snapshot.context.apps)) {
-        const sessionId = `${userId}-${packageName}`;
+      for (const packageName of listedAppPackages(snapshot)) {
+        const sessionId = appSessionId(userId, packageName);
         const state = this.options.resumeState?.exportState(sessionId);
         if (state !== undefined) delivery[sessionId] = state;
       }
-      const record: PersistedSession = { version: 1, snapshot: actor.getPersistedSnapshot(), delivery };
+      const record: PersistedSession = { version: 1, snapshot: persistableSnapshot(actor), delivery };
       this.options.store.saveSessionSnapshot(userId, JSON.stringify(record));
       saved++;
     }
@@ -159,7 +198,7 @@ export class SessionRegistry {
         for (const [sessionId, state] of Object.entries(persisted.delivery)) {
           this.options.resumeState?.importState(sessionId, state as never);
         }
-        this.options.sockets.advancePast(highestGen(persisted.snapshot));
+        this.options.sockets.advancePast(highestGenIn(persisted.snapshot));
         const snapshot = reviveSessionSnapshot(persisted.snapshot, { now: this.now, random: this.random });
         const actor = this.create(record.userId, { snapshot });
         actor.send({ type: 'session.restored' });
@@ -185,7 +224,7 @@ export class SessionRegistry {
   ): UserSessionActor {
     const { config, store, logger, inspect } = this.options;
     const log = logger.child({ actor: 'userSession', userId });
-    const common = { systemId: `userSession:${userId}`, ...(inspect ? { inspect } : {}) };
+    const common = { systemId: userSessionSystemId(userId), ...(inspect ? { inspect } : {}) };
     const actor =
       'snapshot' in from
         ? // A restored actor takes its context from the snapshot; the input type does not apply.
@@ -219,10 +258,10 @@ export class SessionRegistry {
     switch (event.type) {
       case 'apps.changed': {
         this.options.store.setRunningApps(event.userId, event.desiredApps);
-        const snapshot = actor.getSnapshot();
-        const glasses = snapshot.hasTag('canSend') ? this.options.sockets.get(snapshot.context.gen) : undefined;
+        const gen = glassesGenOf(actor.getSnapshot());
+        const glasses = gen === undefined ? undefined : this.options.sockets.get(gen);
         if (glasses) {
-          send(glasses.ws, { type: 'app_state_change', runningApps: event.runningApps, ...(event.error ? { error: event.error } : {}) });
+          writeFrame(glasses.ws, { type: 'app_state_change', runningApps: event.runningApps, ...(event.error ? { error: event.error } : {}) });
         }
         if (event.error) log.warn({ packageName: event.error.packageName, code: event.error.code }, 'app session failed');
         break;

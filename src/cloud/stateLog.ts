@@ -3,6 +3,7 @@
  * inspection stream (STYLE.md): the machines themselves never log.
  */
 import type { InspectionEvent } from 'xstate';
+import { systemIdOf } from '../../machines/sessionApi.js';
 import type { Logger } from '../logger.js';
 
 /** An inspection observer that logs each change of a named actor's state value. */

@@ -39,9 +39,19 @@ const nonAuthErrors = {
     httpStatus: 413,
     message: 'Message is too large',
   },
+  // A frame that breaks the WebSocket protocol itself; `ws` ends the socket with 1002.
+  PROTOCOL_ERROR: { category: 'format', closeCode: CloseCode.PROTOCOL_ERROR, httpStatus: 400, message: 'WebSocket protocol error' },
 
   // connection: transient by nature; clients retry these.
   CONNECT_TIMEOUT: { category: 'connection', httpStatus: 504, message: 'Timed out waiting for the connection to open' },
+  // The socket opened but sent no init frame in time: transient (a slow network, a stalled
+  // client), so the close code is one clients retry, never an auth code.
+  HANDSHAKE_TIMEOUT: {
+    category: 'connection',
+    closeCode: CloseCode.TRY_AGAIN_LATER,
+    httpStatus: 408,
+    message: 'No init frame before the handshake timeout',
+  },
   CONNECTION_FAILED: { category: 'connection', httpStatus: 502, message: 'Connection failed' },
   CONNECTION_CLOSED: { category: 'connection', httpStatus: 503, message: 'Connection closed' },
   RECONNECT_EXHAUSTED: { category: 'connection', httpStatus: 503, message: 'Reconnection attempts exhausted' },

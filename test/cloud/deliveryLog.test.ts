@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import { createActor, createMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { DeliveryLog } from '../../src/cloud/deliveryLog.js';
-import type { SocketEntry } from '../../src/cloud/socketTable.js';
+import type { SocketEntry } from '../../src/cloud/link/socketTable.js';
 
 /** An open socket that records what is written to it. */
 function fakeSocket() {
@@ -22,6 +22,8 @@ function appEntry(ws: WebSocket, gen: number, init: { lastSeq?: number; extensio
     extensions: new Set(init.extensions ?? []),
     ...(init.lastSeq !== undefined ? { lastSeq: init.lastSeq } : {}),
     ownershipReleased: false,
+    heardAt: 0,
+    link: undefined,
   };
 }
 

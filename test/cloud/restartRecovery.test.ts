@@ -92,7 +92,7 @@ function watch(event: InspectionEvent): void {
   const snapshot = event.snapshot as { value?: unknown; context?: { sessionId?: unknown } };
   const sessionId = snapshot.context?.sessionId;
   if (typeof sessionId !== 'string' || runningAt.has(sessionId)) return;
-  if (typeof snapshot.value === 'object' && snapshot.value !== null && 'running' in snapshot.value) runningAt.set(sessionId, Date.now());
+  if (snapshot.value === 'running') runningAt.set(sessionId, Date.now());
 }
 
 /** Where each of the 400 app sessions stands on the cloud: a top state, or `failed` (desired, no session). */
@@ -109,7 +109,7 @@ function sessionStates(): Record<string, number> {
   return counts;
 }
 
-const running = () => sessionStates()['running.pinging'] ?? 0;
+const running = () => sessionStates().running ?? 0;
 const failed = () => sessionStates().failed ?? 0;
 const errorFrames = () =>
   fleet!.glasses.flatMap((g) => g.received).filter((f) => f.message.type === 'app_state_change' && 'error' in f.message && f.message.error);

@@ -51,10 +51,14 @@ function appState(userId: string, pkg = PKG): string | undefined {
 /** Records every top-level state the user's session passes through. */
 function traceUser(userId: string): string[] {
   const seen: string[] = [];
-  h!.cloud.sessions.get(userId)!.subscribe((s) => {
+  const actor = h!.cloud.sessions.get(userId)!;
+  // The state it is in now, then every change: a subscription only hears changes.
+  const record = (s: ReturnType<typeof actor.getSnapshot>) => {
     const top = typeof s.value === 'string' ? s.value : Object.keys(s.value)[0]!;
     if (seen.at(-1) !== top) seen.push(top);
-  });
+  };
+  record(actor.getSnapshot());
+  actor.subscribe(record);
   return seen;
 }
 

@@ -48,7 +48,7 @@ describe('inspector on a running cloud', () => {
     const hub = h.cloud.inspector!;
     const user = hub.list().find((s) => s.systemId === `userSession:${USER}`);
     const app = hub.list().find((s) => s.systemId === `appSession:${USER}-${PKG}`);
-    expect(user).toMatchObject({ source: 'cloud', machineId: 'userSession', userId: USER, status: 'active', value: { connected: 'pinging' } });
+    expect(user).toMatchObject({ source: 'cloud', machineId: 'userSession', userId: USER, status: 'active', value: 'connected' });
     expect(app).toMatchObject({ source: 'cloud', machineId: 'appSession', userId: USER, packageName: PKG, parentId: user?.id });
     expect(JSON.stringify(app?.value)).toContain('running');
   });
@@ -69,7 +69,7 @@ describe('inspector on a running cloud', () => {
     page.send({ type: 'select', id: userId });
     const detail = await page.next('detail', (m) => m.id === userId);
     expect(detail.definition?.id).toBe('userSession');
-    expect(detail.snapshot).toMatchObject({ value: { connected: 'pinging' }, status: 'active', tags: ['canSend'] });
+    expect(detail.snapshot).toMatchObject({ value: 'connected', status: 'active', tags: ['canSend'] });
 
     const from = page.messages.length;
     glasses.forceQuit();
@@ -77,13 +77,13 @@ describe('inspector on a running cloud', () => {
     await glasses.connect();
     await page.next('actors', (m) => m.upserts.some((u) => u.id === userId && JSON.stringify(u.value).includes('connected')), { from });
     const records = await page.next('records', (m) => m.id === userId && m.records.some((r) => r.kind === 'transition' && r.from === 'grace'), { from });
-    expect(records.snapshot.value).toEqual({ connected: 'pinging' });
+    expect(records.snapshot.value).toEqual('connected');
     const transitions = page.messages
       .slice(from)
       .flatMap((m) => (m.type === 'records' && m.id === userId ? m.records : []))
       .filter((r) => r.kind === 'transition')
       .map((r) => r.to);
-    expect(transitions).toEqual(['grace', { connected: 'pinging' }]);
+    expect(transitions).toEqual(['grace', 'connected']);
   });
 
   it('exports one user’s trace over the feed and over HTTP', async () => {

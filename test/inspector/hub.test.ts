@@ -4,10 +4,10 @@
  */
 import { createActor, createMachine, SimulatedClock, type InspectionEvent } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { appSessionSystemId } from '../../machines/userSession.js';
+import { appSessionSystemId, GLASSES_LINK_ID } from '../../machines/sessionApi.js';
 import { createInspectorHub, type InspectorHub } from '../../inspector/hub.js';
 import type { FeedServerMessage, MachineJSON, TransitionJSON } from '../../inspector/protocol.js';
-import { startInertUser } from '../support/inertUserSession.js';
+import { closeGlassesSocket, startInertUser } from '../support/inertUserSession.js';
 import { waitFor } from '../support/net.js';
 import { secretMachine } from './support.js';
 
@@ -39,15 +39,17 @@ describe('inspector hub', () => {
       id: user.sessionId,
       source: 'cloud',
       machineId: 'userSession',
-      value: { connected: 'pinging' },
+      value: 'connected',
       status: 'active',
       tags: ['canSend'],
       userId: 'alice',
     });
     expect(userSummary?.parentId).toBeUndefined();
+    // The socket's link is a machine too, shown as a child of its session.
+    expect(summaries.find((s) => s.machineId === 'socketLink' && s.parentId === user.sessionId)).toMatchObject({ status: 'active' });
     expect(appSummary).toMatchObject({ machineId: 'appSession', parentId: user.sessionId, userId: 'alice', packageName: PKG, status: 'active' });
     expect(JSON.stringify(appSummary?.value)).toContain('running');
-    // Sockets and webhooks are not machines: not listed by default.
+    // Webhooks are not machines: not listed by default.
     expect(summaries.every((s) => s.machineId !== undefined)).toBe(true);
     user.stop();
   });
@@ -55,21 +57,23 @@ describe('inspector hub', () => {
   it('records received events and state changes with from and to values', () => {
     const hub = createInspectorHub();
     const user = startUser(hub, 'bob');
-    user.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
-    user.send({ type: 'glasses.alive', gen: 1 }); // ignored in grace: an event, no transition
+    const linkDone = `xstate.done.actor.${GLASSES_LINK_ID}`;
+    closeGlassesSocket(user, 1006);
+    // Not a desired app: an event, no transition.
+    user.send({ type: 'appServer.restarted', packageName: 'com.example.other' });
     user.send({ type: 'glasses.connected', gen: 2 });
 
     const records = hub.detail(user.sessionId)?.records ?? [];
     const transitions = records.filter((r) => r.kind === 'transition');
     expect(transitions.map((r) => [r.event, r.from, r.to])).toEqual([
-      ['xstate.init', undefined, { connected: 'pinging' }],
-      ['glasses.closed', { connected: 'pinging' }, 'grace'],
-      ['glasses.connected', 'grace', { connected: 'pinging' }],
+      ['xstate.init', undefined, 'connected'],
+      [linkDone, 'connected', 'grace'],
+      ['glasses.connected', 'grace', 'connected'],
     ]);
     // The event that caused a transition says why.
-    expect(transitions[1]?.data).toEqual({ gen: 1, code: 1006, reason: '' });
+    expect(transitions[1]?.data).toMatchObject({ output: { gen: 1, cause: 'closed', code: 1006, reason: '' } });
     const events = records.filter((r) => r.kind === 'event').map((r) => r.event);
-    expect(events).toEqual(['xstate.init', 'glasses.closed', 'glasses.alive', 'glasses.connected']);
+    expect(events).toEqual(['xstate.init', linkDone, 'appServer.restarted', 'glasses.connected']);
     for (let i = 1; i < records.length; i++) expect(records[i]!.t).toBeGreaterThanOrEqual(records[i - 1]!.t);
     user.stop();
   });
@@ -80,9 +84,9 @@ describe('inspector hub', () => {
     const definition = hub.detail(user.sessionId)?.definition;
     expect(definition).toMatchObject({ id: 'userSession', type: 'compound' });
     expect(Object.keys(definition!.states)).toEqual(['connected', 'grace', 'disposed']);
-    expect(definition!.states.connected!.states.pinging).toBeDefined();
+    expect(definition!.states.connected!.invoke).toMatchObject([{ id: GLASSES_LINK_ID, src: 'socketLink' }]);
     const all = transitionsOf(definition!);
-    expect(all.find((t) => t.eventType === 'glasses.closed' && t.guard === 'isCurrentGen')?.target).toEqual(['#userSession.grace']);
+    expect(all.find((t) => t.eventType === `xstate.done.actor.${GLASSES_LINK_ID}`)?.target).toEqual(['#userSession.grace']);
     expect(all.find((t) => t.delay === 'gracePeriod')?.target).toEqual(['#userSession.disposed']);
     expect(JSON.stringify(definition)).not.toContain('toJSON');
 
@@ -97,10 +101,10 @@ describe('inspector hub', () => {
   it('keeps at most ringSize records per actor, the newest', () => {
     const hub = createInspectorHub({ ringSize: 5 });
     const user = startUser(hub, 'dave');
-    for (let gen = 1; gen <= 20; gen++) user.send({ type: 'glasses.alive', gen: 1 });
+    for (let i = 1; i <= 20; i++) user.send({ type: 'appServer.restarted', packageName: 'com.example.other' });
     const records = hub.detail(user.sessionId)!.records;
     expect(records).toHaveLength(5);
-    expect(records.every((r) => r.event === 'glasses.alive')).toBe(true);
+    expect(records.every((r) => r.event === 'appServer.restarted')).toBe(true);
     user.stop();
   });
 
@@ -141,15 +145,15 @@ describe('inspector hub', () => {
     expect(traced?.summary.status).toBe('done');
   });
 
-  it('exports one user: the user session and its app sessions', async () => {
+  it('exports one user: the user session, its app sessions and its socket link', async () => {
     const hub = createInspectorHub();
     const erin = startUser(hub, 'erin');
     const frank = startUser(hub, 'frank');
     await flush();
     const trace = hub.exportTrace({ userId: 'erin' });
-    expect(trace.actors.map((a) => a.summary.machineId).sort()).toEqual(['appSession', 'userSession']);
+    expect(trace.actors.map((a) => a.summary.machineId).sort()).toEqual(['appSession', 'socketLink', 'userSession']);
     expect(trace.actors.every((a) => a.summary.userId === 'erin' && a.definition !== null && a.records.length > 0)).toBe(true);
-    expect(hub.exportTrace({ id: erin.sessionId }).actors).toHaveLength(2);
+    expect(hub.exportTrace({ id: erin.sessionId }).actors).toHaveLength(3);
     expect(hub.exportTrace({ userId: 'nobody' }).actors).toEqual([]);
     erin.stop();
     frank.stop();
@@ -178,9 +182,11 @@ describe('inspector hub', () => {
   it('tracks every actor, not only machines, when asked', () => {
     const hub = createInspectorHub({ actors: 'all' });
     const user = startUser(hub, 'gina');
-    const socket = hub.list().find((s) => s.parentId === user.sessionId && s.machineId === undefined);
-    expect(socket).toBeDefined();
-    expect(socket?.userId).toBe('gina'); // inherited from its parent
+    // The app session's webhook call is a promise actor, not a machine.
+    const app = hub.list().find((s) => s.parentId === user.sessionId && s.machineId === 'appSession');
+    const webhook = hub.list().find((s) => s.parentId === app?.id && s.machineId === undefined);
+    expect(webhook).toBeDefined();
+    expect(webhook?.userId).toBe('gina'); // inherited from its parent
     user.stop();
   });
 });
@@ -201,22 +207,22 @@ describe('inspector hub feed', () => {
     const hello = messages[0];
     expect(hello?.type).toBe('hello');
     if (hello?.type !== 'hello') throw new Error('no hello');
-    expect(hello.actors.map((a) => a.machineId).sort()).toEqual(['appSession', 'userSession']);
+    expect(hello.actors.map((a) => a.machineId).sort()).toEqual(['appSession', 'socketLink', 'userSession']);
 
-    user.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    closeGlassesSocket(user, 1006);
     user.send({ type: 'glasses.connected', gen: 2 });
-    user.send({ type: 'glasses.closed', gen: 2, code: 1006, reason: '' });
+    closeGlassesSocket(user, 1006);
     const batch = await waitFor(() => messages.find((m) => m.type === 'actors'));
     if (batch.type !== 'actors') throw new Error('no batch');
-    expect(batch.upserts).toHaveLength(1);
-    expect(batch.upserts[0]).toMatchObject({ id: user.sessionId, value: 'grace' });
+    expect(batch.upserts.filter((a) => a.machineId !== 'socketLink')).toHaveLength(1);
+    expect(batch.upserts.find((a) => a.id === user.sessionId)).toMatchObject({ value: 'grace' });
 
-    // Heartbeat re-entries change nothing a list shows: no batch.
+    // Events that change nothing a list shows send no batch.
     const before = messages.length;
     user.send({ type: 'glasses.connected', gen: 3 });
     await waitFor(() => messages.length > before);
     const count = messages.length;
-    for (let i = 0; i < 5; i++) user.send({ type: 'glasses.alive', gen: 3 });
+    for (let i = 0; i < 5; i++) user.send({ type: 'appServer.restarted', packageName: 'com.example.other' });
     await new Promise((resolve) => setTimeout(resolve, 80));
     expect(messages.length).toBe(count);
 
@@ -232,20 +238,21 @@ describe('inspector hub feed', () => {
     const detail = messages.find((m) => m.type === 'detail');
     if (detail?.type !== 'detail') throw new Error('no detail');
     expect(detail.definition?.id).toBe('userSession');
-    expect(detail.snapshot).toMatchObject({ value: { connected: 'pinging' }, status: 'active', tags: ['canSend'] });
+    expect(detail.snapshot).toMatchObject({ value: 'connected', status: 'active', tags: ['canSend'] });
     expect(detail.records.length).toBeGreaterThan(0);
 
-    user.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    closeGlassesSocket(user, 1006);
     const records = await waitFor(() => messages.find((m) => m.type === 'records'));
     if (records.type !== 'records') throw new Error('no records');
-    expect(records.records.map((r) => r.event)).toEqual(['glasses.closed', 'glasses.closed']);
+    const linkDone = `xstate.done.actor.${GLASSES_LINK_ID}`;
+    expect(records.records.map((r) => r.event)).toEqual([linkDone, linkDone]);
     expect(records.snapshot.value).toBe('grace');
 
     feed.receive({ type: 'select', id: 'x:does-not-exist' });
     expect(messages.at(-1)).toMatchObject({ type: 'error', code: 'NOT_FOUND' });
     feed.receive({ type: 'export', userId: 'iris' });
     const exported = messages.at(-1);
-    expect(exported?.type === 'export' && exported.trace.actors.length).toBe(2);
+    expect(exported?.type === 'export' && exported.trace.actors.length).toBe(3);
     feed.receive({ type: 'export' });
     expect(messages.at(-1)).toMatchObject({ type: 'error', code: 'BAD_REQUEST' });
     user.stop();

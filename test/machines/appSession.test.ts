@@ -3,11 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { appSessionMachine, type AppSessionInput } from '../../machines/appSession.js';
 import { backoffDelay } from '../../machines/policy/backoff.js';
 import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
-import type { AppSessionSocketInput } from '../../machines/sessionPorts.js';
+import { APP_LINK_ID, retiringLinkId } from '../../machines/sessionApi.js';
 import { seededRandom } from '../support/seededRandom.js';
 import {
   advance,
-  fakeSocket,
+  fakeLinks,
   fakeWebhook,
   flush,
   restartAfter,
@@ -21,7 +21,7 @@ function startApp(overrides: Partial<SessionConfig> = {}, random: () => number =
   const webhooks: FakeWebhook[] = [];
   const machine = appSessionMachine.provide({
     actors: {
-      appSocket: fakeSocket<AppSessionSocketInput>((socket) => sockets.push(socket)),
+      socketLink: fakeLinks(clock, { onCreate: (socket) => sockets.push(socket) }),
       appWebhook: fakeWebhook(webhooks),
     },
   });
@@ -34,10 +34,15 @@ function startApp(overrides: Partial<SessionConfig> = {}, random: () => number =
   };
   const actor = createActor(machine, { input, clock });
   actor.start();
-  const socket = (gen: number) => sockets.find((s) => s.gen === gen && s.id === 'appSocket');
+  const socket = (gen: number) => sockets.find((s) => s.gen === gen && s.id === APP_LINK_ID);
+  /** The socket of generation `gen` closes: the peer's close, or a network loss (1006). */
+  const closeSocket = (gen: number, code: number, reason = '', ownershipReleased = false) =>
+    sockets.find((s) => s.gen === gen)?.close(code, reason, ownershipReleased);
+  /** The peer of socket `gen` sends a frame or a pong. */
+  const hear = (gen: number) => sockets.find((s) => s.gen === gen)?.hear();
   const lastWebhook = () => webhooks.at(-1)!;
   const sessionRequests = () => webhooks.filter((w) => w.input.type === 'session_request');
-  return { actor, clock, sockets, webhooks, socket, lastWebhook, sessionRequests, machine, input };
+  return { actor, clock, sockets, webhooks, socket, closeSocket, hear, lastWebhook, sessionRequests, machine, input };
 }
 
 const value = (t: { actor: { getSnapshot(): { value: unknown } } }) => t.actor.getSnapshot().value;
@@ -60,19 +65,19 @@ describe('appSession: starting', () => {
   it('accepts the connection before the webhook answers, and never re-sends it once connected', async () => {
     const t = startApp();
     t.actor.send({ type: 'app.connected', gen: 1 });
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
     expect(t.actor.getSnapshot().hasTag('canSend')).toBe(true);
     expect(t.socket(1)?.commands).toEqual([{ type: 'socket.accept' }]);
     // The pending session_request is abandoned: its answer can no longer change anything.
     expect(t.webhooks[0]?.aborted).toBe(true);
     t.webhooks[0]?.reject({ code: 'WEBHOOK_FAILED', message: '500 Failed to connect', status: 500 });
     await flush();
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
 
-    t.actor.send({ type: 'app.closed', gen: 1, code: 1006, reason: '' });
+    t.closeSocket(1, 1006, '');
     advance(t.clock, 1000);
     t.actor.send({ type: 'app.connected', gen: 2 });
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
     expect(t.sessionRequests()).toHaveLength(1);
   });
 
@@ -98,9 +103,9 @@ describe('appSession: starting', () => {
     t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: '500' });
     await flush();
     t.actor.send({ type: 'app.connected', gen: 1 });
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
     advance(t.clock, 30_000);
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
     expect(t.sessionRequests()).toHaveLength(1);
   });
 
@@ -168,9 +173,9 @@ describe('appSession: running', () => {
     const pings = () => t.socket(1)!.commands.filter((c) => c.type === 'socket.ping').length;
     advance(t.clock, 15_000);
     expect(pings()).toBe(1);
-    t.actor.send({ type: 'app.alive', gen: 1 });
+    t.hear(1);
     advance(t.clock, 44_999);
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
     expect(pings()).toBe(3);
   });
 
@@ -188,9 +193,9 @@ describe('appSession: running', () => {
     expect(t.socket(1)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 4003, reason: 'replaced' });
     expect(t.socket(1)?.stopped).toBe(true);
     expect(t.socket(2)?.commands).toEqual([{ type: 'socket.accept' }]);
-    t.actor.send({ type: 'app.closed', gen: 1, code: 1005, reason: '' });
-    t.actor.send({ type: 'app.alive', gen: 1 });
-    expect(value(t)).toEqual({ running: 'pinging' });
+    t.closeSocket(1, 1005, '');
+    t.hear(1);
+    expect(value(t)).toEqual('running');
     expect(t.actor.getSnapshot().context.gen).toBe(2);
   });
 
@@ -199,31 +204,31 @@ describe('appSession: running', () => {
     t.actor.send({ type: 'app.connected', gen: 3 });
     t.actor.send({ type: 'app.connected', gen: 2 });
     const refused = t.sockets.find((s) => s.gen === 2)!;
-    expect(refused.id).toBe('refusedSocket.2');
+    expect(refused.id).toBe(retiringLinkId(2));
     expect(refused.commands).toEqual([{ type: 'socket.close', code: 4003, reason: 'replaced' }]);
     expect(t.actor.getSnapshot().context.gen).toBe(3);
-    t.actor.send({ type: 'app.closed', gen: 2, code: 4003, reason: 'replaced' });
+    t.closeSocket(2, 4003, 'replaced');
     expect(refused.stopped).toBe(true);
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
   });
 
   it('treats a 1005 close with no ownership_release as an app that died', async () => {
     const t = await running();
-    t.actor.send({ type: 'app.closed', gen: 1, code: 1005, reason: '' });
+    t.closeSocket(1, 1005, '');
     expect(value(t)).toBe('resurrecting');
   });
 
   it('treats ownership_release followed by a close as a replacement, even with 1000', async () => {
     const t = await running();
-    t.actor.send({ type: 'app.closed', gen: 1, code: 1000, reason: '', ownershipReleased: true });
+    t.closeSocket(1, 1000, '', true);
     expect(value(t)).toBe('resurrecting');
     t.actor.send({ type: 'app.connected', gen: 2 });
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
   });
 
   it('ends without an error when the app closes its session normally', async () => {
     const t = await running();
-    t.actor.send({ type: 'app.closed', gen: 1, code: 1000, reason: 'Clean disconnect' });
+    t.closeSocket(1, 1000, 'Clean disconnect');
     expect(t.actor.getSnapshot().status).toBe('done');
     expect(t.actor.getSnapshot().output).toMatchObject({ outcome: 'ended', error: null });
   });
@@ -231,9 +236,9 @@ describe('appSession: running', () => {
   it('keeps subscriptions across reconnects, [] included', async () => {
     const t = await running();
     t.actor.send({ type: 'subscriptions.updated', gen: 1, subscriptions: [] });
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
     t.actor.send({ type: 'subscriptions.updated', gen: 1, subscriptions: ['transcription:en-US', 'button_press'] });
-    t.actor.send({ type: 'app.closed', gen: 1, code: 1006, reason: '' });
+    t.closeSocket(1, 1006, '');
     t.actor.send({ type: 'subscriptions.updated', gen: 1, subscriptions: ['late'] });
     t.actor.send({ type: 'app.connected', gen: 2 });
     expect(t.actor.getSnapshot().context.subscriptions).toEqual(['transcription:en-US', 'button_press']);
@@ -254,7 +259,7 @@ describe('appSession: running', () => {
   it('ignores appServer.restarted while its socket is open', async () => {
     const t = await running();
     t.actor.send({ type: 'appServer.restarted' });
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
     expect(t.sessionRequests()).toHaveLength(1);
   });
 });
@@ -263,7 +268,7 @@ describe('appSession: resurrecting', () => {
   async function dropped(overrides: Partial<SessionConfig> = {}) {
     const t = startApp(overrides);
     t.actor.send({ type: 'app.connected', gen: 1 });
-    t.actor.send({ type: 'app.closed', gen: 1, code: 1006, reason: '' });
+    t.closeSocket(1, 1006, '');
     return t;
   }
 
@@ -271,7 +276,7 @@ describe('appSession: resurrecting', () => {
     const t = await dropped();
     advance(t.clock, 1009);
     t.actor.send({ type: 'app.connected', gen: 2 });
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
     advance(t.clock, 10_000);
     expect(t.sessionRequests()).toHaveLength(1);
   });
@@ -300,7 +305,7 @@ describe('appSession: resurrecting', () => {
     advance(t.clock, 5000);
     expect(t.sessionRequests()).toHaveLength(2);
     t.actor.send({ type: 'app.connected', gen: 2 });
-    expect(value(t)).toEqual({ running: 'pinging' });
+    expect(value(t)).toEqual('running');
   });
 
   it('goes back to starting at once when the app server restarts', async () => {
@@ -362,7 +367,7 @@ describe('appSession: resurrecting', () => {
     t.actor.send({ type: 'app.connected', gen: 2 });
     expect(t.actor.getSnapshot().context.correlationId).toBeNull();
     // A later drop is an ordinary resurrection, not part of that recovery.
-    t.actor.send({ type: 'app.closed', gen: 2, code: 1006, reason: '' });
+    t.closeSocket(2, 1006, '');
     advance(t.clock, 5000);
     expect(t.lastWebhook().input.correlationId).toBeUndefined();
   });
@@ -397,7 +402,7 @@ describe('appSession: stopping', () => {
     expect(t.socket(1)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 1000, reason: 'App stopped' });
     expect(t.lastWebhook().input).toMatchObject({ type: 'stop_request', reason: 'user_disabled' });
     // The app's own 1005 close after stop_request is expected, not a failure.
-    t.actor.send({ type: 'app.closed', gen: 1, code: 1005, reason: '' });
+    t.closeSocket(1, 1005, '');
     expect(value(t)).toBe('stopping');
     t.lastWebhook().resolve();
     await flush();
@@ -437,12 +442,12 @@ describe('appSession: stopping', () => {
   it('refuses a late reconnect while stopping with 1000 and the stop reason', () => {
     const t = startApp();
     t.actor.send({ type: 'app.connected', gen: 1 });
-    t.actor.send({ type: 'app.closed', gen: 1, code: 1006, reason: '' });
+    t.closeSocket(1, 1006, '');
     t.actor.send({ type: 'app.stopRequested', reason: 'user_disabled' });
     t.actor.send({ type: 'app.connected', gen: 2 });
     const refused = t.sockets.find((s) => s.gen === 2)!;
     expect(refused.commands).toEqual([{ type: 'socket.close', code: 1000, reason: 'App stopped' }]);
-    t.actor.send({ type: 'app.closed', gen: 2, code: 1000, reason: 'App stopped' });
+    t.closeSocket(2, 1000, 'App stopped');
     expect(refused.stopped).toBe(true);
     expect(value(t)).toBe('stopping');
   });

@@ -3,15 +3,16 @@
  * reachable states (under representative event payloads, delays modelled as their
  * `xstate.after.*` events), every event is tried from every reachable state, and each
  * resulting path is replayed on a real actor with a simulated clock — delays by advancing the
- * clock to the timer's due time, webhook results by settling the fake webhook, child endings
- * by ending the child. The transitions the real actors took must be exactly the transitions
- * the machine defines.
+ * clock to the timer's due time, and child endings by the fakes that produce them: a webhook
+ * result by settling the fake webhook, an app session's end by ending the stub, a socket
+ * link's end by closing its fake socket (or, for a heartbeat timeout, by letting its peer stay
+ * silent while the clock runs). The transitions the real actors took must be exactly the
+ * transitions the machine defines, and every state node must be visited.
  */
 import { getShortestPaths } from '@xstate/graph';
 import {
   assign,
   createActor,
-  fromCallback,
   initialTransition,
   setup,
   SimulatedClock,
@@ -30,32 +31,40 @@ import {
   type AppSessionInput,
   type AppSessionOutput,
 } from '../../machines/appSession.js';
+import { CloseCode, CloseReason } from '../../machines/policy/closePolicy.js';
 import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
-import type {
-  AppSessionSocketInput,
-  AppWebhookFailure,
-  AppWebhookOutput,
-  GlassesSocketInput,
-  SessionSocketCommand,
-} from '../../machines/sessionPorts.js';
 import {
+  APP_LINK_ID,
   appChildId,
   appSessionSystemId,
-  userSessionMachine,
-  type UserSessionContext,
-  type UserSessionInput,
-} from '../../machines/userSession.js';
+  GLASSES_LINK_ID,
+  packageOfAppChild,
+  retiringLinkId,
+} from '../../machines/sessionApi.js';
+import type { AppWebhookFailure, AppWebhookOutput } from '../../machines/sessionPorts.js';
+import { socketLinkMachine, type SocketLinkContext, type SocketLinkOutput } from '../../machines/socketLink.js';
+import { userSessionMachine, type UserSessionContext, type UserSessionInput } from '../../machines/userSession.js';
 import { seededRandom } from '../support/seededRandom.js';
 import { allStateNodes, allTransitions } from '../support/modelCoverage.js';
-import { advanceTo, fakeWebhook, type FakeWebhook } from '../support/sessionMachineHarness.js';
+import {
+  advance,
+  advanceTo,
+  fakeLinks,
+  fakeWebhook,
+  type FakeSocket,
+  type FakeWebhook,
+} from '../support/sessionMachineHarness.js';
 
 type AnyTransition = TransitionDefinition<any, any>;
 /** A model event: a type and any payload (socket generations may be relative, see `concrete`). */
 type ModelEvent = EventObject & Record<string, unknown>;
+/** The socket-link machine with fake I/O, as each replay provides it. */
+type Links = ReturnType<typeof fakeLinks>;
 
 interface MachineSnapshotLike {
   value: unknown;
   context: unknown;
+  children: Record<string, AnyActorRef | undefined>;
   status: string;
   _nodes: AnyStateNode[];
 }
@@ -66,50 +75,66 @@ interface MachineSnapshotLike {
 /** The `xstate.after.*` events whose timers are armed in `snapshot` (their state is active). */
 function armedDelayedEvents(machine: AnyStateMachine) {
   const delayed = allStateNodes(machine).flatMap((node) =>
-    node.after.map((t: { eventType: string }) => ({ node, type: t.eventType })),
+    node.after.map((t: { eventType: string }) => ({ id: node.id, type: t.eventType })),
   );
   return (snapshot: MachineSnapshotLike): EventObject[] =>
-    delayed.filter(({ node }) => snapshot._nodes.includes(node)).map(({ type }) => ({ type }));
+    delayed.filter(({ id }) => snapshot._nodes.some((node) => node.id === id)).map(({ type }) => ({ type }));
 }
 
-function describeTransition(machine: AnyStateMachine, t: AnyTransition): string {
-  const branches = (t.source.transitions.get(t.eventType) as AnyTransition[] | undefined) ?? [];
+/**
+ * Names a transition by where it is defined (state, event, branch). Each replay provides the
+ * machine with its own fakes, which builds new state nodes, so transitions are compared by
+ * name; the names are unique (checked in `expectFullCoverage`).
+ */
+function describeTransition(t: AnyTransition): string {
+  const branches = ((t.eventType ? t.source.transitions.get(t.eventType) : t.source.always) ?? []) as AnyTransition[];
   const index = branches.indexOf(t);
-  return `${t.source.id} on ${t.eventType}${branches.length > 1 ? ` [${index}]` : ''}`;
+  return `${t.source.id} on ${t.eventType || '(always)'}${branches.length > 1 ? ` [${index}]` : ''}`;
 }
 
 /**
  * Socket generations in model events are relative, so that states the model treats as equal
  * (it abstracts the ever-growing `gen` away) also behave equally: `newer` is one above the
- * current socket, `older` one below every socket seen, `refused` a refused socket still closing.
+ * current socket, `older` one below every generation the path has named (the runtime never
+ * hands out a generation twice, so neither does the model).
  */
-type GenRef = 'current' | 'newer' | 'older' | 'refused';
+type GenRef = 'current' | 'newer' | 'older';
 
-function concrete(event: EventObject, context: unknown): EventObject {
+function concrete(event: EventObject, context: unknown, floor: number): EventObject {
   const ref = (event as { gen?: unknown }).gen;
   if (typeof ref !== 'string') return event;
-  const { gen, refusedGens } = context as { gen: number; refusedGens: readonly number[] };
-  const resolved: Record<GenRef, number | undefined> = {
-    current: gen,
-    newer: gen + 1,
-    older: Math.min(gen, ...refusedGens) - 1,
-    refused: refusedGens[0],
-  };
+  const { gen } = context as { gen: number };
+  const resolved: Record<GenRef, number> = { current: gen, newer: gen + 1, older: floor - 1 };
   return { ...event, gen: resolved[ref as GenRef] } as EventObject;
+}
+
+/** The lowest generation named so far, once `event` (concrete) has been taken. */
+function floorAfter(floor: number, event: EventObject): number {
+  const gen = (event as { gen?: unknown }).gen;
+  return typeof gen === 'number' ? Math.min(floor, gen) : floor;
 }
 
 /**
  * The machine as pure logic for @xstate/graph. XState's own `transition()` gives each step a
- * fresh actor system, so the app sessions a step spawns (each with its `systemId`) never
- * collide with those of another branch of the exploration.
+ * fresh actor system, so the children a step spawns (each with its `systemId`) never collide
+ * with those of another branch of the exploration; it creates them without running their
+ * actions, so the socket links' unprovided I/O never runs.
  */
 function pureLogic<M extends AnyStateMachine>(machine: M, input: unknown) {
+  const floors = new WeakMap<object, number>();
+  const floorOf = (snapshot: MachineSnapshotLike) =>
+    floors.get(snapshot) ?? (snapshot.context as { gen: number }).gen;
   return {
-    // A real actor takes no events once it is done; XState's pure transition would.
-    transition: (snapshot: unknown, event: EventObject) =>
-      (snapshot as MachineSnapshotLike).status !== 'active'
-        ? snapshot
-        : transition(machine, snapshot as never, concrete(event, (snapshot as MachineSnapshotLike).context) as never)[0],
+    transition: (snapshot: unknown, event: EventObject) => {
+      const current = snapshot as MachineSnapshotLike;
+      // A real actor takes no events once it is done; XState's pure transition would.
+      if (current.status !== 'active') return snapshot;
+      const floor = floorOf(current);
+      const resolved = concrete(event, current.context, floor);
+      const [next] = transition(machine, snapshot as never, resolved as never);
+      floors.set(next, floorAfter(floor, resolved));
+      return next;
+    },
     getInitialSnapshot: () => initialTransition(machine, input as never)[0],
   } as unknown as M;
 }
@@ -124,15 +149,20 @@ const settle = async () => {
 interface Replayer {
   actor: AnyActorRef;
   clock: SimulatedClock;
+  /** The fake sockets of this replay, by generation. */
+  sockets: ReadonlyMap<number, FakeSocket>;
+  /** The events the root actor received during the latest delivery. */
+  received: EventObject[];
   /** Delivers `event` the way the real world would: timers, webhook answers, child endings. */
   deliver(event: EventObject): Promise<void>;
 }
 
 /**
- * Watches the root actor's inspection stream: which transitions it takes, and when each
- * delayed event it raises is due (so an `xstate.after.*` step becomes a clock advance).
+ * Watches the root actor's inspection stream: which transitions it takes, which events it
+ * receives, and when each delayed event it raises is due (so an `xstate.after.*` step becomes
+ * a clock advance).
  */
-function watch(taken: Set<unknown>, due: Map<string, number>, clock: SimulatedClock) {
+function watch(taken: Set<string>, received: EventObject[], due: Map<string, number>, clock: SimulatedClock) {
   let root: AnyActorRef | undefined;
   return {
     bind(actor: AnyActorRef) {
@@ -140,8 +170,11 @@ function watch(taken: Set<unknown>, due: Map<string, number>, clock: SimulatedCl
     },
     inspect(event: InspectionEvent) {
       if (event.actorRef !== root) return;
+      if (event.type === '@xstate.event') received.push(event.event);
       if (event.type === '@xstate.microstep') {
-        for (const t of (event as unknown as { _transitions: AnyTransition[] })._transitions) taken.add(t);
+        for (const t of (event as unknown as { _transitions: AnyTransition[] })._transitions) {
+          taken.add(describeTransition(t));
+        }
       }
       if (event.type === '@xstate.action') {
         const { type, params } = event.action as { type: string; params?: { event?: EventObject; delay?: number } };
@@ -164,26 +197,128 @@ async function deliverDelay(replayer: Replayer, due: Map<string, number>, type: 
  * Delivers an event that only the test's fakes can produce (a webhook answering, a child
  * ending) and says so, or returns false for any other event.
  */
-type FakeDelivery = (actor: AnyActorRef, event: EventObject) => boolean | Promise<true>;
+type FakeDelivery = (replayer: Replayer, event: EventObject) => boolean | Promise<true>;
+
+/** A socket link's done event, as its parent receives it. */
+interface LinkEnded {
+  type: string;
+  output: SocketLinkOutput;
+  actorId: string;
+}
+
+function linkEnded(actorId: string, output: SocketLinkOutput): ModelEvent {
+  return { type: `xstate.done.actor.${actorId}`, output, actorId };
+}
+
+function isLinkEnding(event: EventObject): event is EventObject & LinkEnded {
+  const { output, actorId } = event as Partial<LinkEnded>;
+  if (typeof actorId !== 'string' || typeof output?.gen !== 'number') return false;
+  const linkIds = [GLASSES_LINK_ID, APP_LINK_ID, retiringLinkId(output.gen)];
+  return linkIds.includes(actorId) && event.type === `xstate.done.actor.${actorId}`;
+}
 
 /**
- * Makes a fresh real actor for each replay: delayed events become clock advances to their due
- * time, the fakes' events go to `byFake`, the rest are sent to the actor.
+ * Ends a socket link the way the wire would: its socket closes with the output's code, reason
+ * and ownership release; or, for a heartbeat timeout, its peer stays silent while the clock
+ * runs tick by tick until the link gives up. Then checks that the parent heard exactly that
+ * ending.
  */
-function replayerFor<I>(machine: AnyStateMachine, makeInput: (clock: SimulatedClock) => I, byFake: FakeDelivery) {
-  return (taken: Set<unknown>): Replayer => {
+async function endLink(replayer: Replayer, event: LinkEnded): Promise<true> {
+  const { actorId, output } = event;
+  const link = replayer.actor.getSnapshot().children[actorId] as AnyActorRef | undefined;
+  const socket = replayer.sockets.get(output.gen);
+  if (!link || !socket || socket.link !== link) throw new Error(`no ${actorId} holds socket ${output.gen}`);
+  if (output.cause === 'heartbeatTimeout') {
+    const { heartbeatIntervalMs, heartbeatTimeoutMs } = link.getSnapshot().context as SocketLinkContext;
+    socket.answersPings = false;
+    const ticks = Math.ceil(heartbeatTimeoutMs / heartbeatIntervalMs) + 1;
+    for (let i = 0; i < ticks && link.getSnapshot().status === 'active'; i++) advance(replayer.clock, heartbeatIntervalMs);
+  } else {
+    socket.close(output.code, output.reason, output.ownershipReleased);
+  }
+  await settle();
+  const heard = replayer.received.filter((e) => e.type === event.type).map((e) => (e as unknown as LinkEnded).output);
+  expect(heard, `${actorId} ended`).toEqual([output]);
+  return true;
+}
+
+/**
+ * The endings the links of `snapshot` can have: the held link's socket closes (with each of
+ * `closes`) or falls silent; each retiring link's socket finishes closing (the peer echoes the
+ * code and reason it was closed with).
+ */
+function linkEndings(
+  snapshot: MachineSnapshotLike,
+  heldId: string,
+  closes: ReadonlyArray<Pick<SocketLinkOutput, 'code' | 'reason' | 'ownershipReleased'>>,
+): ModelEvent[] {
+  const events: ModelEvent[] = [];
+  for (const [id, child] of Object.entries(snapshot.children)) {
+    const link = child?.getSnapshot().context as Partial<SocketLinkContext> | undefined;
+    if (typeof link?.gen !== 'number' || link.role === undefined) continue;
+    const { gen } = link;
+    if (id === heldId) {
+      for (const close of closes) events.push(linkEnded(id, { gen, cause: 'closed', ...close }));
+      events.push(
+        linkEnded(id, {
+          gen,
+          cause: 'heartbeatTimeout',
+          code: CloseCode.ABNORMAL,
+          reason: CloseReason.HEARTBEAT_TIMEOUT,
+          ownershipReleased: false,
+        }),
+      );
+    } else if (link.role === 'retiring' && id === retiringLinkId(gen)) {
+      events.push(
+        linkEnded(id, { gen, cause: 'replaced', code: link.closeCode!, reason: link.closeReason!, ownershipReleased: false }),
+      );
+    }
+  }
+  return events;
+}
+
+/** True while some socket the session let go is still closing. */
+function hasRetiringLinks(snapshot: MachineSnapshotLike): boolean {
+  return Object.values(snapshot.children).some(
+    (child) => (child?.getSnapshot().context as Partial<SocketLinkContext> | undefined)?.role === 'retiring',
+  );
+}
+
+/**
+ * Makes a fresh real actor for each replay, with fresh fake sockets and links: delayed events
+ * become clock advances to their due time, link endings are played on the fake sockets, the
+ * other fakes' events go to `byFake`, the rest are sent to the actor.
+ */
+function replayerFor<I>(
+  provide: (links: Links) => AnyStateMachine,
+  makeInput: (clock: SimulatedClock) => I,
+  byFake: FakeDelivery,
+) {
+  return (taken: Set<string>): Replayer => {
     const clock = new SimulatedClock();
+    const sockets = new Map<number, FakeSocket>();
+    const machine = provide(fakeLinks(clock, { onCreate: (socket) => sockets.set(socket.gen, socket) }));
     const due = new Map<string, number>();
-    const watcher = watch(taken, due, clock);
+    const received: EventObject[] = [];
+    const watcher = watch(taken, received, due, clock);
     const actor = createActor(machine, { input: makeInput(clock), clock, inspect: (e) => watcher.inspect(e) });
     watcher.bind(actor);
     actor.start();
+    let floor = (actor.getSnapshot().context as { gen: number }).gen;
     const replayer: Replayer = {
       actor,
       clock,
+      sockets,
+      received,
       async deliver(symbolic) {
-        const event = concrete(symbolic, actor.getSnapshot().context);
-        const delivered = byFake(actor, event);
+        const event = concrete(symbolic, actor.getSnapshot().context, floor);
+        floor = floorAfter(floor, event);
+        received.length = 0;
+        if (isLinkEnding(event)) {
+          await endLink(replayer, event);
+          return;
+        }
+        const delivered = byFake(replayer, event);
         if (delivered !== false) {
           await delivered;
           return;
@@ -197,11 +332,12 @@ function replayerFor<I>(machine: AnyStateMachine, makeInput: (clock: SimulatedCl
 }
 
 interface ModelSpec {
+  /** The machine as defined; the replays provide it with their fakes. */
   machine: AnyStateMachine;
   input: unknown;
   events: (snapshot: MachineSnapshotLike) => EventObject[];
   serialize: (snapshot: MachineSnapshotLike) => string;
-  replayer: (taken: Set<unknown>) => Replayer;
+  replayer: (taken: Set<string>) => Replayer;
 }
 
 const trail = (events: EventObject[]) => events.map((e) => e.type).join(' → ') || '(initial)';
@@ -209,7 +345,7 @@ const trail = (events: EventObject[]) => events.map((e) => e.type).join(' → ')
 /**
  * Explores the model, then replays every (shortest path to a state, event) pair on a real
  * actor, checking after every step that it is where the model is. Returns the transitions the
- * real actors took and the state nodes they visited.
+ * real actors took and the state nodes they visited, by name.
  */
 async function exercise(spec: ModelSpec) {
   const logic = pureLogic(spec.machine, spec.input);
@@ -225,8 +361,8 @@ async function exercise(spec: ModelSpec) {
   const broken = paths.filter((p) => (p.state as unknown as MachineSnapshotLike).status === 'error');
   expect(broken.map((p) => trail(p.steps.slice(1).map((s) => s.event as EventObject)))).toEqual([]);
 
-  const taken = new Set<unknown>();
-  const visited = new Set<AnyStateNode>();
+  const taken = new Set<string>();
+  const visited = new Set<string>();
   const step = logic.transition as unknown as (s: unknown, e: EventObject) => MachineSnapshotLike;
 
   async function replay(events: EventObject[]) {
@@ -246,7 +382,7 @@ async function exercise(spec: ModelSpec) {
         undefined,
       ]);
     }
-    for (const node of (replayer.actor.getSnapshot() as MachineSnapshotLike)._nodes) visited.add(node);
+    for (const node of (replayer.actor.getSnapshot() as MachineSnapshotLike)._nodes) visited.add(node.id);
     replayer.actor.stop();
     return model;
   }
@@ -261,16 +397,18 @@ async function exercise(spec: ModelSpec) {
   return { paths, taken, visited };
 }
 
-function expectFullCoverage(machine: AnyStateMachine, taken: Set<unknown>, visited: Set<AnyStateNode>) {
-  const defined = allTransitions(machine);
-  const missing = defined.filter((t) => !taken.has(t)).map((t) => describeTransition(machine, t));
-  expect(missing).toEqual([]);
-  const unknown = [...taken].filter((t) => !defined.includes(t as AnyTransition));
-  expect(unknown).toEqual([]);
+function expectFullCoverage(machine: AnyStateMachine, taken: Set<string>, visited: Set<string>) {
+  const defined = allTransitions(machine).map(describeTransition);
+  // Unique names, so that counting names counts transitions.
+  expect(new Set(defined).size).toBe(defined.length);
+  expect(defined.filter((t) => !taken.has(t))).toEqual([]);
+  expect([...taken].filter((t) => !defined.includes(t))).toEqual([]);
+  expect(taken.size).toBe(allTransitions(machine).length);
   const unvisited = allStateNodes(machine)
-    .filter((node) => !visited.has(node))
+    .filter((node) => !visited.has(node.id))
     .map((node) => node.id);
   expect(unvisited).toEqual([]);
+  expect(visited.size).toBe(allStateNodes(machine).length);
 }
 
 /** The inspector shows descriptions: every state node and every transition has one. */
@@ -281,7 +419,7 @@ function undescribed(machine: AnyStateMachine): string[] {
       .map((node) => `state ${node.id}`),
     ...allTransitions(machine)
       .filter((t) => !t.description)
-      .map((t) => `transition ${describeTransition(machine, t)}`),
+      .map((t) => `transition ${describeTransition(t)}`),
   ];
 }
 
@@ -289,6 +427,7 @@ describe('session machines: descriptions', () => {
   it('describes every state and every transition', () => {
     expect(undescribed(appSessionMachine)).toEqual([]);
     expect(undescribed(userSessionMachine)).toEqual([]);
+    expect(undescribed(socketLinkMachine)).toEqual([]);
   });
 });
 
@@ -296,9 +435,6 @@ describe('session machines: descriptions', () => {
 // Fakes
 
 const config: SessionConfig = { ...defaultSessionConfig, webhookMaxAttempts: 2 };
-
-/** A socket that records nothing and never answers: liveness is whatever the model says. */
-const silentSocket = <I>() => fromCallback<SessionSocketCommand, I>(() => () => {});
 
 // ---------------------------------------------------------------------------------------------
 // appSession
@@ -313,10 +449,6 @@ function appEvents(machine: AnyStateMachine) {
     const ctx = snapshot.context as AppSessionContext;
     const events: ModelEvent[] = [
       { type: 'app.connected', gen: 'newer', extensions: ['user_reconnected'] },
-      { type: 'app.alive', gen: 'current' },
-      { type: 'app.closed', gen: 'current', code: 1006, reason: '' },
-      { type: 'app.closed', gen: 'current', code: 1000, reason: '' },
-      { type: 'app.closed', gen: 'current', code: 1005, reason: '', ownershipReleased: true },
       { type: 'subscriptions.updated', gen: 'current', subscriptions: ['transcription:en-US'] },
       { type: 'appServer.restarted' },
       { type: 'appServer.restarted', correlationId: 'recovery:r1:user-com.example.a' },
@@ -325,34 +457,39 @@ function appEvents(machine: AnyStateMachine) {
       { type: 'user.reconnected', disconnectedMs: 232, long: false },
       { type: 'session.restored' },
       ...delayed(snapshot),
+      // The app link ends however its socket does: each close the session tells apart, or silence.
+      ...linkEndings(snapshot, APP_LINK_ID, [
+        { code: CloseCode.ABNORMAL, reason: '', ownershipReleased: false },
+        { code: CloseCode.NORMAL, reason: '', ownershipReleased: false },
+        { code: CloseCode.NORMAL, reason: '', ownershipReleased: true },
+        { code: 1005, reason: '', ownershipReleased: true },
+      ]),
     ];
     // A webhook can only answer while its call is in flight (its invoked actor exists).
-    const children = (snapshot as unknown as { children: Record<string, unknown> }).children;
-    if (children.sessionWebhook) {
+    if (snapshot.children.sessionWebhook) {
       events.push(
         { type: 'xstate.done.actor.sessionWebhook', output: WEBHOOK_OK, actorId: 'sessionWebhook' },
         { type: 'xstate.error.actor.sessionWebhook', error: TRANSIENT, actorId: 'sessionWebhook' },
         { type: 'xstate.error.actor.sessionWebhook', error: PERMANENT, actorId: 'sessionWebhook' },
       );
     }
-    if (children.stopWebhook) {
+    if (snapshot.children.stopWebhook) {
       events.push(
         { type: 'xstate.done.actor.stopWebhook', output: WEBHOOK_OK, actorId: 'stopWebhook' },
         { type: 'xstate.error.actor.stopWebhook', error: TRANSIENT, actorId: 'stopWebhook' },
       );
     }
     if (ctx.gen >= 1) events.push({ type: 'app.connected', gen: 'older' });
-    if (ctx.refusedGens.length > 0) events.push({ type: 'app.closed', gen: 'refused', code: 1000, reason: '' });
     return events;
   };
 }
 
 function appReplayer(
-  machine: AnyStateMachine,
+  provide: (links: Links) => AnyStateMachine,
   makeInput: (clock: { now(): number }) => AppSessionInput,
   pending: FakeWebhook[],
 ) {
-  const replayer = replayerFor(machine, makeInput, (_actor, event) => {
+  const replayer = replayerFor(provide, makeInput, (_replayer, event) => {
     const webhook = /^xstate\.(done|error)\.actor\.(sessionWebhook|stopWebhook)$/.exec(event.type);
     if (!webhook) return false;
     const kind = webhook[2] === 'sessionWebhook' ? 'session_request' : 'stop_request';
@@ -362,7 +499,7 @@ function appReplayer(
     else call.reject((event as unknown as { error: AppWebhookFailure }).error);
     return settle().then(() => true as const);
   });
-  return (taken: Set<unknown>): Replayer => {
+  return (taken: Set<string>): Replayer => {
     // Replays run one after another; each starts with no webhook in flight.
     pending.length = 0;
     return replayer(taken);
@@ -372,9 +509,7 @@ function appReplayer(
 describe('appSession: model-based coverage', () => {
   it('reaches every state and takes every transition of the machine on a real actor', async () => {
     const pending: FakeWebhook[] = [];
-    const machine = appSessionMachine.provide({
-      actors: { appSocket: silentSocket<AppSessionSocketInput>(), appWebhook: fakeWebhook(pending) },
-    });
+    const webhook = fakeWebhook(pending);
     const makeInput = (clock: { now(): number }): AppSessionInput => ({
       userId: 'user',
       packageName: 'com.example.a',
@@ -383,18 +518,22 @@ describe('appSession: model-based coverage', () => {
       random: seededRandom(11),
     });
     const { paths, taken, visited } = await exercise({
-      machine,
+      machine: appSessionMachine,
       input: makeInput({ now: () => 0 }),
-      events: appEvents(machine),
+      events: appEvents(appSessionMachine),
       // The generation is relative in model events, so it is abstracted away here.
       serialize: (s) => {
         const ctx = s.context as AppSessionContext;
-        return JSON.stringify([s.value, ctx.webhookAttempts, ctx.refusedGens.length > 0, ctx.extensions.length > 0, s.status]);
+        return JSON.stringify([s.value, ctx.webhookAttempts, hasRetiringLinks(s), ctx.extensions.length > 0, s.status]);
       },
-      replayer: appReplayer(machine, makeInput, pending),
+      replayer: appReplayer(
+        (links) => appSessionMachine.provide({ actors: { socketLink: links, appWebhook: webhook } }),
+        makeInput,
+        pending,
+      ),
     });
     expect(paths.length).toBeGreaterThan(10);
-    expectFullCoverage(machine, taken, visited);
+    expectFullCoverage(appSessionMachine, taken, visited);
   });
 });
 
@@ -447,8 +586,7 @@ function userEvents(machine: AnyStateMachine) {
     const events: ModelEvent[] = [
       { type: 'glasses.connected', gen: 'newer' },
       { type: 'glasses.connected', gen: 'newer', runningApps: [B] },
-      { type: 'glasses.alive', gen: 'current' },
-      { type: 'glasses.closed', gen: 'current', code: 1006, reason: '' },
+      { type: 'glasses.connected', gen: 'older' },
       { type: 'app.startRequested', packageName: A },
       { type: 'app.startRequested', packageName: B },
       { type: 'app.stopRequested', packageName: A },
@@ -457,9 +595,11 @@ function userEvents(machine: AnyStateMachine) {
       { type: 'appServer.restarted', packageName: B },
       { type: 'session.restored' },
       ...delayed(snapshot),
+      ...linkEndings(snapshot, GLASSES_LINK_ID, [
+        { code: CloseCode.ABNORMAL, reason: '', ownershipReleased: false },
+        { code: CloseCode.NORMAL, reason: '', ownershipReleased: false },
+      ]),
     ];
-    events.push({ type: 'glasses.connected', gen: 'older' });
-    if (ctx.refusedGens.length > 0) events.push({ type: 'glasses.closed', gen: 'refused', code: 4003, reason: 'replaced' });
     for (const pkg of Object.keys(ctx.apps)) {
       const id = appChildId(pkg);
       events.push(
@@ -482,14 +622,15 @@ function userEvents(machine: AnyStateMachine) {
   };
 }
 
-function userReplayer(machine: AnyStateMachine, makeInput: (clock: SimulatedClock) => UserSessionInput) {
-  return replayerFor(machine, makeInput, (actor, event) => {
-    const ended = /^xstate\.(done|error)\.actor\.appSession\.(.+)$/.exec(event.type);
-    if (!ended) return false;
-    const child = actor.system.get(appSessionSystemId(USER, ended[2]!));
-    if (!child) throw new Error(`no app session for ${ended[2]}`);
+function userReplayer(provide: (links: Links) => AnyStateMachine, makeInput: (clock: SimulatedClock) => UserSessionInput) {
+  return replayerFor(provide, makeInput, ({ actor }, event) => {
+    const actorId = (event as { actorId?: unknown }).actorId;
+    const pkg = typeof actorId === 'string' ? packageOfAppChild(actorId) : undefined;
+    if (pkg === undefined) return false;
+    const child = actor.system.get(appSessionSystemId(USER, pkg));
+    if (!child) throw new Error(`no app session for ${pkg}`);
     child.send(
-      ended[1] === 'done'
+      event.type.startsWith('xstate.done.actor.')
         ? { type: 'stub.finish', output: (event as unknown as { output: AppSessionOutput }).output }
         : { type: 'stub.crash' },
     );
@@ -499,9 +640,7 @@ function userReplayer(machine: AnyStateMachine, makeInput: (clock: SimulatedCloc
 
 describe('userSession: model-based coverage', () => {
   it('reaches every state and takes every transition of the machine on a real actor', async () => {
-    const machine = userSessionMachine.provide({
-      actors: { glassesSocket: silentSocket<GlassesSocketInput>(), appSession: stubAppSession as never },
-    });
+    const model = userSessionMachine.provide({ actors: { appSession: stubAppSession as never } });
     const makeInput = (clock: { now(): number }): UserSessionInput => ({
       userId: USER,
       gen: 1,
@@ -511,16 +650,19 @@ describe('userSession: model-based coverage', () => {
       random: seededRandom(3),
     });
     const { paths, taken, visited } = await exercise({
-      machine,
+      machine: model,
       input: makeInput({ now: () => 0 }),
-      events: userEvents(machine),
+      events: userEvents(model),
       serialize: (s) => {
         const ctx = s.context as UserSessionContext;
-        return JSON.stringify([s.value, ctx.desiredApps, ctx.apps, ctx.refusedGens.length > 0, s.status]);
+        return JSON.stringify([s.value, ctx.desiredApps, ctx.apps, hasRetiringLinks(s), s.status]);
       },
-      replayer: userReplayer(machine, makeInput),
+      replayer: userReplayer(
+        (links) => userSessionMachine.provide({ actors: { socketLink: links, appSession: stubAppSession as never } }),
+        makeInput,
+      ),
     });
     expect(paths.length).toBeGreaterThan(10);
-    expectFullCoverage(machine, taken, visited);
+    expectFullCoverage(userSessionMachine, taken, visited);
   });
 });

@@ -2,9 +2,8 @@ import { createActor, SimulatedClock, type AnyActorRef } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { appSessionMachine } from '../../machines/appSession.js';
 import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
-import type { AppSessionSocketInput, GlassesSocketInput } from '../../machines/sessionPorts.js';
+import { APP_LINK_ID, appSessionSystemId, GLASSES_LINK_ID, persistableSnapshot, retiringLinkId } from '../../machines/sessionApi.js';
 import {
-  appSessionSystemId,
   userSessionMachine,
   type UserSessionEmitted,
   type UserSessionInput,
@@ -12,7 +11,7 @@ import {
 import { seededRandom } from '../support/seededRandom.js';
 import {
   advance,
-  fakeSocket,
+  fakeLinks,
   fakeWebhook,
   flush,
   restartAfter,
@@ -37,23 +36,24 @@ function startUser(
   const states: unknown[] = [];
   let nextAppGen = 100;
 
-  const appSession = appSessionMachine.provide({
-    actors: {
-      appSocket: fakeSocket<AppSessionSocketInput>(
-        (socket, input) => {
-          socket.packageName = input.packageName;
-          appSockets.push(socket);
-        },
-        (gen) => ({ type: 'app.alive', gen }),
-      ),
-      appWebhook: fakeWebhook(webhooks),
+  // The runtime knows which package each app socket belongs to; the links only know the gen.
+  const packageOfGen = new Map<number, string>();
+  const links = fakeLinks(clock, {
+    answersPings: true,
+    onCreate: (socket) => {
+      const pkg = packageOfGen.get(socket.gen);
+      if (pkg === undefined) glasses.push(socket);
+      else {
+        socket.packageName = pkg;
+        appSockets.push(socket);
+      }
     },
   });
+  const appSession = appSessionMachine.provide({
+    actors: { socketLink: links, appWebhook: fakeWebhook(webhooks) },
+  });
   const machine = userSessionMachine.provide({
-    actors: {
-      glassesSocket: fakeSocket<GlassesSocketInput>((socket) => glasses.push(socket), (gen) => ({ type: 'glasses.alive', gen })),
-      appSession,
-    },
+    actors: { socketLink: links, appSession },
   });
   const input: UserSessionInput = {
     userId: USER,
@@ -74,6 +74,7 @@ function startUser(
   /** The app's SDK opens its socket: the runtime checked its key and tells the app session. */
   const connectApp = (pkg: string, extensions: string[] = ['user_reconnected']) => {
     nextAppGen += 1;
+    packageOfGen.set(nextAppGen, pkg);
     app(pkg)!.send({ type: 'app.connected', gen: nextAppGen, extensions });
     return nextAppGen;
   };
@@ -81,14 +82,19 @@ function startUser(
     webhooks.filter((w) => w.input.type === 'session_request' && w.input.packageName === pkg);
   const stopRequests = (pkg: string) =>
     webhooks.filter((w) => w.input.type === 'stop_request' && w.input.packageName === pkg);
-  const appSocket = (pkg: string) => appSockets.filter((s) => s.packageName === pkg && s.id === 'appSocket').at(-1);
-  const glassesSocket = (gen: number) => glasses.find((s) => s.gen === gen && s.id === 'glassesSocket');
+  const appSocket = (pkg: string) => appSockets.filter((s) => s.packageName === pkg && s.id === APP_LINK_ID).at(-1);
+  const glassesSocket = (gen: number) => glasses.find((s) => s.gen === gen && s.id === GLASSES_LINK_ID);
+  /** Socket `gen` closes (the peer's close, or a network loss: 1006). */
+  const closeSocket = (gen: number, code: number, reason = '') =>
+    [...glasses, ...appSockets].find((s) => s.gen === gen)?.close(code, reason);
+  /** The peer of socket `gen` sends a frame or a pong. */
+  const hear = (gen: number) => [...glasses, ...appSockets].find((s) => s.gen === gen)?.hear();
   const ofType = <T extends UserSessionEmitted['type']>(type: T) =>
     emitted.filter((e): e is Extract<UserSessionEmitted, { type: T }> => e.type === type);
 
   return {
     actor, clock, glasses, appSockets, webhooks, emitted, states, input, machine,
-    app, appState, connectApp, sessionRequests, stopRequests, appSocket, glassesSocket, ofType,
+    app, appState, connectApp, sessionRequests, stopRequests, appSocket, glassesSocket, closeSocket, hear, ofType,
   };
 }
 
@@ -102,7 +108,7 @@ function connectAll(t: Harness, ...pkgs: string[]) {
 describe('userSession: start', () => {
   it('accepts the glasses socket it was created for and starts the persisted apps', () => {
     const t = startUser({ persistedApps: [CAPTIONS, NOTES] });
-    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    expect(t.actor.getSnapshot().value).toEqual('connected');
     expect(t.actor.getSnapshot().hasTag('canSend')).toBe(true);
     expect(t.glassesSocket(1)?.commands).toEqual([{ type: 'socket.accept' }]);
     expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
@@ -134,12 +140,12 @@ describe('seed 05 option 4: runningApps from connection_init win over the persis
   it('on a reconnection, stops the apps the glasses no longer declare and keeps the others', () => {
     const t = startUser({ persistedApps: [CAPTIONS, NOTES] });
     connectAll(t, CAPTIONS, NOTES);
-    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    t.closeSocket(1, 1006, '');
     advance(t.clock, 1000);
     t.actor.send({ type: 'glasses.connected', gen: 2, runningApps: [NOTES] });
     expect(t.appSocket(CAPTIONS)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 1000, reason: 'App stopped' });
     expect(t.appState(CAPTIONS)).toBe('stopping');
-    expect(t.appState(NOTES)).toEqual({ running: 'pinging' });
+    expect(t.appState(NOTES)).toEqual('running');
     expect(t.actor.getSnapshot().context.desiredApps).toEqual([NOTES]);
     expect(t.sessionRequests(NOTES)).toHaveLength(1);
   });
@@ -150,14 +156,14 @@ describe('seed 05: quick reconnect below the restart threshold', () => {
     const t = startUser({ persistedApps: [CAPTIONS] });
     const child = t.app(CAPTIONS);
     t.connectApp(CAPTIONS);
-    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1000, reason: '' });
+    t.closeSocket(1, 1000, '');
     expect(t.actor.getSnapshot().value).toBe('grace');
     advance(t.clock, 232);
     t.actor.send({ type: 'glasses.connected', gen: 2 });
 
-    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    expect(t.actor.getSnapshot().value).toEqual('connected');
     expect(t.app(CAPTIONS)).toBe(child);
-    expect(t.appState(CAPTIONS)).toEqual({ running: 'pinging' });
+    expect(t.appState(CAPTIONS)).toEqual('running');
     expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
     expect(t.appSocket(CAPTIONS)?.commands.at(-1)).toEqual({
       type: 'socket.send',
@@ -186,7 +192,7 @@ describe('seed 05: reconnect after the threshold but inside grace', () => {
       error: { packageName: NOTES, code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' },
     });
 
-    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    t.closeSocket(1, 1006, '');
     advance(t.clock, 40_000);
     t.actor.send({ type: 'glasses.connected', gen: 2 });
 
@@ -196,10 +202,10 @@ describe('seed 05: reconnect after the threshold but inside grace', () => {
       message: { type: 'user_reconnected', userId: USER, disconnectedMs: 40_000, long: true },
     });
     expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
-    expect(t.appState(CAPTIONS)).toEqual({ running: 'pinging' });
+    expect(t.appState(CAPTIONS)).toEqual('running');
     expect(t.sessionRequests(NOTES)).toHaveLength(2);
     t.connectApp(NOTES);
-    expect(t.appState(NOTES)).toEqual({ running: 'pinging' });
+    expect(t.appState(NOTES)).toEqual('running');
     expect(t.actor.getSnapshot().context.desiredApps).toEqual([CAPTIONS, NOTES]);
   });
 });
@@ -209,11 +215,11 @@ describe('seed 05: force-quit → heartbeat timeout → grace → disposed → r
     const t = startUser({ persistedApps: [CAPTIONS] });
     t.connectApp(CAPTIONS);
     advance(t.clock, 30_000);
-    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    expect(t.actor.getSnapshot().value).toEqual('connected');
     // Force-quit: the phone vanishes, no close frame ever arrives, pings go unanswered.
     t.glassesSocket(1)!.answersPings = false;
     advance(t.clock, 44_999);
-    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    expect(t.actor.getSnapshot().value).toEqual('connected');
     advance(t.clock, 1);
     expect(t.actor.getSnapshot().value).toBe('grace');
     expect(t.glassesSocket(1)?.commands.at(-1)).toEqual({ type: 'socket.terminate', reason: 'heartbeat timeout' });
@@ -240,21 +246,21 @@ describe("seed 05: the log's own sequence (1006, reconnect, 1006, 1000, reconnec
   it('ends with the app started again when the user reopens long after', () => {
     const t = startUser({ persistedApps: [CAPTIONS] });
     t.connectApp(CAPTIONS);
-    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    t.closeSocket(1, 1006, '');
     advance(t.clock, 3000);
     t.actor.send({ type: 'glasses.connected', gen: 2 });
     advance(t.clock, 60_000);
-    t.actor.send({ type: 'glasses.closed', gen: 2, code: 1006, reason: '' });
+    t.closeSocket(2, 1006, '');
     advance(t.clock, 2000);
     t.actor.send({ type: 'glasses.connected', gen: 3 });
     advance(t.clock, 18_000);
-    t.actor.send({ type: 'glasses.closed', gen: 3, code: 1000, reason: '' });
+    t.closeSocket(3, 1000, '');
     advance(t.clock, 232);
     t.actor.send({ type: 'glasses.connected', gen: 4 });
     // The old sockets' late events change nothing.
-    t.actor.send({ type: 'glasses.closed', gen: 2, code: 1006, reason: '' });
-    t.actor.send({ type: 'glasses.alive', gen: 3 });
-    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    t.closeSocket(2, 1006, '');
+    t.hear(3);
+    expect(t.actor.getSnapshot().value).toEqual('connected');
     expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
 
     t.glassesSocket(4)!.answersPings = false;
@@ -265,7 +271,7 @@ describe("seed 05: the log's own sequence (1006, reconnect, 1006, 1000, reconnec
     const reopened = startUser({ persistedApps: t.ofType('session.disposed')[0]!.desiredApps }, t.clock);
     expect(reopened.sessionRequests(CAPTIONS)).toHaveLength(1);
     reopened.connectApp(CAPTIONS);
-    expect(reopened.appState(CAPTIONS)).toEqual({ running: 'pinging' });
+    expect(reopened.appState(CAPTIONS)).toEqual('running');
   });
 });
 
@@ -278,10 +284,10 @@ describe('seed 05: network switch (the new socket opens before the old one close
     expect(t.glassesSocket(1)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 4003, reason: 'replaced' });
     expect(t.glassesSocket(1)?.stopped).toBe(true);
     expect(t.glassesSocket(2)?.commands).toEqual([{ type: 'socket.accept' }]);
-    t.actor.send({ type: 'glasses.closed', gen: 1, code: 4003, reason: 'replaced' });
+    t.closeSocket(1, 4003, 'replaced');
     advance(t.clock, 120_000);
     expect(t.states).not.toContain('grace');
-    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    expect(t.actor.getSnapshot().value).toEqual('connected');
     expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
     expect(t.ofType('glasses.reconnected')).toEqual([]);
     expect(t.appSocket(CAPTIONS)?.commands.some((c) => c.type === 'socket.send')).toBe(false);
@@ -292,12 +298,12 @@ describe('seed 05: network switch (the new socket opens before the old one close
     t.actor.send({ type: 'glasses.connected', gen: 3 });
     t.actor.send({ type: 'glasses.connected', gen: 2 });
     const refused = t.glasses.find((s) => s.gen === 2)!;
-    expect(refused.id).toBe('refusedSocket.2');
+    expect(refused.id).toBe(retiringLinkId(2));
     expect(refused.commands).toEqual([{ type: 'socket.close', code: 4003, reason: 'replaced' }]);
     expect(t.actor.getSnapshot().context.gen).toBe(3);
-    t.actor.send({ type: 'glasses.closed', gen: 2, code: 4003, reason: 'replaced' });
+    t.closeSocket(2, 4003, 'replaced');
     expect(refused.stopped).toBe(true);
-    expect(t.actor.getSnapshot().value).toEqual({ connected: 'pinging' });
+    expect(t.actor.getSnapshot().value).toEqual('connected');
   });
 });
 
@@ -347,10 +353,10 @@ describe('userSession: user intents', () => {
   it('keeps an app desired when it closes its own session, and starts it on the next connection', () => {
     const t = startUser({ persistedApps: [MAPS] });
     const gen = t.connectApp(MAPS);
-    t.app(MAPS)!.send({ type: 'app.closed', gen, code: 1000, reason: '' });
+    t.closeSocket(gen, 1000, '');
     expect(t.app(MAPS)).toBeUndefined();
     expect(t.actor.getSnapshot().context.desiredApps).toEqual([MAPS]);
-    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    t.closeSocket(1, 1006, '');
     t.actor.send({ type: 'glasses.connected', gen: 2 });
     expect(t.sessionRequests(MAPS)).toHaveLength(2);
   });
@@ -377,7 +383,7 @@ describe("seed 02 §3.4: the app's server restarts", () => {
     t.actor.send({ type: 'appServer.restarted', packageName: NOTES });
     expect(t.sessionRequests(NOTES)).toHaveLength(2);
     t.connectApp(NOTES);
-    expect(t.appState(NOTES)).toEqual({ running: 'pinging' });
+    expect(t.appState(NOTES)).toEqual('running');
     expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
   });
 
@@ -385,10 +391,10 @@ describe("seed 02 §3.4: the app's server restarts", () => {
     const t = startUser({ persistedApps: [CAPTIONS] });
     const gen = t.connectApp(CAPTIONS);
     t.actor.send({ type: 'appServer.restarted', packageName: CAPTIONS });
-    expect(t.appState(CAPTIONS)).toEqual({ running: 'pinging' });
+    expect(t.appState(CAPTIONS)).toEqual('running');
     expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
 
-    t.app(CAPTIONS)!.send({ type: 'app.closed', gen, code: 1006, reason: '' });
+    t.closeSocket(gen, 1006, '');
     expect(t.appState(CAPTIONS)).toBe('resurrecting');
     const changes = t.ofType('apps.changed').length;
     t.actor.send({ type: 'appServer.restarted', packageName: CAPTIONS });
@@ -413,7 +419,7 @@ describe("seed 02 §3.4: the app's server restarts", () => {
     const t = startUser({ persistedApps: [NOTES], config: { webhookMaxAttempts: 1 } });
     t.sessionRequests(NOTES)[0]?.reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
     await flush();
-    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    t.closeSocket(1, 1006, '');
     t.actor.send({ type: 'appServer.restarted', packageName: NOTES });
     expect(t.actor.getSnapshot().value).toBe('grace');
     expect(t.sessionRequests(NOTES)).toHaveLength(2);
@@ -421,10 +427,22 @@ describe("seed 02 §3.4: the app's server restarts", () => {
 });
 
 describe('userSession: persistence', () => {
+  it('stores no retiring link: its socket cannot outlive the process', () => {
+    const t = startUser({ persistedApps: [CAPTIONS] });
+    t.connectApp(CAPTIONS);
+    t.actor.send({ type: 'glasses.connected', gen: 3 });
+    t.actor.send({ type: 'glasses.connected', gen: 2 });
+    expect(Object.keys(t.actor.getSnapshot().children)).toEqual(expect.arrayContaining([retiringLinkId(1), retiringLinkId(2)]));
+    const stored = JSON.stringify(persistableSnapshot(t.actor));
+    expect(stored).not.toContain('retiringLink.');
+    expect(stored).toContain(GLASSES_LINK_ID);
+    expect(stored).toContain(APP_LINK_ID);
+  });
+
   it('keeps the grace deadline across a persisted-snapshot restore', () => {
     const t = startUser({ persistedApps: [CAPTIONS] });
     t.connectApp(CAPTIONS);
-    t.actor.send({ type: 'glasses.closed', gen: 1, code: 1006, reason: '' });
+    t.closeSocket(1, 1006, '');
     advance(t.clock, 20_000);
 
     const { restored, clock } = restartAfter(t, 10_000);
@@ -443,7 +461,7 @@ describe('userSession: persistence', () => {
   it('gives restored app sessions their clock back, so they keep their deadlines too', () => {
     const t = startUser({ persistedApps: [CAPTIONS] });
     const gen = t.connectApp(CAPTIONS);
-    t.app(CAPTIONS)!.send({ type: 'app.closed', gen, code: 1006, reason: '' });
+    t.closeSocket(gen, 1006, '');
     advance(t.clock, 2000);
 
     const { restored, clock } = restartAfter(t, 1000);

@@ -1,11 +1,11 @@
 /**
- * The pieces every session machine test plays the cloud runtime with: socket actors that record
- * the commands the machine gives them, webhook calls the test settles by hand, and a simulated
- * clock that fires each timer at its own due time.
+ * The pieces every session machine test plays the cloud runtime with: socket links whose I/O
+ * records what the machine does to each socket, webhook calls the test settles by hand, and a
+ * simulated clock that fires each timer at its own due time.
  */
 import {
+  assign,
   createActor,
-  fromCallback,
   fromPromise,
   SimulatedClock,
   type Actor,
@@ -13,23 +13,41 @@ import {
   type AnyStateMachine,
   type InputFrom,
 } from 'xstate';
-import type {
-  AppWebhookFailure,
-  AppWebhookInput,
-  AppWebhookOutput,
-  SessionSocketCommand,
-} from '../../machines/sessionPorts.js';
+import { CloseCode, CloseReason } from '../../machines/policy/closePolicy.js';
+import type { WireMessage } from '../../machines/ports.js';
+import type { AppWebhookFailure, AppWebhookInput, AppWebhookOutput } from '../../machines/sessionPorts.js';
+import { socketLinkMachine, type SocketLinkEvent } from '../../machines/socketLink.js';
 import { reviveSessionSnapshot } from '../../machines/userSession.js';
 
-/** One socket actor a machine invoked, as the test sees it. */
+/** What a link did to its socket, in order. */
+export type FakeSocketCommand =
+  | { type: 'socket.accept' }
+  | { type: 'socket.ping' }
+  | { type: 'socket.send'; message: WireMessage }
+  | { type: 'socket.close'; code: number; reason: string }
+  | { type: 'socket.terminate'; reason: string };
+
+/** One socket (one generation) as the test sees it, whichever links held it. */
 export interface FakeSocket {
+  /** Id of the link that first held it (`glassesLink`, `appLink`, or a retiring link's id). */
   id: string;
   gen: number;
-  commands: SessionSocketCommand[];
+  commands: FakeSocketCommand[];
+  /** The link that first held it has ended or was stopped: its session let it go. */
   stopped: boolean;
   /** A live peer answers every ping (ws does it by itself); a force-quit one never does. */
   answersPings: boolean;
   packageName?: string;
+  /** Simulated time of the latest frame or pong from the peer. */
+  heardAt: number;
+  /** True once the socket has closed. */
+  closed: boolean;
+  /** The link holding it now, if any; the socket's close is reported there. */
+  link: AnyActorRef | undefined;
+  /** The peer sends a frame: any inbound traffic counts as a sign of life. */
+  hear(): void;
+  /** The socket closes (the peer's close, or a network loss seen as 1006). */
+  close(code: number, reason?: string, ownershipReleased?: boolean): void;
 }
 
 /** One webhook call a machine made; it stays in flight until the test settles it. */
@@ -67,30 +85,85 @@ export function advance(clock: SimulatedClock, ms: number): void {
 }
 
 /**
- * A socket actor that hands each new socket to `onCreate` and records the commands it is given.
- * With `alive`, it answers every ping with that event while `answersPings` holds; without, the
- * test plays the peer's answers itself.
+ * The `socketLink` machine with fake I/O: one {@link FakeSocket} per generation, handed to
+ * `onCreate` when a link first attaches to it. With `answersPings`, every new socket's peer
+ * answers pings (the test can turn it off per socket).
  */
-export function fakeSocket<I extends { gen: number }>(
-  onCreate: (socket: FakeSocket, input: I) => void,
-  alive?: (gen: number) => { type: string; gen: number },
+export function fakeLinks(
+  clock: SimulatedClock,
+  options: { onCreate: (socket: FakeSocket) => void; answersPings?: boolean },
 ) {
-  return fromCallback<SessionSocketCommand, I>(({ input, receive, sendBack, self }) => {
+  const sockets = new Map<number, FakeSocket>();
+  const socketOf = (gen: number, linkId: string): FakeSocket => {
+    const existing = sockets.get(gen);
+    if (existing) return existing;
     const socket: FakeSocket = {
-      id: self.id,
-      gen: input.gen,
+      id: linkId,
+      gen,
       commands: [],
       stopped: false,
-      answersPings: alive !== undefined,
+      answersPings: options.answersPings ?? false,
+      heardAt: clock.now(),
+      closed: false,
+      link: undefined,
+      hear: () => {
+        socket.heardAt = clock.now();
+      },
+      close: (code, reason = '', ownershipReleased = false) => {
+        if (socket.closed) return;
+        socket.closed = true;
+        const closed: SocketLinkEvent = { type: 'socket.closed', gen, code, reason, ownershipReleased };
+        if (socket.link?.getSnapshot().status === 'active') socket.link.send(closed);
+      },
     };
-    onCreate(socket, input);
-    receive((command) => {
-      socket.commands.push(command);
-      if (alive && command.type === 'socket.ping' && socket.answersPings) sendBack(alive(input.gen) as never);
-    });
-    return () => {
-      socket.stopped = true;
-    };
+    sockets.set(gen, socket);
+    options.onCreate(socket);
+    return socket;
+  };
+
+  return socketLinkMachine.provide({
+    actions: {
+      attachSocket: ({ context, self }) => {
+        const socket = socketOf(context.gen, self.id);
+        if (socket.closed) {
+          self.send({ type: 'socket.closed', gen: context.gen, code: CloseCode.ABNORMAL, reason: '' });
+          return;
+        }
+        const first = socket.link === undefined && !socket.stopped && socket.id === self.id;
+        socket.link = self;
+        self.subscribe({
+          complete: () => {
+            if (first) socket.stopped = true;
+            if (socket.link === self) socket.link = undefined;
+          },
+        });
+      },
+      detachSocket: () => {},
+      acceptSocket: ({ context }) => {
+        sockets.get(context.gen)?.commands.push({ type: 'socket.accept' });
+      },
+      pingSocket: ({ context }) => {
+        const socket = sockets.get(context.gen);
+        if (!socket) return;
+        socket.commands.push({ type: 'socket.ping' });
+        if (socket.answersPings && !socket.closed) socket.hear();
+      },
+      terminateSocket: ({ context }) => {
+        const socket = sockets.get(context.gen);
+        if (!socket) return;
+        socket.commands.push({ type: 'socket.terminate', reason: CloseReason.HEARTBEAT_TIMEOUT });
+        socket.closed = true;
+      },
+      closeSocket: ({ context }) => {
+        sockets.get(context.gen)?.commands.push({ type: 'socket.close', code: context.closeCode, reason: context.closeReason });
+      },
+      writeMessage: ({ context, event }) => {
+        if (event.type === 'link.send') sockets.get(context.gen)?.commands.push({ type: 'socket.send', message: event.message });
+      },
+      readSilence: assign({
+        silentMs: ({ context }) => clock.now() - (sockets.get(context.gen)?.heardAt ?? clock.now()),
+      }),
+    },
   });
 }
 

@@ -1,11 +1,12 @@
 /**
  * Every authenticated socket of the cloud, by generation. The gateways add a socket once it
- * has authenticated; the socket actors that the session machines spawn find it here by `gen`
- * (the machines only ever hold the number). Generations come from one counter that only grows
+ * has authenticated; the links that the session machines invoke find it here by `gen` (the
+ * machines only ever hold the number). Generations come from one counter that only grows
  * and starts at the wall clock, so a generation restored from a persisted snapshot is always
  * older than any socket of this process.
  */
 import type { WebSocket } from 'ws';
+import type { AnyActorRef } from 'xstate';
 
 /** What the cloud knows about one authenticated socket. */
 export interface SocketEntry {
@@ -27,8 +28,14 @@ export interface SocketEntry {
    * path (a plain write, no event); restart recovery serves the most recently active users first.
    */
   lastActivityAt?: number;
-  /** Set by the socket actor while it lives: forwards a fact to the owning machine. */
-  report?: (fact: { type: string; gen: number; [field: string]: unknown }) => void;
+  /**
+   * Monotonic time (`performance.now()`, ms) of the latest inbound frame or pong: the liveness
+   * signal. A plain write on the hot path; the socket's link reads it on each heartbeat tick
+   * (`machines/socketLink.ts`).
+   */
+  heardAt: number;
+  /** The `socketLink` actor holding the socket now, if any; its close is reported there. */
+  link: AnyActorRef | undefined;
 }
 
 /** The table of live sockets; one per cloud. */

@@ -1,0 +1,239 @@
+/**
+ * `socketLink`: one adopted (or retiring) socket on the cloud side, glasses or app
+ * (ARCHITECTURE.md, "socketLink"). `userSession.connected` and `appSession.running` invoke one
+ * for the socket they hold; a socket they will not keep gets a short-lived *retiring* link that
+ * closes it and waits for the close. The link owns the socket's generation, the handshake ack,
+ * the close, and liveness; the session machines only ever see how it ended (its output).
+ *
+ * Liveness costs one timer and one macrostep per heartbeat interval, and no event per pong or
+ * per frame: the wire side stamps the time of each inbound frame and pong (a plain write on the
+ * hot path), and each tick of the link asks it how long the socket has been silent
+ * (`readSilence`), then pings. A socket is declared dead at the first tick that finds it silent
+ * for at least `heartbeatTimeoutMs`: never before the timeout, and at most one interval after it
+ * (exactly at it for a peer that answers pings, since pongs follow the ticks).
+ *
+ * Every action that touches the socket is I/O and is provided by the runtime with
+ * `socketLinkMachine.provide({ actions })` (`src/cloud/link/`); the placeholders throw
+ * `ACTOR_NOT_PROVIDED`. The wire side sends back one fact, `socket.closed`.
+ */
+import { assertEvent, assign, setup } from 'xstate';
+import { actorNotProvided, type WireMessage } from './ports.js';
+import { CloseCode, CloseReason } from './policy/closePolicy.js';
+
+/** Which peer the socket belongs to; the wire side picks the handshake ack by it. */
+export type SocketLinkKind = 'glasses' | 'app';
+
+/** How a link ended. */
+export type SocketLinkCause =
+  /** The socket closed (the peer's close, or a network loss seen as 1006). */
+  | 'closed'
+  /** The socket stayed silent for `heartbeatTimeoutMs`: the link terminated it. */
+  | 'heartbeatTimeout'
+  /** A retiring link closed its socket (replaced by a newer one, or refused) and saw it close. */
+  | 'replaced';
+
+/** The link's output: all a session machine learns about its socket. */
+export interface SocketLinkOutput {
+  gen: number;
+  cause: SocketLinkCause;
+  /** Close code observed (1006 for a terminated or vanished socket). */
+  code: number;
+  reason: string;
+  /**
+   * The peer sent `ownership_release` before the close: `@mentra/sdk` hands its session to a
+   * newer socket and closes with 1005, which is not a failure (MENTRA-SDK-WIRE §1.5).
+   */
+  ownershipReleased: boolean;
+}
+
+/** What a link is created with. */
+export interface SocketLinkInput {
+  kind: SocketLinkKind;
+  /** Generation the runtime gave the socket. */
+  gen: number;
+  /**
+   * `adopted`: send the handshake ack and watch liveness until the socket ends. `retiring`:
+   * close the socket with `closeCode`/`closeReason` and end once it has closed.
+   */
+  role: 'adopted' | 'retiring';
+  closeCode?: number;
+  closeReason?: string;
+  /** Time between pings, in ms. */
+  heartbeatIntervalMs: number;
+  /** Silence (no pong, no frame) after which the socket is dead, in ms. */
+  heartbeatTimeoutMs: number;
+}
+
+/** What the link remembers. */
+export interface SocketLinkContext {
+  kind: SocketLinkKind;
+  gen: number;
+  role: 'adopted' | 'retiring';
+  closeCode: number;
+  closeReason: string;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  /** How long the socket had been silent (no frame, no pong) at the latest tick, in ms. */
+  silentMs: number;
+  /** Set when the link ends; its output. */
+  end: SocketLinkOutput | null;
+}
+
+/**
+ * Events the link accepts: `socket.closed` from the wire side when its socket closed,
+ * `link.send` from the session (a control message to write, such as `user_reconnected`).
+ */
+export type SocketLinkEvent =
+  | { type: 'socket.closed'; gen: number; code: number; reason: string; ownershipReleased?: boolean }
+  | { type: 'link.send'; message: WireMessage };
+
+function ioNotProvided(name: string) {
+  return () => actorNotProvided(`socketLink.${name}`);
+}
+
+/**
+ * The link statechart. States: `open` (`waiting` ⇄ `checking`) or `retiring`, then `ended`
+ * (final, with a {@link SocketLinkOutput}).
+ */
+export const socketLinkMachine = setup({
+  types: {
+    context: {} as SocketLinkContext,
+    events: {} as SocketLinkEvent,
+    input: {} as SocketLinkInput,
+    output: {} as SocketLinkOutput,
+  },
+  guards: {
+    isRetiring: ({ context }) => context.role === 'retiring',
+    isOwnSocket: ({ context, event }) => 'gen' in event && event.gen === context.gen,
+    isSilent: ({ context }) => context.silentMs >= context.heartbeatTimeoutMs,
+  },
+  delays: {
+    heartbeatInterval: ({ context }) => context.heartbeatIntervalMs,
+  },
+  actions: {
+    // I/O, provided by the runtime (src/cloud/link/socketAdapter.ts).
+    /** Finds the socket by `gen` and routes its close to this link; reports `socket.closed` at once if it is gone. */
+    attachSocket: ioNotProvided('attachSocket'),
+    /** Stops routing the socket's facts to this link. */
+    detachSocket: ioNotProvided('detachSocket'),
+    /** Writes the handshake ack (and, for an app, the replay of missed frames right after it). */
+    acceptSocket: ioNotProvided('acceptSocket'),
+    /** Writes a ws ping. */
+    pingSocket: ioNotProvided('pingSocket'),
+    /** Destroys the socket (the peer sees 1006). */
+    terminateSocket: ioNotProvided('terminateSocket'),
+    /** Closes the socket with `closeCode` and `closeReason`. */
+    closeSocket: ioNotProvided('closeSocket'),
+    /** Writes the `link.send` message. */
+    writeMessage: ioNotProvided('writeMessage'),
+    /** Assigns `silentMs`: the time since the socket's latest inbound frame or pong, as the wire side measured it. */
+    readSilence: ioNotProvided('readSilence'),
+    recordClose: assign({
+      end: ({ context, event }) => {
+        assertEvent(event, 'socket.closed');
+        return {
+          gen: context.gen,
+          cause: context.role === 'retiring' ? ('replaced' as const) : ('closed' as const),
+          code: event.code,
+          reason: event.reason,
+          ownershipReleased: event.ownershipReleased === true,
+        };
+      },
+    }),
+    recordTimeout: assign({
+      end: ({ context }) => ({
+        gen: context.gen,
+        cause: 'heartbeatTimeout' as const,
+        code: CloseCode.ABNORMAL,
+        reason: CloseReason.HEARTBEAT_TIMEOUT,
+        ownershipReleased: false,
+      }),
+    }),
+  },
+}).createMachine({
+  id: 'socketLink',
+  description: 'One socket held by a session: generation, handshake ack, close, liveness.',
+  context: ({ input }) => ({
+    kind: input.kind,
+    gen: input.gen,
+    role: input.role,
+    closeCode: input.closeCode ?? CloseCode.REPLACED,
+    closeReason: input.closeReason ?? CloseReason.REPLACED,
+    heartbeatIntervalMs: input.heartbeatIntervalMs,
+    heartbeatTimeoutMs: input.heartbeatTimeoutMs,
+    silentMs: 0,
+    end: null,
+  }),
+  output: ({ context }) =>
+    context.end ?? {
+      gen: context.gen,
+      cause: 'closed',
+      code: CloseCode.ABNORMAL,
+      reason: '',
+      ownershipReleased: false,
+    },
+  entry: 'attachSocket',
+  initial: 'starting',
+  states: {
+    starting: {
+      description: 'Chooses the role the session gave the link.',
+      always: [
+        { guard: 'isRetiring', target: 'retiring', description: 'A socket the session will not keep.' },
+        { target: 'open', description: 'The socket the session adopted.' },
+      ],
+    },
+    open: {
+      description:
+        'The adopted socket: acked on entry, pinged every heartbeatInterval; silence for heartbeatTimeout ends it.',
+      entry: 'acceptSocket',
+      initial: 'waiting',
+      states: {
+        waiting: {
+          description: 'Waiting for the next heartbeat tick.',
+          after: {
+            heartbeatInterval: { target: 'checking', description: 'Time to check the socket and ping it.' },
+          },
+        },
+        checking: {
+          description: 'Reads how long the socket has been silent.',
+          entry: 'readSilence',
+          always: [
+            {
+              guard: 'isSilent',
+              target: '#socketLink.ended',
+              actions: ['terminateSocket', 'recordTimeout'],
+              description: 'Silent for heartbeatTimeout (force-quit, half-open TCP): terminate the socket.',
+            },
+            { target: 'waiting', actions: 'pingSocket', description: 'Alive, or not silent long enough: ping.' },
+          ],
+        },
+      },
+      on: {
+        'socket.closed': {
+          guard: 'isOwnSocket',
+          target: 'ended',
+          actions: 'recordClose',
+          description: 'The socket closed, whatever the code.',
+        },
+        'link.send': { actions: 'writeMessage', description: 'Write a control message to the socket.' },
+      },
+    },
+    retiring: {
+      description: 'Closes the socket with the code and reason the session chose, then waits for the close.',
+      entry: 'closeSocket',
+      on: {
+        'socket.closed': {
+          guard: 'isOwnSocket',
+          target: 'ended',
+          actions: 'recordClose',
+          description: 'The retired socket finished closing.',
+        },
+      },
+    },
+    ended: {
+      description: 'The socket is gone; the output says how.',
+      type: 'final',
+      entry: 'detachSocket',
+    },
+  },
+});
