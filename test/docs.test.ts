@@ -5,10 +5,24 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, errorInfo } from '../src/protocol/errors.js';
+import { describeSettings, type SettingRow } from '../src/config/index.js';
 import { APP_SERVER_SETTINGS, APP_SESSION_SETTINGS } from '../src/sdk/config.js';
+import { describeCloudSettings } from '../src/cloud/config.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const rows = readme.split('\n').filter((line) => line.startsWith('| `'));
+
+/** The README row of a setting: its name, each variable it reads, its default, in backticks. */
+function expectDocumented(row: SettingRow, section: string): void {
+  const line = readme
+    .slice(readme.indexOf(section))
+    .split('\n')
+    .find((l) => l.startsWith(`| \`${row.name}\` |`));
+  expect(line, row.name).toBeDefined();
+  const cells = line!.split('|').map((c) => c.trim());
+  for (const env of row.env.split(', ')) expect(cells[2], row.name).toContain(`\`${env}\``);
+  expect(cells[3], row.name).toBe(`\`${row.default}\``);
+}
 
 describe('README', () => {
   it('lists every error code with its category, close code and HTTP status', () => {
@@ -21,23 +35,17 @@ describe('README', () => {
     }
   });
 
-  it('lists every SDK setting with its environment variable and default', () => {
-    for (const def of [...Object.values(APP_SESSION_SETTINGS), ...Object.values(APP_SERVER_SETTINGS)]) {
-      const row = rows.find((r) => r.startsWith(`| \`${def.name}\` |`));
-      expect(row, def.name).toBeDefined();
-      expect(row, def.name).toContain(`\`${def.env}\``);
-      expect(row, def.name).toContain(`\`${String(def.default)}\``);
-    }
+  it('lists every SDK setting with its environment variables and default', () => {
+    for (const row of describeSettings(APP_SESSION_SETTINGS)) expectDocumented(row, '### SDK: each `AppSession`');
+    for (const row of describeSettings(APP_SERVER_SETTINGS)) expectDocumented(row, '### SDK: `AppServer`');
   });
-});
 
-describe('README cloud settings', () => {
-  it('lists every cloud setting with its environment variable and shown default', async () => {
-    const { describeCloudSettings } = await import('../src/cloud/config.js');
-    for (const row of describeCloudSettings()) {
-      const line = readme.split('\n').find((l) => l.startsWith(`| \`${row.env}\` |`));
-      expect(line, row.env).toBeDefined();
-      expect(line, row.env).toContain(`\`${row.default}\``);
-    }
+  it('lists every cloud setting with its environment variable and shown default', () => {
+    for (const row of describeCloudSettings()) expectDocumented(row, '### Cloud settings');
+  });
+
+  it('states one precedence, without a webhook level', () => {
+    expect(readme).toContain('a value given in code > the environment > the default');
+    expect(readme).not.toMatch(/value from the webhook >/);
   });
 });

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { InspectionEvent } from 'xstate';
-import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
+import type { SessionConfig } from '../../machines/policy/sessionConfig.js';
 import { forEachAppSession, topStateOf } from '../../machines/sessionApi.js';
 import { CloseCode, CloseReason } from '../protocol/closeCodes.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -17,7 +17,7 @@ import { closeSocket } from '../util/closeSocket.js';
 import { acceptAppSocket } from './appGateway.js';
 import { createAppWebhook } from './appWebhook.js';
 import { DeliveryLog } from './deliveryLog.js';
-import { effectivePublicUrl, resolveCloudConfig, type CloudConfig, type CloudSettings } from './config.js';
+import { effectivePublicUrl, resolveCloudConfig, sessionConfigOf, type CloudConfig, type CloudSettings } from './config.js';
 import { acceptGlassesSocket } from './glassesGateway.js';
 import { createCoreToken } from './glassesAuth.js';
 import { createHttpApi, registerApp } from './httpApi.js';
@@ -121,16 +121,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     logger,
   });
 
-  const sessionConfig: SessionConfig = {
-    ...defaultSessionConfig,
-    gracePeriodMs: config.gracePeriodMs,
-    heartbeatIntervalMs: config.heartbeatIntervalMs,
-    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
-    restartThresholdMs: config.restartThresholdMs,
-    appReconnectWindowMs: config.appReconnectWindowMs,
-    webhookTimeoutMs: config.webhookTimeoutMs,
-    ...options.session,
-  };
+  const sessionConfig: SessionConfig = { ...sessionConfigOf(config), ...options.session };
 
   // The inspector is served in development, and in production only behind its token.
   const inspectorServed = options.inspector !== false && (!config.production || config.inspectorToken !== undefined);
@@ -189,7 +180,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     health: () => ({ users: sessions.size, sockets: sockets.size }),
     registration: { paths: REGISTER_PATHS, handler: registrationHandler(registration, { recovery, logger }) },
   });
-  const handshakeTimeoutMs = 10_000;
+  const { handshakeTimeoutMs } = config;
   const glassesWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
   const appWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
   const inspectorEndpoints =

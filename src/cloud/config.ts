@@ -1,23 +1,29 @@
 /**
- * Cloud configuration (ARCHITECTURE.md "Configuration"): every setting has one definition —
- * name, environment variable, default, parser — built with the SDK's `defineSettings`, and the
- * environment names are the ones the cloud documents (`PORT`, `TETHER_DB`, `GRACE_PERIOD_MS` …),
- * not derived. Precedence: overrides in code > environment > default. This is the only cloud
- * module that reads `process.env`.
+ * Cloud configuration (ARCHITECTURE.md "Configuration"): every setting of the cloud defined once
+ * with the framework of `src/config` — name, environment variable, default, zod schema — and the
+ * rules between them. Environment names are `TETHER_` + SCREAMING_SNAKE of the setting name
+ * (`gracePeriodMs` → `TETHER_GRACE_PERIOD_MS`), except the platform conventions `PORT` and
+ * `NODE_ENV`, and `TETHER_DB` for `dbPath` (a file today, a `postgres://` URL with many nodes).
+ * Session timings default to the machines' `defaultSessionConfig`, nowhere else. Precedence:
+ * overrides in code > environment > default. This is the only cloud module that reads
+ * `process.env`.
  */
-import { defaultSessionConfig } from '../../machines/policy/sessionConfig.js';
+import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
 import { MAX_MESSAGE_BYTES } from '../protocol/limits.js';
 import {
-  ConfigError,
-  MAX_TIMER_MS,
+  baseUrlSchema,
   defineSettings,
   describeSettings,
-  integerParser,
+  durationMsSchema,
+  integerSchema,
+  nonEmptyStringSchema,
+  oneOfSchema,
   resolveSettings,
-  type ConfigIssue,
+  secretSchema,
   type SettingRow,
   type SettingsOf,
-} from '../sdk/config.js';
+  type SettingsRule,
+} from '../config/index.js';
 
 /**
  * JWT secret used when `TETHER_JWT_SECRET` is unset outside production. It is public (it is in
@@ -48,169 +54,122 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** A pino level name. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-const parseDurationMs = integerParser({ min: 1, max: MAX_TIMER_MS });
-
-/** Secrets are taken verbatim (no trimming): a space may be part of one. Length in UTF-8 bytes. */
-function secretParser(minBytes: number): (raw: unknown) => string {
-  return (raw) => {
-    if (typeof raw !== 'string' || Buffer.byteLength(raw, 'utf8') < minBytes) {
-      throw new Error(`expected a string of at least ${minBytes} bytes`);
-    }
-    return raw;
-  };
-}
-
-function parseNonEmptyString(raw: unknown): string {
-  if (typeof raw !== 'string' || raw.trim() === '') throw new Error('expected a non-empty string');
-  return raw.trim();
-}
-
-function parseLogLevel(raw: unknown): LogLevel {
-  const level = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
-  if (!LOG_LEVELS.includes(level as LogLevel)) throw new Error(`expected one of ${LOG_LEVELS.join(', ')}`);
-  return level as LogLevel;
-}
-
-/** Accepts `ws://` and `wss://` URLs; drops a trailing slash so paths can be appended. */
-function parsePublicUrl(raw: unknown): string {
-  if (typeof raw !== 'string') throw new Error('expected a ws:// or wss:// URL');
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw new Error('expected a ws:// or wss:// URL');
-  }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error('expected a ws:// or wss:// URL');
-  if (url.search || url.hash) throw new Error('expected a URL without query or fragment (paths are appended to it)');
-  return url.href.replace(/\/+$/, '');
-}
-
-// Settings whose default is filled in by resolveCloudConfig (secrets, derived URL) carry
-// `undefined` here; `default` is typed by the spec, hence the casts.
-const unset = undefined as string | undefined;
-
-/** The cloud's settings, keyed by name, with their exact environment variables. */
+/** The cloud's settings, keyed by name. */
 export const CLOUD_SETTINGS = defineSettings({
   port: {
     env: 'PORT',
     default: 8002,
-    parse: integerParser({ min: 0, max: 65_535 }),
+    schema: integerSchema({ min: 0, max: 65_535 }),
     description: 'HTTP and WebSocket port (0 = any free port, for tests).',
   },
   dbPath: {
     env: 'TETHER_DB',
     default: './data/tether.db',
-    parse: parseNonEmptyString,
+    schema: nonEmptyStringSchema(),
     description: 'SQLite database file (its directory is created), or :memory:.',
   },
   jwtSecret: {
-    env: 'TETHER_JWT_SECRET',
-    default: unset,
-    parse: secretParser(MIN_JWT_SECRET_BYTES),
+    default: undefined,
+    schema: secretSchema(MIN_JWT_SECRET_BYTES),
+    documentedDefault: 'development value (required in production)',
     description: `HS256 secret of glasses core tokens, at least ${MIN_JWT_SECRET_BYTES} bytes. Required in production.`,
   },
   adminToken: {
-    env: 'TETHER_ADMIN_TOKEN',
-    default: unset,
-    parse: secretParser(MIN_TOKEN_BYTES),
+    default: undefined,
+    schema: secretSchema(MIN_TOKEN_BYTES),
+    documentedDefault: 'development value (required in production)',
     description: `Bearer token of the admin API (POST /api/apps), at least ${MIN_TOKEN_BYTES} bytes. Required in production.`,
   },
   publicUrl: {
-    env: 'TETHER_PUBLIC_URL',
-    default: unset,
-    parse: parsePublicUrl,
+    default: undefined,
+    schema: baseUrlSchema(['ws', 'wss']),
+    documentedDefault: 'ws://127.0.0.1:<PORT>',
     description: 'ws:// or wss:// base of the app WebSocket URL sent in webhooks (…/app-ws is appended).',
   },
   gracePeriodMs: {
-    env: 'GRACE_PERIOD_MS',
     default: defaultSessionConfig.gracePeriodMs,
-    parse: parseDurationMs,
+    schema: durationMsSchema(),
     description: 'Time a user session waits for the glasses to reconnect before it is disposed, in ms.',
   },
   heartbeatIntervalMs: {
-    env: 'HEARTBEAT_INTERVAL_MS',
     default: defaultSessionConfig.heartbeatIntervalMs,
-    parse: parseDurationMs,
+    schema: durationMsSchema(),
     description: 'Time between the cloud’s pings on each socket, in ms.',
   },
   heartbeatTimeoutMs: {
-    env: 'HEARTBEAT_TIMEOUT_MS',
     default: defaultSessionConfig.heartbeatTimeoutMs,
-    parse: parseDurationMs,
+    schema: durationMsSchema(),
     description: 'Silence after which a socket is declared dead and terminated, in ms; must exceed the interval.',
   },
   restartThresholdMs: {
-    env: 'RESTART_THRESHOLD_MS',
     default: defaultSessionConfig.restartThresholdMs,
-    parse: parseDurationMs,
+    schema: durationMsSchema(),
     description: 'Disconnection longer than this counts as a long reconnect (reported and logged), in ms.',
   },
   appReconnectWindowMs: {
-    env: 'APP_RECONNECT_WINDOW_MS',
     default: defaultSessionConfig.appReconnectWindowMs,
-    parse: parseDurationMs,
+    schema: durationMsSchema(),
     description: 'Time an app is given to reconnect by itself before the webhook is re-sent, in ms.',
   },
   webhookTimeoutMs: {
-    env: 'WEBHOOK_TIMEOUT_MS',
     default: defaultSessionConfig.webhookTimeoutMs,
-    parse: parseDurationMs,
+    schema: durationMsSchema(),
     description:
       'Time allowed for a webhook answer, in ms. Keep it ≥ 10000 outside tests: @mentra/sdk answers only after its ack and onSession.',
   },
+  handshakeTimeoutMs: {
+    default: 10_000,
+    schema: durationMsSchema(),
+    description:
+      'Time a new glasses or app socket has to send its init frame (connection_init, tpa_connection_init) before it is refused, in ms.',
+  },
   maxMessageBytes: {
-    env: 'MAX_MESSAGE_BYTES',
     default: MAX_MESSAGE_BYTES,
-    parse: integerParser({ min: 1_024, max: 104_857_600 }),
+    schema: integerSchema({ min: 1_024, max: 104_857_600 }),
     description: 'Largest WebSocket frame accepted, in bytes; larger frames close the socket with 1009.',
   },
   logLevel: {
-    env: 'LOG_LEVEL',
-    default: 'info' as LogLevel,
-    parse: parseLogLevel,
+    default: 'info',
+    schema: oneOfSchema(LOG_LEVELS),
     description: `Log level: ${LOG_LEVELS.join(', ')}.`,
   },
   nodeEnv: {
     env: 'NODE_ENV',
     default: 'development',
-    parse: parseNonEmptyString,
+    schema: nonEmptyStringSchema(),
     description: 'production makes the secrets mandatory and hides the inspector unless TETHER_INSPECTOR_TOKEN is set.',
   },
   inspectorToken: {
-    env: 'TETHER_INSPECTOR_TOKEN',
-    default: unset,
-    parse: secretParser(MIN_TOKEN_BYTES),
+    default: undefined,
+    schema: secretSchema(MIN_TOKEN_BYTES),
+    documentedDefault: 'unset',
     description: `Token that enables the inspector in production, at least ${MIN_TOKEN_BYTES} bytes (optional).`,
   },
   replayWindowMs: {
-    env: 'REPLAY_WINDOW_MS',
     default: 30_000,
-    parse: parseDurationMs,
+    schema: durationMsSchema(),
     description: 'Age after which a data frame leaves an app session’s replay buffer, in ms.',
   },
   replayMaxMessages: {
-    env: 'REPLAY_MAX_MESSAGES',
     default: 1_000,
-    parse: integerParser({ min: 1, max: 1_000_000 }),
+    schema: integerSchema({ min: 1, max: 1_000_000 }),
     description: 'Most data frames an app session’s replay buffer keeps; the smaller of the two bounds wins.',
   },
   recoveryConcurrency: {
-    env: 'RECOVERY_CONCURRENCY',
     default: 50,
-    parse: integerParser({ min: 1, max: 10_000 }),
+    schema: integerSchema({ min: 1, max: 10_000 }),
     description: 'Sessions a restart recovery brings back at once per app server (count): its session_request webhooks in flight.',
   },
 });
 
-/** Raw resolved values of {@link CLOUD_SETTINGS}, before defaults that depend on other settings. */
+/** Resolved values of {@link CLOUD_SETTINGS}, before defaults that depend on other settings. */
 export type CloudSettings = SettingsOf<typeof CLOUD_SETTINGS>;
 
-/** The cloud's resolved configuration. Durations are ms, sizes bytes. */
-export interface CloudConfig {
-  /** HTTP and WebSocket port; 0 binds any free port. */
-  port: number;
-  /** SQLite file or `:memory:`. */
-  dbPath: string;
+/**
+ * The cloud's resolved configuration: every setting of {@link CLOUD_SETTINGS} (durations in ms,
+ * sizes in bytes; see each one's description), with the secrets and the public URL filled in.
+ */
+export interface CloudConfig extends Omit<CloudSettings, 'jwtSecret' | 'adminToken' | 'publicUrl'> {
   /** HS256 secret of core tokens (the development value when unset outside production). */
   jwtSecret: string;
   /** Admin API bearer token (the development value when unset outside production). */
@@ -223,34 +182,8 @@ export interface CloudConfig {
   publicUrl: string;
   /** Whether {@link publicUrl} was derived from the port rather than configured. */
   publicUrlDerived: boolean;
-  /** Time a user session waits in `grace` for the glasses, in ms. */
-  gracePeriodMs: number;
-  /** Time between the cloud's pings on each socket, in ms. */
-  heartbeatIntervalMs: number;
-  /** Silence after which a socket is terminated as dead, in ms (> {@link heartbeatIntervalMs}). */
-  heartbeatTimeoutMs: number;
-  /** Disconnection above which a reconnect counts as long, in ms. */
-  restartThresholdMs: number;
-  /** Time an app gets to reconnect by itself before its webhook is re-sent, in ms. */
-  appReconnectWindowMs: number;
-  /** Webhook timeout, in ms (below 10 000 only in tests; see `warnings`). */
-  webhookTimeoutMs: number;
-  /** WebSocket `maxPayload`, in bytes. */
-  maxMessageBytes: number;
-  /** Root logger level. */
-  logLevel: LogLevel;
-  /** `NODE_ENV` as given (`development` when unset). */
-  nodeEnv: string;
   /** `nodeEnv === 'production'`. */
   production: boolean;
-  /** Inspector token, when set. */
-  inspectorToken: string | undefined;
-  /** Age after which a data frame leaves an app session's replay buffer, in ms. */
-  replayWindowMs: number;
-  /** Most data frames kept per app session for replay. */
-  replayMaxMessages: number;
-  /** Sessions one restart recovery brings back at once (webhooks in flight, count). */
-  recoveryConcurrency: number;
   /**
    * Problems that do not stop the cloud but must be seen (a development secret in use, a short
    * webhook timeout); the runtime logs each at `warn` on start-up.
@@ -267,6 +200,54 @@ export interface CloudConfigSources {
 }
 
 /**
+ * Variables the cloud read before every name followed the rule. One still set draws a warning
+ * naming its replacement, rather than being ignored without a word.
+ */
+const FORMER_ENV_NAMES = {
+  GRACE_PERIOD_MS: 'gracePeriodMs',
+  HEARTBEAT_INTERVAL_MS: 'heartbeatIntervalMs',
+  HEARTBEAT_TIMEOUT_MS: 'heartbeatTimeoutMs',
+  RESTART_THRESHOLD_MS: 'restartThresholdMs',
+  APP_RECONNECT_WINDOW_MS: 'appReconnectWindowMs',
+  WEBHOOK_TIMEOUT_MS: 'webhookTimeoutMs',
+  MAX_MESSAGE_BYTES: 'maxMessageBytes',
+  LOG_LEVEL: 'logLevel',
+  REPLAY_WINDOW_MS: 'replayWindowMs',
+  REPLAY_MAX_MESSAGES: 'replayMaxMessages',
+  RECOVERY_CONCURRENCY: 'recoveryConcurrency',
+} as const satisfies Record<string, keyof typeof CLOUD_SETTINGS>;
+
+const isProduction = (s: CloudSettings): boolean => s.nodeEnv === 'production';
+
+/** In production a secret must be set, and must not be the public development value. */
+function productionSecretRules(key: 'jwtSecret' | 'adminToken', developmentValue: string): SettingsRule<CloudSettings>[] {
+  return [
+    {
+      setting: key,
+      holds: (s) => !isProduction(s) || s[key] !== undefined,
+      reason: () => 'is required when NODE_ENV=production',
+    },
+    {
+      setting: key,
+      holds: (s) => !isProduction(s) || s[key] !== developmentValue,
+      reason: () => 'is the public development value, which must not be used when NODE_ENV=production',
+    },
+  ];
+}
+
+const CLOUD_RULES: readonly SettingsRule<CloudSettings>[] = [
+  ...productionSecretRules('jwtSecret', DEVELOPMENT_JWT_SECRET),
+  ...productionSecretRules('adminToken', DEVELOPMENT_ADMIN_TOKEN),
+  {
+    // A timeout no longer than the interval declares a healthy socket dead before its first pong.
+    setting: 'heartbeatTimeoutMs',
+    holds: (s) => s.heartbeatTimeoutMs > s.heartbeatIntervalMs,
+    reason: (s) =>
+      `${s.heartbeatTimeoutMs} must be greater than heartbeatIntervalMs (${CLOUD_SETTINGS.heartbeatIntervalMs.env} = ${s.heartbeatIntervalMs})`,
+  },
+];
+
+/**
  * Resolves the cloud configuration: overrides > environment > default, every value validated,
  * every problem reported at once.
  *
@@ -278,84 +259,74 @@ export interface CloudConfigSources {
  *   its environment variable.
  */
 export function resolveCloudConfig(sources: CloudConfigSources = {}): CloudConfig {
-  const settings = resolveSettings(CLOUD_SETTINGS, {
-    ...(sources.env !== undefined ? { env: sources.env } : {}),
-    ...(sources.overrides !== undefined ? { options: sources.overrides } : {}),
-  });
-  const production = settings.nodeEnv === 'production';
-  const issues: ConfigIssue[] = [];
+  const settings = resolveSettings(
+    CLOUD_SETTINGS,
+    {
+      ...(sources.env !== undefined ? { env: sources.env } : {}),
+      ...(sources.overrides !== undefined ? { options: sources.overrides } : {}),
+    },
+    CLOUD_RULES,
+  );
   const warnings: string[] = [];
+  const env = (key: keyof typeof CLOUD_SETTINGS): string => CLOUD_SETTINGS[key].env;
+
+  const environment = sources.env ?? process.env;
+  for (const [former, key] of Object.entries(FORMER_ENV_NAMES)) {
+    if (environment[former]?.trim()) warnings.push(`${former} is set but no longer read: the variable of ${key} is ${env(key)}.`);
+  }
 
   const secret = (key: 'jwtSecret' | 'adminToken', developmentValue: string): string => {
-    const def = CLOUD_SETTINGS[key];
     const value = settings[key];
-    if (production) {
-      if (value === undefined) {
-        issues.push({ setting: key, env: def.env, source: 'combination', reason: 'is required when NODE_ENV=production' });
-      } else if (value === developmentValue) {
-        issues.push({
-          setting: key,
-          env: def.env,
-          source: 'combination',
-          reason: 'is the public development value, which must not be used when NODE_ENV=production',
-        });
-      }
-      return value ?? '';
-    }
     if (value !== undefined) return value;
     warnings.push(
-      `${def.env} is not set: using the public development value. Anyone can use it against this cloud; set ${def.env} (it is required with NODE_ENV=production).`,
+      `${env(key)} is not set: using the public development value. Anyone can use it against this cloud; set ${env(key)} (it is required with NODE_ENV=production).`,
     );
     return developmentValue;
   };
   const jwtSecret = secret('jwtSecret', DEVELOPMENT_JWT_SECRET);
   const adminToken = secret('adminToken', DEVELOPMENT_ADMIN_TOKEN);
 
-  // A timeout no longer than the interval declares a healthy socket dead before its first pong.
-  if (settings.heartbeatTimeoutMs <= settings.heartbeatIntervalMs) {
-    issues.push({
-      setting: 'heartbeatTimeoutMs',
-      env: CLOUD_SETTINGS.heartbeatTimeoutMs.env,
-      source: 'combination',
-      reason: `${settings.heartbeatTimeoutMs} must be greater than heartbeatIntervalMs (${settings.heartbeatIntervalMs})`,
-    });
-  }
-  if (issues.length > 0) throw new ConfigError(issues);
-
   if (settings.webhookTimeoutMs < RECOMMENDED_MIN_WEBHOOK_TIMEOUT_MS && settings.nodeEnv !== 'test') {
     warnings.push(
-      `WEBHOOK_TIMEOUT_MS is ${settings.webhookTimeoutMs}: below ${RECOMMENDED_MIN_WEBHOOK_TIMEOUT_MS} ms, apps on @mentra/sdk whose onSession takes a few seconds will be reported as failed.`,
+      `${env('webhookTimeoutMs')} is ${settings.webhookTimeoutMs}: below ${RECOMMENDED_MIN_WEBHOOK_TIMEOUT_MS} ms, apps on @mentra/sdk whose onSession takes a few seconds will be reported as failed.`,
     );
   }
   if (settings.restartThresholdMs >= settings.gracePeriodMs) {
     warnings.push(
-      `RESTART_THRESHOLD_MS (${settings.restartThresholdMs}) is not below GRACE_PERIOD_MS (${settings.gracePeriodMs}): no reconnect will ever count as long.`,
+      `${env('restartThresholdMs')} (${settings.restartThresholdMs}) is not below ${env('gracePeriodMs')} (${settings.gracePeriodMs}): no reconnect will ever count as long.`,
     );
   }
 
   return {
-    port: settings.port,
-    dbPath: settings.dbPath,
+    ...settings,
     jwtSecret,
     adminToken,
     publicUrl: settings.publicUrl ?? publicUrlForPort(settings.port),
     publicUrlDerived: settings.publicUrl === undefined,
-    gracePeriodMs: settings.gracePeriodMs,
-    heartbeatIntervalMs: settings.heartbeatIntervalMs,
-    heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
-    restartThresholdMs: settings.restartThresholdMs,
-    appReconnectWindowMs: settings.appReconnectWindowMs,
-    webhookTimeoutMs: settings.webhookTimeoutMs,
-    maxMessageBytes: settings.maxMessageBytes,
-    logLevel: settings.logLevel,
-    nodeEnv: settings.nodeEnv,
-    production,
-    inspectorToken: settings.inspectorToken,
-    replayWindowMs: settings.replayWindowMs,
-    replayMaxMessages: settings.replayMaxMessages,
-    recoveryConcurrency: settings.recoveryConcurrency,
+    production: isProduction(settings),
     warnings,
   };
+}
+
+/** The session settings a cloud configuration names; {@link sessionConfigOf} copies them. */
+const SESSION_SETTINGS = [
+  'gracePeriodMs',
+  'heartbeatIntervalMs',
+  'heartbeatTimeoutMs',
+  'restartThresholdMs',
+  'appReconnectWindowMs',
+  'webhookTimeoutMs',
+] as const satisfies readonly (keyof SessionConfig & keyof CloudSettings)[];
+
+/**
+ * The session machines' timings for a cloud configuration: {@link defaultSessionConfig} with
+ * every timing the configuration names (grace period, heartbeat, restart threshold, app
+ * reconnect window, webhook timeout; all ms) taken from it.
+ */
+export function sessionConfigOf(config: Pick<CloudConfig, (typeof SESSION_SETTINGS)[number]>): SessionConfig {
+  const session: SessionConfig = { ...defaultSessionConfig };
+  for (const key of SESSION_SETTINGS) session[key] = config[key];
+  return session;
 }
 
 /**
@@ -378,14 +349,5 @@ export function effectivePublicUrl(config: Pick<CloudConfig, 'publicUrl' | 'publ
 
 /** Rows of README's cloud configuration table (name, environment variable, default, description). */
 export function describeCloudSettings(): SettingRow[] {
-  const shownDefaults: Partial<Record<keyof typeof CLOUD_SETTINGS, string>> = {
-    jwtSecret: 'development value (required in production)',
-    adminToken: 'development value (required in production)',
-    publicUrl: 'ws://127.0.0.1:<PORT>',
-    inspectorToken: 'unset',
-  };
-  return describeSettings(CLOUD_SETTINGS).map((row) => ({
-    ...row,
-    default: shownDefaults[row.name as keyof typeof CLOUD_SETTINGS] ?? row.default,
-  }));
+  return describeSettings(CLOUD_SETTINGS);
 }

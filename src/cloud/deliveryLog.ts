@@ -14,13 +14,23 @@ import type { InspectionEvent } from 'xstate';
 import { appSessionIdOfSystemId, systemIdOf } from '../../machines/sessionApi.js';
 import { CloudToAppMessageType, requiredExtension } from '../protocol/cloudToApp.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { checkReplayLimits, DEFAULT_REPLAY_LIMITS, ReplayBuffer, type ReplayLimits, type ResumeState } from './replayBuffer.js';
+import { CLOUD_SETTINGS } from './config.js';
 import type { SocketEntry } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
+import { checkReplayLimits, ReplayBuffer, type ReplayLimits, type ResumeState } from './replayBuffer.js';
+
+/**
+ * Bounds of a buffer where none are given: the defaults of the `replayMaxMessages` and
+ * `replayWindowMs` settings (1,000 messages or 30 s, whichever is smaller).
+ */
+const DEFAULT_REPLAY_LIMITS: Readonly<ReplayLimits> = Object.freeze({
+  maxMessages: CLOUD_SETTINGS.replayMaxMessages.default,
+  maxAgeMs: CLOUD_SETTINGS.replayWindowMs.default,
+});
 
 /** Options of a {@link DeliveryLog}. */
 export interface DeliveryLogOptions {
-  /** Bounds of each session's buffer; {@link DEFAULT_REPLAY_LIMITS} where unset. */
+  /** Bounds of each session's buffer; the settings' defaults where unset. */
   limits?: Partial<ReplayLimits>;
   /** Wall clock in ms (frame ages); `Date.now` unless a test injects one. */
   now?: () => number;

@@ -44,9 +44,6 @@ import type { SocketTable } from './link/socketTable.js';
 import type { CloudMetrics } from './metrics.js';
 import type { SessionRegistry } from './sessionRegistry.js';
 
-/** Recoveries in flight at once per registration, by default (count). */
-export const DEFAULT_RECOVERY_CONCURRENCY = 50;
-
 /** One session to bring back. */
 export interface RecoveryTarget {
   readonly userId: string;
@@ -91,8 +88,8 @@ export interface AppRecoveryDeps {
   calls: RecoveryCalls;
   metrics: Pick<CloudMetrics, 'appRecoveries'>;
   logger: Logger;
-  /** Recoveries in flight at once per run (default {@link DEFAULT_RECOVERY_CONCURRENCY}). */
-  concurrency?: number;
+  /** Recoveries in flight at once per run (the `recoveryConcurrency` setting). */
+  concurrency: number;
 }
 
 /**
@@ -141,7 +138,7 @@ export class AppRecovery {
   private readonly runs = new Map<string, AbortController>();
 
   constructor(private readonly deps: AppRecoveryDeps) {
-    this.concurrency = Math.max(1, deps.concurrency ?? DEFAULT_RECOVERY_CONCURRENCY);
+    this.concurrency = Math.max(1, deps.concurrency);
   }
 
   /** Session ids of `packageName` with a live app session that is not being stopped. */

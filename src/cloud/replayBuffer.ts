@@ -17,9 +17,6 @@ export interface ReplayLimits {
   maxAgeMs: number;
 }
 
-/** 30 s or 1,000 messages, whichever is smaller (the recovery issue). */
-export const DEFAULT_REPLAY_LIMITS: Readonly<ReplayLimits> = Object.freeze({ maxMessages: 1_000, maxAgeMs: 30_000 });
-
 /** A `data_stream` frame as the cloud sends it to one app session. */
 export interface DataStreamFrame {
   type: 'data_stream';

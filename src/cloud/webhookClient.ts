@@ -6,15 +6,9 @@
  * `appSession`: a `session_request` is re-sent only while no connection has arrived, since a
  * second one makes `@mentra/sdk` drop its live socket), and only the machine knows that.
  */
+import { defaultSessionConfig } from '../../machines/policy/sessionConfig.js';
 import type { Logger } from '../logger.js';
 import type { CloudMetrics } from './metrics.js';
-
-/**
- * Default request timeout, in ms. `@mentra/sdk` answers a `session_request` only after its ack
- * and the app's whole `onSession` (MENTRA-SDK-WIRE.md §1.3), and fails by itself after 5 s
- * without an ack, so the cloud must wait comfortably longer than 5 s.
- */
-export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
 
 /**
  * Most bytes of a response body read, in bytes (64 KiB). The SDK answers with a few dozen; the
@@ -81,9 +75,11 @@ export interface WebhookClient {
 /** Options of {@link createWebhookClient}. */
 export interface WebhookClientOptions {
   /**
-   * Time allowed for the whole exchange (connect, answer, body), in ms; default 10 000. Below
-   * 10 s only in tests: a real `@mentra/sdk` app may legitimately take longer (see
-   * {@link DEFAULT_WEBHOOK_TIMEOUT_MS}).
+   * Time allowed for the whole exchange (connect, answer, body), in ms; by default the session
+   * machines' `webhookTimeoutMs` (10 000). Below 10 s only in tests: `@mentra/sdk` answers a
+   * `session_request` only after its ack and the app's whole `onSession` (MENTRA-SDK-WIRE.md
+   * §1.3), and fails by itself after 5 s without an ack, so the cloud must wait comfortably
+   * longer than 5 s.
    */
   timeoutMs?: number;
   /** Where `webhook answered` (debug) and `webhook failed` (warn) go. */
@@ -96,7 +92,7 @@ export interface WebhookClientOptions {
 
 /** Creates a webhook client. */
 export function createWebhookClient(options: WebhookClientOptions): WebhookClient {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
+  const timeoutMs = options.timeoutMs ?? defaultSessionConfig.webhookTimeoutMs;
   const doFetch = options.fetch ?? globalThis.fetch;
   const { logger, metrics } = options;
 

@@ -10,7 +10,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { AppSession, type AppSessionConfig } from './appSession.js';
-import { resolveAppServerSettings, type AppServerSettings, type AppSessionSettings } from './config.js';
+import { resolveAppServerSettings, type AppServerSettings, type AppSessionOptions } from './config.js';
 import { SlidingWindowLimiter } from '../util/slidingWindowLimiter.js';
 import { RegistrationClient, type RegistrationStatus } from './registrationClient.js';
 
@@ -22,7 +22,7 @@ export interface AppServerConfig extends Partial<AppServerSettings> {
   packageName: string;
   apiKey: string;
   /** Settings every session of this server starts with (durations in ms). */
-  session?: Partial<AppSessionSettings>;
+  session?: AppSessionOptions;
   /** Serve `GET /health` (default true). */
   healthCheck?: boolean;
   logger?: Logger;
@@ -96,7 +96,7 @@ export class AppServer {
   }
 
   /**
-   * Starts listening. `port` defaults to the configured one (`TETHER_APP_PORT`, `PORT`, 7010).
+   * Starts listening. `port` defaults to the configured one (`TETHER_PORT`, `PORT`, 7010).
    * Resolves with the bound port. With `cloudUrl` set, the server then registers with the cloud
    * in the background (see {@link registerWithCloud}); the promise does not wait for it.
    */

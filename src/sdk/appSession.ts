@@ -18,7 +18,7 @@ import type { ParseError } from '../protocol/parse.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { sdkAppSocket, type AppSocketOptions, type SocketLink } from './appSocket.js';
 import { SequenceGuard, type DeliveryInfo } from './sequenceGuard.js';
-import { resolveAppSessionSettings, type AppSessionSettings } from './config.js';
+import { resolveAppSessionSettings, type AppSessionOptions, type AppSessionSettings } from './config.js';
 import { EventManager } from './eventManager.js';
 import { LayoutManager } from './layoutManager.js';
 import { ResourceTracker, type TimerHandle } from './resourceTracker.js';
@@ -31,9 +31,9 @@ export const SDK_EXTENSIONS = ['user_reconnected', 'resume'] as const;
 
 /**
  * Configuration of an {@link AppSession}. Durations are in milliseconds. Unset tuning values
- * come from the environment (`TETHER_RECONNECT_DELAY`…) and then from the defaults.
+ * come from the environment (`TETHER_RECONNECT_DELAY_MS`…) and then from the defaults.
  */
-export interface AppSessionConfig extends Partial<AppSessionSettings> {
+export interface AppSessionConfig extends AppSessionOptions {
   packageName: string;
   apiKey: string;
   /** The cloud's app WebSocket URL, as sent in the webhook. */
@@ -104,12 +104,12 @@ export class AppSession {
       apiKey: config.apiKey,
       autoReconnect: this.settings.autoReconnect,
       maxReconnectAttempts: this.settings.maxReconnectAttempts,
-      reconnectDelayMs: this.settings.reconnectDelay,
-      maxReconnectDelayMs: this.settings.maxReconnectDelay,
-      heartbeatIntervalMs: this.settings.heartbeatInterval,
-      heartbeatTimeoutMs: this.settings.heartbeatTimeout,
-      connectTimeoutMs: this.settings.connectTimeout,
-      stableMs: this.settings.stableAfter,
+      reconnectDelayMs: this.settings.reconnectDelayMs,
+      maxReconnectDelayMs: this.settings.maxReconnectDelayMs,
+      heartbeatIntervalMs: this.settings.heartbeatIntervalMs,
+      heartbeatTimeoutMs: this.settings.heartbeatTimeoutMs,
+      connectTimeoutMs: this.settings.connectTimeoutMs,
+      stableMs: this.settings.stableMs,
       outboxLimit: this.settings.outboxLimit,
       extensions: SDK_EXTENSIONS,
     };

@@ -12,11 +12,14 @@ export type { DeliveryInfo } from './sequenceGuard.js';
 export {
   APP_SERVER_SETTINGS,
   APP_SESSION_SETTINGS,
+  ConfigError,
   describeSettings,
   resolveAppServerSettings,
   resolveAppSessionSettings,
   type AppServerSettings,
+  type AppSessionOptions,
   type AppSessionSettings,
+  type ConfigIssue,
 } from './config.js';
 export { TetherError } from '../protocol/errors.js';
 

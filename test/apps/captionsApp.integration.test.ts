@@ -26,7 +26,7 @@ function walls(c: ScriptedCloud): Array<{ text: unknown; at: number }> {
 describe('CaptionsApp against a scripted cloud', () => {
   it('shows the latest lines at most once per throttle window, the last update included', async () => {
     const { cloud, app, connection, session } = await captions.start(
-      () => new CaptionsApp({ packageName: PACKAGE, apiKey: 'key-1', session: { connectTimeout: 1000 } }),
+      () => new CaptionsApp({ packageName: PACKAGE, apiKey: 'key-1', session: { connectTimeoutMs: 1000 } }),
       SESSION_ID,
     );
     await waitFor(() => connection.subscriptions.includes(STREAM), { timeoutMs: 1000 });

@@ -43,7 +43,7 @@ function notification(app: string, title: string, content: string) {
 describe('NotifyApp against a scripted cloud (seeds 01 §4, 04 §4)', () => {
   it('shows the welcome card, then each notification once, one at a time, and releases everything on stop', async () => {
     const { cloud, app, session } = await notify.start(
-      () => new NotifyApp({ packageName: PACKAGE, apiKey: 'key-1', displayMs: DISPLAY_MS, session: { connectTimeout: 1000 } }),
+      () => new NotifyApp({ packageName: PACKAGE, apiKey: 'key-1', displayMs: DISPLAY_MS, session: { connectTimeoutMs: 1000 } }),
       SESSION_ID,
     );
 

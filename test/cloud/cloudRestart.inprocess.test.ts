@@ -18,7 +18,7 @@ it.each([
   dirs.push(dir);
   const dbPath = join(dir, 'tether.db');
   const first = await startTestCloud({ settings: { dbPath, appReconnectWindowMs: 5000, gracePeriodMs: 5000 } });
-  const { server } = await first.serveApp('com.example.echo', (apiKey) => new RecordingApp({ packageName: 'com.example.echo', apiKey, session: { reconnectDelay: 200 } }));
+  const { server } = await first.serveApp('com.example.echo', (apiKey) => new RecordingApp({ packageName: 'com.example.echo', apiKey, session: { reconnectDelayMs: 200 } }));
   const app = server as RecordingApp;
   // Generations handed out faster than one per ms put the counter ahead of the next process's clock.
   for (let i = 0; i < storm; i++) first.cloud.sockets.nextGen();

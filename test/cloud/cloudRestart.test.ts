@@ -34,12 +34,12 @@ async function startCloudProcess(port: number): Promise<{ child: ChildProcess; r
       TETHER_DB: join(dir, 'tether.db'),
       TETHER_JWT_SECRET: SECRET,
       TETHER_ADMIN_TOKEN: ADMIN,
-      GRACE_PERIOD_MS: '20000',
-      HEARTBEAT_INTERVAL_MS: '1000',
-      HEARTBEAT_TIMEOUT_MS: '3000',
-      APP_RECONNECT_WINDOW_MS: '8000',
-      WEBHOOK_TIMEOUT_MS: '5000',
-      LOG_LEVEL: 'silent',
+      TETHER_GRACE_PERIOD_MS: '20000',
+      TETHER_HEARTBEAT_INTERVAL_MS: '1000',
+      TETHER_HEARTBEAT_TIMEOUT_MS: '3000',
+      TETHER_APP_RECONNECT_WINDOW_MS: '8000',
+      TETHER_WEBHOOK_TIMEOUT_MS: '5000',
+      TETHER_LOG_LEVEL: 'silent',
       NODE_ENV: 'test',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -69,7 +69,7 @@ it('continues every session across a SIGTERM restart without a second session_re
     body: JSON.stringify({ packageName: PKG, name: 'Restart', webhookUrl: `http://127.0.0.1:${appPort}/webhook` }),
   });
   const { apiKey } = (await registered.json()) as { apiKey: string };
-  const app = new RecordingApp({ packageName: PKG, apiKey, session: { reconnectDelay: 300, maxReconnectDelay: 1000 } });
+  const app = new RecordingApp({ packageName: PKG, apiKey, session: { reconnectDelayMs: 300, maxReconnectDelayMs: 1000 } });
   await app.listen(appPort, '127.0.0.1');
 
   const glasses: SimulatedGlasses[] = [];

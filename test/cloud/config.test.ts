@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { TetherError } from '../../src/protocol/errors.js';
 import {
   CLOUD_SETTINGS,
@@ -7,8 +7,11 @@ import {
   describeCloudSettings,
   effectivePublicUrl,
   resolveCloudConfig,
+  sessionConfigOf,
+  type LogLevel,
 } from '../../src/cloud/config.js';
-import type { ConfigError } from '../../src/sdk/config.js';
+import { envNameFor, type ConfigError } from '../../src/config/index.js';
+import { defaultSessionConfig } from '../../machines/policy/sessionConfig.js';
 
 const jwtSecret = 'j'.repeat(32);
 const adminToken = 'a'.repeat(16);
@@ -40,18 +43,25 @@ describe('cloud config', () => {
       restartThresholdMs: 30_000,
       appReconnectWindowMs: 5_000,
       webhookTimeoutMs: 10_000,
+      handshakeTimeoutMs: 10_000,
       maxMessageBytes: 1_048_576,
       logLevel: 'info',
       nodeEnv: 'development',
       production: false,
       inspectorToken: undefined,
+      replayWindowMs: 30_000,
+      replayMaxMessages: 1_000,
+      recoveryConcurrency: 50,
     });
+    expectTypeOf(config.logLevel).toEqualTypeOf<LogLevel>();
+    expectTypeOf(config.inspectorToken).toEqualTypeOf<string | undefined>();
+    expectTypeOf(config.jwtSecret).toEqualTypeOf<string>();
     expect(config.warnings).toHaveLength(2);
     expect(config.warnings.join('\n')).toContain('TETHER_JWT_SECRET');
     expect(config.warnings.join('\n')).toContain('TETHER_ADMIN_TOKEN');
   });
 
-  it('reads the exact environment names the issue gives', () => {
+  it('reads each setting from its documented environment variable', () => {
     const config = resolveCloudConfig({
       env: {
         PORT: '9000',
@@ -59,19 +69,20 @@ describe('cloud config', () => {
         TETHER_JWT_SECRET: jwtSecret,
         TETHER_ADMIN_TOKEN: adminToken,
         TETHER_PUBLIC_URL: 'wss://cloud.example.com/tether/',
-        GRACE_PERIOD_MS: '1000',
-        HEARTBEAT_INTERVAL_MS: '100',
-        HEARTBEAT_TIMEOUT_MS: '300',
-        RESTART_THRESHOLD_MS: '500',
-        APP_RECONNECT_WINDOW_MS: '200',
-        WEBHOOK_TIMEOUT_MS: '12000',
-        MAX_MESSAGE_BYTES: '2048',
-        LOG_LEVEL: 'DEBUG',
+        TETHER_GRACE_PERIOD_MS: '1000',
+        TETHER_HEARTBEAT_INTERVAL_MS: '100',
+        TETHER_HEARTBEAT_TIMEOUT_MS: '300',
+        TETHER_RESTART_THRESHOLD_MS: '500',
+        TETHER_APP_RECONNECT_WINDOW_MS: '200',
+        TETHER_WEBHOOK_TIMEOUT_MS: '12000',
+        TETHER_HANDSHAKE_TIMEOUT_MS: '3000',
+        TETHER_MAX_MESSAGE_BYTES: '2048',
+        TETHER_LOG_LEVEL: 'DEBUG',
         NODE_ENV: 'production',
         TETHER_INSPECTOR_TOKEN: 'i'.repeat(16),
-        REPLAY_WINDOW_MS: '5000',
-        REPLAY_MAX_MESSAGES: '200',
-        RECOVERY_CONCURRENCY: '20',
+        TETHER_REPLAY_WINDOW_MS: '5000',
+        TETHER_REPLAY_MAX_MESSAGES: '200',
+        TETHER_RECOVERY_CONCURRENCY: '20',
       },
     });
     expect(config).toEqual({
@@ -87,6 +98,7 @@ describe('cloud config', () => {
       restartThresholdMs: 500,
       appReconnectWindowMs: 200,
       webhookTimeoutMs: 12_000,
+      handshakeTimeoutMs: 3000,
       maxMessageBytes: 2048,
       logLevel: 'debug',
       nodeEnv: 'production',
@@ -108,7 +120,7 @@ describe('cloud config', () => {
   });
 
   it('lets overrides win over the environment', () => {
-    const config = resolveCloudConfig({ env: { PORT: '9000', GRACE_PERIOD_MS: '5' }, overrides: { port: 0, gracePeriodMs: 50 } });
+    const config = resolveCloudConfig({ env: { PORT: '9000', TETHER_GRACE_PERIOD_MS: '5' }, overrides: { port: 0, gracePeriodMs: 50 } });
     expect(config.port).toBe(0);
     expect(config.gracePeriodMs).toBe(50);
   });
@@ -137,21 +149,32 @@ describe('cloud config', () => {
   it('reports every invalid value at once, naming the variables', () => {
     const error = configError(() =>
       resolveCloudConfig({
-        env: { PORT: '70000', GRACE_PERIOD_MS: '10s', LOG_LEVEL: 'loud', TETHER_PUBLIC_URL: 'http://x', MAX_MESSAGE_BYTES: '10' },
+        env: {
+          PORT: '70000',
+          TETHER_GRACE_PERIOD_MS: '10s',
+          TETHER_LOG_LEVEL: 'loud',
+          TETHER_PUBLIC_URL: 'http://x',
+          TETHER_MAX_MESSAGE_BYTES: '10',
+        },
       }),
     );
     expect(error.issues.map((issue) => issue.env).sort()).toEqual([
-      'GRACE_PERIOD_MS',
-      'LOG_LEVEL',
-      'MAX_MESSAGE_BYTES',
       'PORT',
+      'TETHER_GRACE_PERIOD_MS',
+      'TETHER_LOG_LEVEL',
+      'TETHER_MAX_MESSAGE_BYTES',
       'TETHER_PUBLIC_URL',
     ]);
   });
 
   it('refuses a heartbeat timeout not longer than the interval', () => {
-    const error = configError(() => resolveCloudConfig({ env: { HEARTBEAT_INTERVAL_MS: '1000', HEARTBEAT_TIMEOUT_MS: '1000' } }));
-    expect(error.issues.map((issue) => issue.env)).toEqual(['HEARTBEAT_TIMEOUT_MS']);
+    const error = configError(() =>
+      resolveCloudConfig({ env: { TETHER_HEARTBEAT_INTERVAL_MS: '1000', TETHER_HEARTBEAT_TIMEOUT_MS: '1000' } }),
+    );
+    expect(error.issues).toEqual([
+      expect.objectContaining({ setting: 'heartbeatTimeoutMs', env: 'TETHER_HEARTBEAT_TIMEOUT_MS', source: 'combination' }),
+    ]);
+    expect(error.message).toContain('TETHER_HEARTBEAT_INTERVAL_MS');
   });
 
   it('treats empty variables as unset', () => {
@@ -162,11 +185,58 @@ describe('cloud config', () => {
   });
 
   it('allows a short webhook timeout but warns outside tests', () => {
-    const base = { TETHER_JWT_SECRET: jwtSecret, TETHER_ADMIN_TOKEN: adminToken, WEBHOOK_TIMEOUT_MS: '100' };
+    const base = { TETHER_JWT_SECRET: jwtSecret, TETHER_ADMIN_TOKEN: adminToken, TETHER_WEBHOOK_TIMEOUT_MS: '100' };
     const dev = resolveCloudConfig({ env: base });
     expect(dev.webhookTimeoutMs).toBe(100);
-    expect(dev.warnings.join('\n')).toContain('WEBHOOK_TIMEOUT_MS');
+    expect(dev.warnings.join('\n')).toContain('TETHER_WEBHOOK_TIMEOUT_MS');
     expect(resolveCloudConfig({ env: { ...base, NODE_ENV: 'test' } }).warnings).toEqual([]);
+  });
+
+  it('names every variable TETHER_ + SCREAMING_SNAKE of the setting, but for PORT, NODE_ENV and TETHER_DB', () => {
+    const exceptions: Record<string, string> = { port: 'PORT', nodeEnv: 'NODE_ENV', dbPath: 'TETHER_DB' };
+    for (const def of Object.values(CLOUD_SETTINGS)) {
+      expect(def.env, def.name).toBe(exceptions[def.name] ?? envNameFor(def.name));
+      expect(def.fallbackEnv, def.name).toEqual([]);
+    }
+  });
+
+  it('names every duration …Ms and defaults session timings to the machines’ defaults', () => {
+    for (const def of Object.values(CLOUD_SETTINGS)) {
+      if (/period|interval|timeout|threshold|window/i.test(def.name)) expect(def.name).toMatch(/Ms$/);
+    }
+    const config = resolveCloudConfig({ env: {} });
+    expect(sessionConfigOf(config)).toEqual(defaultSessionConfig);
+  });
+
+  it('builds the session machines’ timings from the configuration', () => {
+    const config = resolveCloudConfig({
+      env: { TETHER_GRACE_PERIOD_MS: '1000', TETHER_HEARTBEAT_INTERVAL_MS: '100', TETHER_HEARTBEAT_TIMEOUT_MS: '300' },
+      overrides: { restartThresholdMs: 500, appReconnectWindowMs: 200, webhookTimeoutMs: 2000 },
+    });
+    expect(sessionConfigOf(config)).toEqual({
+      ...defaultSessionConfig,
+      gracePeriodMs: 1000,
+      heartbeatIntervalMs: 100,
+      heartbeatTimeoutMs: 300,
+      restartThresholdMs: 500,
+      appReconnectWindowMs: 200,
+      webhookTimeoutMs: 2000,
+    });
+  });
+
+  it('warns when no reconnect can count as long', () => {
+    const config = resolveCloudConfig({ env: { TETHER_GRACE_PERIOD_MS: '1000', TETHER_RESTART_THRESHOLD_MS: '1000' } });
+    expect(config.warnings.join('\n')).toContain('TETHER_RESTART_THRESHOLD_MS');
+    expect(config.warnings.join('\n')).toContain('TETHER_GRACE_PERIOD_MS');
+  });
+
+  it('warns about a variable under its former name instead of ignoring it silently', () => {
+    const config = resolveCloudConfig({ env: { NODE_ENV: 'test', GRACE_PERIOD_MS: '1000', LOG_LEVEL: '' } });
+    expect(config.gracePeriodMs).toBe(60_000);
+    const renamed = config.warnings.filter((w) => w.includes('no longer read'));
+    expect(renamed).toHaveLength(1);
+    expect(renamed[0]).toContain('GRACE_PERIOD_MS');
+    expect(renamed[0]).toContain('TETHER_GRACE_PERIOD_MS');
   });
 
   it('describes every setting with its environment variable for the README', () => {
@@ -177,19 +247,20 @@ describe('cloud config', () => {
       'TETHER_JWT_SECRET',
       'TETHER_ADMIN_TOKEN',
       'TETHER_PUBLIC_URL',
-      'GRACE_PERIOD_MS',
-      'HEARTBEAT_INTERVAL_MS',
-      'HEARTBEAT_TIMEOUT_MS',
-      'RESTART_THRESHOLD_MS',
-      'APP_RECONNECT_WINDOW_MS',
-      'WEBHOOK_TIMEOUT_MS',
-      'MAX_MESSAGE_BYTES',
-      'LOG_LEVEL',
+      'TETHER_GRACE_PERIOD_MS',
+      'TETHER_HEARTBEAT_INTERVAL_MS',
+      'TETHER_HEARTBEAT_TIMEOUT_MS',
+      'TETHER_RESTART_THRESHOLD_MS',
+      'TETHER_APP_RECONNECT_WINDOW_MS',
+      'TETHER_WEBHOOK_TIMEOUT_MS',
+      'TETHER_HANDSHAKE_TIMEOUT_MS',
+      'TETHER_MAX_MESSAGE_BYTES',
+      'TETHER_LOG_LEVEL',
       'NODE_ENV',
       'TETHER_INSPECTOR_TOKEN',
-      'REPLAY_WINDOW_MS',
-      'REPLAY_MAX_MESSAGES',
-      'RECOVERY_CONCURRENCY',
+      'TETHER_REPLAY_WINDOW_MS',
+      'TETHER_REPLAY_MAX_MESSAGES',
+      'TETHER_RECOVERY_CONCURRENCY',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');

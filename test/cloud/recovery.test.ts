@@ -1,7 +1,7 @@
 /**
  * Restart recovery's runtime policy (seed 02 §3.4), with an in-process Tether SDK app server:
  * sessions that failed while the server was down come back when it registers with a new boot
- * id, never more than `RECOVERY_CONCURRENCY` webhooks at once, the most recently active users
+ * id, never more than `TETHER_RECOVERY_CONCURRENCY` webhooks at once, the most recently active users
  * first, each with its correlation id; what cannot come back ends with an error on the glasses,
  * and both outcomes are counted in `/metrics`.
  */
@@ -66,7 +66,7 @@ afterAll(async () => {
 });
 
 describe('seed 02 §3.4: restart recovery', () => {
-  it('starts again, at most RECOVERY_CONCURRENCY at once and most recently active first, the sessions that failed while the server was down', async () => {
+  it('starts again, at most TETHER_RECOVERY_CONCURRENCY at once and most recently active first, the sessions that failed while the server was down', async () => {
     for (let i = 0; i < USERS; i++) {
       const g = await h.glassesFor(userIdFor(i), [PKG]);
       await g.connect();

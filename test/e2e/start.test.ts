@@ -26,7 +26,7 @@ afterAll(async () => {
 it('serves /health and runs the example apps for simulated glasses', async () => {
   const port = await freePort();
   child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), TETHER_DB: join(dir, 'tether.db'), LOG_LEVEL: 'silent' },
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), TETHER_DB: join(dir, 'tether.db'), TETHER_LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

@@ -25,7 +25,7 @@ let clock = 0;
 
 async function setup(options: Parameters<typeof startScriptedCloud>[0] = {}) {
   cloud = await startScriptedCloud(options);
-  server = new RecordingServer({ packageName: 'com.example.test', apiKey: 'key-1', now: () => clock, session: { connectTimeout: 1000 } });
+  server = new RecordingServer({ packageName: 'com.example.test', apiKey: 'key-1', now: () => clock, session: { connectTimeoutMs: 1000 } });
   const port = await server.listen(0, '127.0.0.1');
   baseUrl = `http://127.0.0.1:${port}`;
 }

@@ -5,12 +5,12 @@ import { activeResourceCounts, resourcesAbove, waitFor } from '../support/net.js
 import { seededRandom } from '../support/seededRandom.js';
 
 const fast = {
-  reconnectDelay: 100,
-  maxReconnectDelay: 1000,
-  heartbeatInterval: 100,
-  heartbeatTimeout: 300,
-  connectTimeout: 1000,
-  stableAfter: 200,
+  reconnectDelayMs: 100,
+  maxReconnectDelayMs: 1000,
+  heartbeatIntervalMs: 100,
+  heartbeatTimeoutMs: 300,
+  connectTimeoutMs: 1000,
+  stableMs: 200,
 } satisfies Partial<AppSessionConfig>;
 
 let cloud: ScriptedCloud | undefined;
@@ -73,7 +73,7 @@ describe('AppSession over real sockets', () => {
     expect(second.frames.map((f) => f.type)).toEqual(['tpa_connection_init', 'subscription_update']);
   });
 
-  it('detects a black-holed cloud within heartbeatInterval + heartbeatTimeout and reconnects', async () => {
+  it('detects a black-holed cloud within heartbeatIntervalMs + heartbeatTimeoutMs and reconnects', async () => {
     cloud = await startScriptedCloud();
     const s = session();
     await s.connect('s1');
@@ -87,7 +87,7 @@ describe('AppSession over real sockets', () => {
     await cloud.waitForConnection(2, 3000);
     const detectionMs = detectedAt - cutAt;
     expect(detectionMs).toBeGreaterThan(0);
-    expect(detectionMs).toBeLessThanOrEqual(fast.heartbeatInterval + fast.heartbeatTimeout + 50);
+    expect(detectionMs).toBeLessThanOrEqual(fast.heartbeatIntervalMs + fast.heartbeatTimeoutMs + 50);
   });
 
   it('is back within the first backoff delay after a cloud restart on the same port', async () => {
@@ -109,7 +109,7 @@ describe('AppSession over real sockets', () => {
 
   it('queues layouts while reconnecting and delivers the latest per view on return', async () => {
     cloud = await startScriptedCloud();
-    const s = session({ reconnectDelay: 300 });
+    const s = session({ reconnectDelayMs: 300 });
     await s.connect('s1');
     await cloud.waitForConnection(1);
     cloud.terminateAll();

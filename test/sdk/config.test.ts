@@ -1,15 +1,11 @@
 import { describe, expect, it, expectTypeOf } from 'vitest';
+import { envNameFor } from '../../src/config/index.js';
 import {
   APP_SERVER_SETTINGS,
   APP_SESSION_SETTINGS,
-  defineSettings,
   describeSettings,
-  envNameFor,
-  integerParser,
-  parseBoolean,
   resolveAppServerSettings,
   resolveAppSessionSettings,
-  resolveSettings,
   type AppSessionSettings,
   type ConfigError,
 } from '../../src/sdk/config.js';
@@ -23,18 +19,18 @@ function catchConfigError(fn: () => unknown): ConfigError {
   throw new Error('expected an INVALID_CONFIG error');
 }
 
-describe('config', () => {
+describe('SDK config', () => {
   describe('defaults', () => {
     it('resolves the AppSession defaults with an empty environment', () => {
       expect(resolveAppSessionSettings({ env: {} })).toEqual({
         autoReconnect: true,
         maxReconnectAttempts: 10,
-        reconnectDelay: 1000,
-        maxReconnectDelay: 30_000,
-        heartbeatInterval: 15_000,
-        heartbeatTimeout: 45_000,
-        connectTimeout: 5000,
-        stableAfter: 10_000,
+        reconnectDelayMs: 1000,
+        maxReconnectDelayMs: 30_000,
+        heartbeatIntervalMs: 15_000,
+        heartbeatTimeoutMs: 45_000,
+        connectTimeoutMs: 5000,
+        stableMs: 10_000,
         outboxLimit: 100,
       });
     });
@@ -62,45 +58,54 @@ describe('config', () => {
       expectTypeOf(settings).toEqualTypeOf<AppSessionSettings>();
       expectTypeOf(settings.autoReconnect).toEqualTypeOf<boolean>();
       expectTypeOf(settings.outboxLimit).toEqualTypeOf<number>();
+      expectTypeOf(resolveAppServerSettings({ env: {} }).cloudUrl).toEqualTypeOf<string | null>();
     });
   });
 
-  describe('environment names', () => {
-    it('derives TETHER_ + SCREAMING_SNAKE of the name', () => {
-      expect(envNameFor('maxReconnectAttempts')).toBe('TETHER_MAX_RECONNECT_ATTEMPTS');
-      expect(APP_SESSION_SETTINGS.autoReconnect.env).toBe('TETHER_AUTO_RECONNECT');
-      expect(APP_SESSION_SETTINGS.heartbeatTimeout.env).toBe('TETHER_HEARTBEAT_TIMEOUT');
-      expect(APP_SERVER_SETTINGS.registrationRefreshMs.env).toBe('TETHER_REGISTRATION_REFRESH_MS');
+  describe('names', () => {
+    it('reads every setting from TETHER_ + SCREAMING_SNAKE of its name', () => {
+      for (const def of [...Object.values(APP_SESSION_SETTINGS), ...Object.values(APP_SERVER_SETTINGS)]) {
+        expect(def.env, def.name).toBe(envNameFor(def.name));
+      }
+      expect(APP_SESSION_SETTINGS.heartbeatTimeoutMs.env).toBe('TETHER_HEARTBEAT_TIMEOUT_MS');
+      expect(APP_SERVER_SETTINGS.port.env).toBe('TETHER_PORT');
     });
 
-    it('reads the app server port from TETHER_APP_PORT, then PORT', () => {
+    it('names every duration …Ms', () => {
+      for (const def of [...Object.values(APP_SESSION_SETTINGS), ...Object.values(APP_SERVER_SETTINGS)]) {
+        if (/delay|interval|timeout|refresh|stable/i.test(def.name)) expect(def.name).toMatch(/Ms$/);
+      }
+    });
+
+    it('reads the app server port from TETHER_PORT, then PORT', () => {
       expect(resolveAppServerSettings({ env: { PORT: '8080' } }).port).toBe(8080);
-      expect(resolveAppServerSettings({ env: { PORT: '8080', TETHER_APP_PORT: '9000' } }).port).toBe(9000);
-      expect(resolveAppServerSettings({ env: { TETHER_APP_PORT: '0' } }).port).toBe(0);
+      expect(resolveAppServerSettings({ env: { PORT: '8080', TETHER_PORT: '9000' } }).port).toBe(9000);
+      expect(resolveAppServerSettings({ env: { TETHER_PORT: '0' } }).port).toBe(0);
+    });
+
+    it('accepts @mentra/sdk’s reconnectDelay in code, the …Ms name winning', () => {
+      expect(resolveAppSessionSettings({ env: {}, options: { reconnectDelay: 250 } }).reconnectDelayMs).toBe(250);
+      expect(resolveAppSessionSettings({ env: {}, options: { reconnectDelay: 250, reconnectDelayMs: 400 } }).reconnectDelayMs).toBe(400);
     });
   });
 
   describe('precedence', () => {
-    it('prefers webhook over options over environment over default', () => {
-      const env = { TETHER_MAX_RECONNECT_ATTEMPTS: '5', TETHER_OUTBOX_LIMIT: '7', TETHER_STABLE_AFTER: '2000' };
-      const settings = resolveAppSessionSettings({
-        env,
-        options: { maxReconnectAttempts: 4, outboxLimit: 8 },
-        webhook: { maxReconnectAttempts: 3 },
-      });
-      expect(settings.maxReconnectAttempts).toBe(3);
-      expect(settings.outboxLimit).toBe(8);
-      expect(settings.stableAfter).toBe(2000);
-      expect(settings.connectTimeout).toBe(5000);
+    it('prefers options over environment over default', () => {
+      const env = { TETHER_MAX_RECONNECT_ATTEMPTS: '5', TETHER_OUTBOX_LIMIT: '7', TETHER_STABLE_MS: '2000' };
+      const settings = resolveAppSessionSettings({ env, options: { maxReconnectAttempts: 4 } });
+      expect(settings.maxReconnectAttempts).toBe(4);
+      expect(settings.outboxLimit).toBe(7);
+      expect(settings.stableMs).toBe(2000);
+      expect(settings.connectTimeoutMs).toBe(5000);
     });
 
-    it('treats empty environment values and null webhook values as unset', () => {
+    it('treats empty environment values and undefined options as unset', () => {
       const settings = resolveAppSessionSettings({
-        env: { TETHER_HEARTBEAT_INTERVAL: '', TETHER_CONNECT_TIMEOUT: '  ' },
-        webhook: { outboxLimit: null },
+        env: { TETHER_HEARTBEAT_INTERVAL_MS: '', TETHER_CONNECT_TIMEOUT_MS: '  ' },
+        options: { outboxLimit: undefined },
       });
-      expect(settings.heartbeatInterval).toBe(15_000);
-      expect(settings.connectTimeout).toBe(5000);
+      expect(settings.heartbeatIntervalMs).toBe(15_000);
+      expect(settings.connectTimeoutMs).toBe(5000);
       expect(settings.outboxLimit).toBe(100);
     });
 
@@ -113,36 +118,6 @@ describe('config', () => {
         if (saved === undefined) delete process.env['TETHER_AUTO_RECONNECT'];
         else process.env['TETHER_AUTO_RECONNECT'] = saved;
       }
-    });
-  });
-
-  describe('parsing', () => {
-    it('parses booleans from true/false/1/0', () => {
-      expect(parseBoolean('true')).toBe(true);
-      expect(parseBoolean(' TRUE ')).toBe(true);
-      expect(parseBoolean('1')).toBe(true);
-      expect(parseBoolean('false')).toBe(false);
-      expect(parseBoolean('0')).toBe(false);
-      expect(parseBoolean(false)).toBe(false);
-      expect(() => parseBoolean('yes')).toThrow();
-      expect(() => parseBoolean(1)).toThrow();
-    });
-
-    it('parses integers and rejects NaN, negatives, fractions and trailing junk', () => {
-      const parse = integerParser({ min: 0, max: 100 });
-      expect(parse('42')).toBe(42);
-      expect(parse(' 7 ')).toBe(7);
-      expect(parse(0)).toBe(0);
-      for (const bad of ['abc', '-1', '1.5', '10s', '1e2', '0x10', 'NaN', Number.NaN, -3, 2.5, 101, true, {}]) {
-        expect(() => parse(bad), `value ${String(bad)}`).toThrow();
-      }
-    });
-
-    it('rejects durations that would overflow Node timers', () => {
-      const error = catchConfigError(() =>
-        resolveAppSessionSettings({ env: { TETHER_RECONNECT_DELAY: '2147483648' } }),
-      );
-      expect(error.code).toBe('INVALID_CONFIG');
     });
   });
 
@@ -166,55 +141,51 @@ describe('config', () => {
       expect(error.issues).toEqual([expect.objectContaining({ setting: 'port', env: 'PORT', source: 'env' })]);
     });
 
-    it('reports an invalid webhook value with its source', () => {
-      const error = catchConfigError(() => resolveAppSessionSettings({ env: {}, webhook: { autoReconnect: 'maybe' } }));
+    it('reports an invalid code option with its source', () => {
+      const error = catchConfigError(() => resolveAppSessionSettings({ env: {}, options: { autoReconnect: 'maybe' as never } }));
       expect(error.code).toBe('INVALID_CONFIG');
       expect(error.message).toContain('autoReconnect');
       expect(error.message).toContain('TETHER_AUTO_RECONNECT');
-      expect(error.issues[0]?.source).toBe('webhook');
+      expect(error.issues[0]?.source).toBe('options');
+    });
+
+    it('rejects durations that would overflow Node timers', () => {
+      const error = catchConfigError(() =>
+        resolveAppSessionSettings({ env: { TETHER_RECONNECT_DELAY_MS: '2147483648' } }),
+      );
+      expect(error.code).toBe('INVALID_CONFIG');
+      expect(error.issues).toEqual([expect.objectContaining({ setting: 'reconnectDelayMs' })]);
     });
 
     it('lists every invalid setting at once', () => {
       const error = catchConfigError(() =>
-        resolveAppSessionSettings({ env: { TETHER_OUTBOX_LIMIT: '0', TETHER_CONNECT_TIMEOUT: '-5' } }),
+        resolveAppSessionSettings({ env: { TETHER_OUTBOX_LIMIT: '0', TETHER_CONNECT_TIMEOUT_MS: '-5' } }),
       );
-      expect(error.issues.map((i) => i.setting).sort()).toEqual(['connectTimeout', 'outboxLimit']);
+      expect(error.issues.map((i) => i.setting).sort()).toEqual(['connectTimeoutMs', 'outboxLimit']);
     });
 
     it('rejects a heartbeat timeout not longer than the interval', () => {
       const error = catchConfigError(() =>
-        resolveAppSessionSettings({ env: { TETHER_HEARTBEAT_INTERVAL: '50000' } }),
+        resolveAppSessionSettings({ env: { TETHER_HEARTBEAT_INTERVAL_MS: '50000' } }),
       );
       expect(error.code).toBe('INVALID_CONFIG');
-      expect(error.issues).toEqual([expect.objectContaining({ setting: 'heartbeatTimeout', source: 'combination' })]);
-      expect(error.message).toContain('heartbeatInterval');
+      expect(error.issues).toEqual([
+        expect.objectContaining({ setting: 'heartbeatTimeoutMs', env: 'TETHER_HEARTBEAT_TIMEOUT_MS', source: 'combination' }),
+      ]);
+      expect(error.message).toContain('TETHER_HEARTBEAT_INTERVAL_MS');
     });
 
     it('rejects a maximum reconnect delay below the base delay', () => {
       const error = catchConfigError(() =>
-        resolveAppSessionSettings({ env: {}, options: { reconnectDelay: 5000, maxReconnectDelay: 1000 } }),
+        resolveAppSessionSettings({ env: {}, options: { reconnectDelayMs: 5000, maxReconnectDelayMs: 1000 } }),
       );
-      expect(error.issues).toEqual([expect.objectContaining({ setting: 'maxReconnectDelay' })]);
-    });
-  });
-
-  describe('generic definitions', () => {
-    it('resolves any set of definitions', () => {
-      const defs = defineSettings({
-        gracePeriodMs: { default: 60_000, parse: integerParser({ min: 1, max: 1e9 }), description: 'Grace, in ms.' },
-        verbose: { env: 'MY_VERBOSE', default: false, parse: parseBoolean, description: 'Chatty logs.' },
-      });
-      expect(defs.gracePeriodMs.env).toBe('TETHER_GRACE_PERIOD_MS');
-      expect(resolveSettings(defs, { env: { MY_VERBOSE: '1', TETHER_GRACE_PERIOD_MS: '500' } })).toEqual({
-        gracePeriodMs: 500,
-        verbose: true,
-      });
+      expect(error.issues).toEqual([expect.objectContaining({ setting: 'maxReconnectDelayMs', source: 'combination' })]);
     });
   });
 
   describe('describeSettings', () => {
-    it('lists every setting with its variable, default and description', () => {
-      const rows = describeSettings();
+    it('lists every setting with its variables, default and description', () => {
+      const rows = describeSettings({ ...APP_SESSION_SETTINGS, ...APP_SERVER_SETTINGS });
       expect(rows.map((r) => r.name)).toEqual([
         ...Object.keys(APP_SESSION_SETTINGS),
         ...Object.keys(APP_SERVER_SETTINGS),
@@ -222,7 +193,7 @@ describe('config', () => {
       expect(rows).toContainEqual(
         expect.objectContaining({ name: 'autoReconnect', env: 'TETHER_AUTO_RECONNECT', default: 'true' }),
       );
-      expect(rows).toContainEqual(expect.objectContaining({ name: 'port', env: 'TETHER_APP_PORT, PORT', default: '7010' }));
+      expect(rows).toContainEqual(expect.objectContaining({ name: 'port', env: 'TETHER_PORT, PORT', default: '7010' }));
       for (const row of rows) expect(row.description.length).toBeGreaterThan(0);
     });
   });

@@ -56,9 +56,9 @@ describe('AppSession resume over real sockets', () => {
       apiKey: 'key-1',
       mentraOSWebsocketUrl: cloud.url,
       random: seededRandom(3),
-      reconnectDelay: 50,
-      heartbeatInterval: 1000,
-      heartbeatTimeout: 3000,
+      reconnectDelayMs: 50,
+      heartbeatIntervalMs: 1000,
+      heartbeatTimeoutMs: 3000,
     }));
     const texts: string[] = [];
     const errors: string[] = [];
