@@ -3,6 +3,7 @@
  * the scrape-time sessions gauge, one registry per cloud, the process's default metrics, and
  * `GET /metrics` on a running cloud.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createCloudMetrics, type CloudMetrics } from '../../src/cloud/metrics.js';
 import { startTestCloud } from '../support/cloudHarness.js';
@@ -162,6 +163,16 @@ describe('cloud metrics', () => {
     expect(await kept.render()).toMatch(/^process_resident_memory_bytes /m);
     // A scrape measures event-loop lag with one setImmediate; nothing else stays.
     await waitFor(() => resourcesAbove(baseline).length === 0, { message: `leaked: ${resourcesAbove(baseline).join(', ')}` });
+  });
+});
+
+describe('README', () => {
+  it('lists every tether metric and the process metrics on the /metrics row', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const row = readme.split('\n').find((line) => line.startsWith('| `GET /metrics` |'));
+    for (const name of [...Object.keys(TETHER_METRICS), 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']) {
+      expect(row, name).toContain(`\`${name}`);
+    }
   });
 });
 
