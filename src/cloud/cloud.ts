@@ -250,6 +250,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         server.closeAllConnections();
       });
       store.close();
+      metrics.close();
       logger.info({ persisted }, 'cloud closed');
       logger.flush?.();
     })());

@@ -9,7 +9,7 @@ import { TetherError, type ErrorCode } from '../protocol/errors.js';
 import type { Logger } from '../logger.js';
 import { sendError } from '../util/httpError.js';
 import { generateApiKey, hashApiKey } from './apiKeys.js';
-import { PROMETHEUS_CONTENT_TYPE, type CloudMetrics } from './metrics.js';
+import type { CloudMetrics } from './metrics.js';
 import type { Store } from './store.js';
 
 /** What the HTTP API needs from the cloud. */
@@ -63,8 +63,9 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     res.json({ status: 'ok', ...deps.health() });
   });
 
-  app.get('/metrics', (_req, res) => {
-    res.type(PROMETHEUS_CONTENT_TYPE).send(deps.metrics.render());
+  app.get('/metrics', async (_req, res) => {
+    const text = await deps.metrics.render();
+    res.set('content-type', deps.metrics.registry.contentType).send(text);
   });
 
   app.post('/api/apps', (req, res) => {

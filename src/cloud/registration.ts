@@ -14,7 +14,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
 import type { Logger } from '../logger.js';
-import { SlidingWindowLimiter } from '../util/slidingWindowLimiter.js';
+import { createRateLimiter, hit, retryAfterSeconds } from '../util/rateLimit.js';
 import { verifyApiKey } from './apiKeys.js';
 import type { AppRecovery, RecoveryPlan } from './recovery.js';
 import type { Store } from './store.js';
@@ -22,10 +22,10 @@ import type { Store } from './store.js';
 /** The registration endpoint and its alias. */
 export const REGISTER_PATHS: readonly string[] = ['/api/tpa/register', '/api/app/register'];
 
-/** Most registrations accepted per package within {@link REGISTRATION_WINDOW_MS} (count). */
+/** Most registrations accepted per package within one {@link REGISTRATION_WINDOW_MS} window (count). */
 export const REGISTRATIONS_PER_WINDOW = 10;
 
-/** Window of the registration rate limit, in ms. */
+/** Window of the registration rate limit, in ms: it opens at a package's first registration in it. */
 export const REGISTRATION_WINDOW_MS = 60_000;
 
 /** Path appended to `serverUrl` to form the app's webhook URL (`@mentra/sdk`'s fixed path). */
@@ -76,25 +76,24 @@ export interface RegistrationDeps {
   store: Store;
   recovery: Pick<AppRecovery, 'plan' | 'run' | 'liveSessionIds'>;
   logger: Logger;
-  /** Clock in ms since the epoch, for the rate limit and the stored times (default `Date.now`). */
+  /** Clock in ms since the epoch, for the stored times (default `Date.now`); the rate limit reads `Date.now()`. */
   now?: () => number;
 }
 
 /** Validates, authenticates, rate-limits and records registrations. */
 export class RegistrationService {
-  private readonly limiter: SlidingWindowLimiter;
+  private readonly limiter = createRateLimiter(REGISTRATIONS_PER_WINDOW, REGISTRATION_WINDOW_MS);
   private readonly now: () => number;
 
   constructor(private readonly deps: RegistrationDeps) {
     this.now = deps.now ?? Date.now;
-    this.limiter = new SlidingWindowLimiter(REGISTRATIONS_PER_WINDOW, REGISTRATION_WINDOW_MS, this.now);
   }
 
   /**
    * Handles one registration body. Does not start the recovery it plans: the caller answers
    * the app server first, then calls `recovery.run(outcome.recovery)`.
    */
-  register(body: unknown): RegistrationOutcome {
+  async register(body: unknown): Promise<RegistrationOutcome> {
     const parsed = registrationSchema.safeParse(body);
     if (!parsed.success) {
       const fields = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
@@ -107,11 +106,9 @@ export class RegistrationService {
     if (!verifyApiKey(request.apiKey, app.apiKeyHash)) return refusal('INVALID_API_KEY', 'The API key does not match this package');
     // Counted after authentication: refusing strangers costs nothing, and a flood of wrong keys
     // must not lock the app's own servers out of registering.
-    if (!this.limiter.hit(request.packageName)) {
-      return {
-        ...refusal('RATE_LIMITED', `More than ${REGISTRATIONS_PER_WINDOW} registrations of this package per minute`),
-        retryAfterMs: this.limiter.retryAfterMs(request.packageName),
-      };
+    const retryAfterMs = await hit(this.limiter, request.packageName);
+    if (retryAfterMs !== undefined) {
+      return { ...refusal('RATE_LIMITED', `More than ${REGISTRATIONS_PER_WINDOW} registrations of this package per minute`), retryAfterMs };
     }
 
     const serverUrl = request.serverUrl.replace(/\/+$/, '');
@@ -158,12 +155,12 @@ function refusal(code: ErrorCode, message: string): Extract<RegistrationOutcome,
  * registration planned, so the app server has its answer before the first `session_request`.
  */
 export function registrationHandler(service: RegistrationService, deps: Pick<RegistrationDeps, 'recovery' | 'logger'>): RequestHandler {
-  return (req: Request, res: Response) => {
-    const outcome = service.register(req.body);
+  return async (req: Request, res: Response) => {
+    const outcome = await service.register(req.body);
     if (!outcome.ok) {
       const packageName = typeof req.body?.packageName === 'string' ? req.body.packageName.slice(0, 200) : undefined;
       deps.logger.warn({ packageName, code: outcome.code }, 'app server registration refused');
-      if (outcome.retryAfterMs !== undefined) res.setHeader('retry-after', String(Math.max(1, Math.ceil(outcome.retryAfterMs / 1000))));
+      if (outcome.retryAfterMs !== undefined) res.setHeader('retry-after', retryAfterSeconds(outcome.retryAfterMs));
       res.status(outcome.status).json({
         success: false,
         error: { code: outcome.code, category: errorInfo(outcome.code).category, message: outcome.message },

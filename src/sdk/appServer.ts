@@ -11,10 +11,18 @@ import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { AppSession, type AppSessionConfig } from './appSession.js';
 import { resolveAppServerSettings, type AppServerSettings, type AppSessionOptions } from './config.js';
-import { SlidingWindowLimiter } from '../util/slidingWindowLimiter.js';
+import { createRateLimiter, hit, retryAfterSeconds } from '../util/rateLimit.js';
 import { RegistrationClient, type RegistrationStatus } from './registrationClient.js';
 
-/** Most `session_request`s accepted for one session id per minute (seed 01 §3.5). */
+/**
+ * Most `session_request`s accepted for one session id per minute (seed 01 §3.5). Keyed by
+ * session id because what it stops is a storm of requests for one session (retries, duplicate
+ * deliveries). It does not bound a sender that invents ids, and no other key would: userId is
+ * as easy to invent (and, for one package, names the same session), and the cloud itself is the
+ * busiest single address (every session of every user comes from it, hundreds a minute after a
+ * cloud restart), so a per-address cap low enough to stop a flood would refuse the cloud's own
+ * recovery. What stops forged requests is checking where they come from, not counting them.
+ */
 export const SESSION_REQUESTS_PER_MINUTE = 3;
 
 /** Configuration of an {@link AppServer}. */
@@ -28,8 +36,6 @@ export interface AppServerConfig extends Partial<AppServerSettings> {
   logger?: Logger;
   /** Inspection observer handed to every session's connection actor. */
   inspect?: AppSessionConfig['inspect'];
-  /** Clock in ms for the webhook rate limit; injectable for tests. */
-  now?: () => number;
   /** Version of the app reported when registering with the cloud (default `unknown`). */
   version?: string;
   /** Capabilities reported when registering with the cloud. */
@@ -63,7 +69,7 @@ export class AppServer {
   readonly #settings: AppServerSettings;
   readonly #app: Express;
   readonly #sessions = new Map<string, ActiveSession>();
-  readonly #limiter: SlidingWindowLimiter;
+  readonly #limiter = createRateLimiter(SESSION_REQUESTS_PER_MINUTE, 60_000);
   #server: Server | null = null;
   #stopped = false;
   #registration: RegistrationClient | null = null;
@@ -73,7 +79,6 @@ export class AppServer {
     this.config = config;
     this.#settings = resolveAppServerSettings({ options: config });
     this.logger = (config.logger ?? silentLogger).child({ packageName: config.packageName });
-    this.#limiter = new SlidingWindowLimiter(SESSION_REQUESTS_PER_MINUTE, 60_000, config.now);
     this.#app = express();
     this.#app.use(express.json({ limit: '1mb' }));
     this.#app.post('/webhook', (req, res) => void this.#handleWebhook(req, res));
@@ -216,8 +221,10 @@ export class AppServer {
       sendError(res, 503, 'CONNECTION_CLOSED', 'App server is stopping');
       return;
     }
-    if (!this.#limiter.hit(sessionId)) {
-      log.warn('too many session requests');
+    const retryAfterMs = await hit(this.#limiter, sessionId);
+    if (retryAfterMs !== undefined) {
+      log.warn({ retryAfterMs }, 'too many session requests');
+      res.setHeader('retry-after', retryAfterSeconds(retryAfterMs));
       sendError(res, 429, 'RATE_LIMITED', 'Too many session requests');
       return;
     }

@@ -1,133 +1,81 @@
+/**
+ * The cloud's metrics on prom-client: every `tether_*` metric with its type, labels and help,
+ * the scrape-time sessions gauge, one registry per cloud, the process's default metrics, and
+ * `GET /metrics` on a running cloud.
+ */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createCloudMetrics, createMetricsRegistry } from '../../src/cloud/metrics.js';
-import { codeOf } from '../support/errors.js';
+import { createCloudMetrics, type CloudMetrics } from '../../src/cloud/metrics.js';
+import { startTestCloud } from '../support/cloudHarness.js';
+import { activeResourceCounts, resourcesAbove, waitFor } from '../support/net.js';
 
 /** The sample lines of a rendering, without comments. */
 function samples(text: string): string[] {
   return text.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
 }
 
-describe('metrics registry', () => {
-  it('renders an unlabelled counter with HELP, TYPE and 0 before any increment', () => {
-    const registry = createMetricsRegistry();
-    registry.counter({ name: 'things_total', help: 'Things seen.' });
-    expect(registry.render()).toBe('# HELP things_total Things seen.\n# TYPE things_total counter\nthings_total 0\n');
-  });
+/** `{ name: 'type help' }` of every metric family in a rendering. */
+function families(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^# (HELP|TYPE) (\S+) (.*)$/.exec(line);
+    if (!match) continue;
+    const [, kind, name, rest] = match as unknown as [string, string, string, string];
+    out[name] = kind === 'TYPE' ? `${rest} ${out[name] ?? ''}`.trim() : rest;
+  }
+  return out;
+}
 
-  it('counts per label set, in the declared label order', () => {
-    const registry = createMetricsRegistry();
-    const counter = registry.counter({ name: 'bad_total', help: 'Bad.', labelNames: ['side', 'code'] });
-    counter.inc({ code: 'INVALID_JSON', side: 'glasses' });
-    counter.inc({ side: 'glasses', code: 'INVALID_JSON' }, 2);
-    counter.inc({ side: 'app', code: 'UNKNOWN_TYPE' });
-    expect(samples(registry.render())).toEqual([
-      'bad_total{side="glasses",code="INVALID_JSON"} 3',
-      'bad_total{side="app",code="UNKNOWN_TYPE"} 1',
-    ]);
-    expect(counter.value({ side: 'glasses', code: 'INVALID_JSON' })).toBe(3);
-    expect(counter.value({ side: 'glasses', code: 'MISSING_TYPE' })).toBe(0);
-  });
+/** Every `tether_*` metric as it was before prom-client: name → type and help. */
+const TETHER_METRICS = {
+  tether_sessions: 'gauge Sessions by kind (user or app) and state, counted at scrape time.',
+  tether_glasses_reconnects_total: 'counter Glasses connections that resumed an existing user session.',
+  tether_heartbeat_timeouts_total: 'counter Sockets terminated after no heartbeat within the timeout, by side (glasses or app).',
+  tether_webhook_latency_seconds: 'histogram Webhook round-trip time in seconds, by request type and outcome.',
+  tether_webhook_failures_total:
+    'counter Webhooks that failed (timeout, network error, non-2xx status), by request type and outcome.',
+  tether_bad_messages_total: 'counter Frames refused as invalid, by side (glasses or app) and error code.',
+  tether_app_recoveries_total: 'counter App-session recovery workflows, by outcome.',
+};
 
-  it('refuses to decrease a counter or to miss a label', () => {
-    const registry = createMetricsRegistry();
-    const plain = registry.counter({ name: 'a_total', help: 'A.' });
-    const labelled = registry.counter({ name: 'b_total', help: 'B.', labelNames: ['side'] });
-    expect(codeOf(() => plain.inc(-1))).toBe('INTERNAL_ERROR');
-    expect(codeOf(() => (labelled.inc as (labels: object) => void)({}))).toBe('INTERNAL_ERROR');
-  });
+/** Default metrics of prom-client that /metrics must serve: CPU, memory, heap, event loop, GC. */
+const PROCESS_METRICS = {
+  process_cpu_seconds_total: 'counter',
+  process_resident_memory_bytes: 'gauge',
+  process_start_time_seconds: 'gauge',
+  nodejs_heap_size_used_bytes: 'gauge',
+  nodejs_eventloop_lag_seconds: 'gauge',
+  nodejs_eventloop_lag_p99_seconds: 'gauge',
+  nodejs_gc_duration_seconds: 'histogram',
+  nodejs_active_resources_total: 'gauge',
+};
 
-  it('escapes label values and help text', () => {
-    const registry = createMetricsRegistry();
-    const gauge = registry.gauge({ name: 'g', help: 'Line one\nback\\slash', labelNames: ['v'] });
-    gauge.set({ v: 'a "quoted"\\ value\nnext' }, 1);
-    const text = registry.render();
-    expect(text).toContain('# HELP g Line one\\nback\\\\slash\n');
-    expect(text).toContain('g{v="a \\"quoted\\"\\\\ value\\nnext"} 1\n');
-  });
+function tetherFamilies(text: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(families(text)).filter(([name]) => name.startsWith('tether_')));
+}
 
-  it('sets, increments and decrements gauges', () => {
-    const registry = createMetricsRegistry();
-    const gauge = registry.gauge({ name: 'open', help: 'Open.' });
-    gauge.set(5);
-    gauge.inc();
-    gauge.dec(3);
-    expect(gauge.value()).toBe(3);
-    expect(samples(registry.render())).toEqual(['open 3']);
-  });
-
-  it('runs gauge collectors at render time and drops series they no longer set', () => {
-    const registry = createMetricsRegistry();
-    const gauge = registry.gauge({ name: 'sessions', help: 'Sessions.', labelNames: ['state'] });
-    let states: Record<string, number> = { connected: 2, grace: 1 };
-    let calls = 0;
-    const stop = gauge.collect((g) => {
-      calls += 1;
-      for (const [state, count] of Object.entries(states)) g.set({ state }, count);
-    });
-    expect(calls).toBe(0);
-    expect(samples(registry.render())).toEqual(['sessions{state="connected"} 2', 'sessions{state="grace"} 1']);
-    states = { connected: 3 };
-    expect(samples(registry.render())).toEqual(['sessions{state="connected"} 3']);
-    expect(calls).toBe(2);
-    stop();
-    registry.render();
-    expect(calls).toBe(2);
-  });
-
-  it('renders histograms with cumulative buckets, +Inf, sum and count', () => {
-    const registry = createMetricsRegistry();
-    const histogram = registry.histogram({ name: 'lat_seconds', help: 'Latency.', labelNames: ['type'], buckets: [0.1, 1] });
-    histogram.observe({ type: 'x' }, 0.05);
-    histogram.observe({ type: 'x' }, 0.5);
-    histogram.observe({ type: 'x' }, 0.1);
-    histogram.observe({ type: 'x' }, 3);
-    expect(registry.render()).toBe(
-      [
-        '# HELP lat_seconds Latency.',
-        '# TYPE lat_seconds histogram',
-        'lat_seconds_bucket{type="x",le="0.1"} 2',
-        'lat_seconds_bucket{type="x",le="1"} 3',
-        'lat_seconds_bucket{type="x",le="+Inf"} 4',
-        'lat_seconds_sum{type="x"} 3.65',
-        'lat_seconds_count{type="x"} 4',
-        '',
-      ].join('\n'),
-    );
-  });
-
-  it('refuses bad declarations with INTERNAL_ERROR', () => {
-    const registry = createMetricsRegistry();
-    registry.counter({ name: 'dup_total', help: 'x' });
-    expect(codeOf(() => registry.counter({ name: 'dup_total', help: 'x' }))).toBe('INTERNAL_ERROR');
-    expect(codeOf(() => registry.gauge({ name: 'bad-name', help: 'x' }))).toBe('INTERNAL_ERROR');
-    expect(codeOf(() => registry.gauge({ name: 'g2', help: 'x', labelNames: ['__reserved'] }))).toBe('INTERNAL_ERROR');
-    expect(codeOf(() => registry.histogram({ name: 'h1', help: 'x', buckets: [1, 0.5] }))).toBe('INTERNAL_ERROR');
-    expect(codeOf(() => registry.histogram({ name: 'h2', help: 'x', buckets: [] }))).toBe('INTERNAL_ERROR');
-    expect(codeOf(() => registry.histogram({ name: 'h3', help: 'x', labelNames: ['le'], buckets: [1] }))).toBe('INTERNAL_ERROR');
-  });
-});
+// Never called: it only has to compile (or, where marked, not compile).
+function labelsAreRequired(metrics: CloudMetrics): void {
+  metrics.badMessages.inc({ side: 'glasses', code: 'INVALID_JSON' });
+  // @ts-expect-error a labelled counter needs every label
+  metrics.badMessages.inc({ side: 'glasses' });
+  // @ts-expect-error and takes no value alone
+  metrics.heartbeatTimeouts.inc();
+  metrics.glassesReconnects.inc();
+  // @ts-expect-error an unlabelled counter takes no labels
+  metrics.glassesReconnects.inc({ side: 'app' });
+  // @ts-expect-error a histogram needs every label
+  metrics.webhookLatency.observe({ type: 'stop_request' }, 0.1);
+}
+void labelsAreRequired;
 
 describe('cloud metrics', () => {
-  it('declares every cloud metric with its type', () => {
-    const text = createCloudMetrics().render();
-    const types = Object.fromEntries(
-      text
-        .split('\n')
-        .filter((line) => line.startsWith('# TYPE '))
-        .map((line) => line.slice('# TYPE '.length).split(' ') as [string, string]),
-    );
-    expect(types).toEqual({
-      tether_sessions: 'gauge',
-      tether_glasses_reconnects_total: 'counter',
-      tether_heartbeat_timeouts_total: 'counter',
-      tether_webhook_latency_seconds: 'histogram',
-      tether_webhook_failures_total: 'counter',
-      tether_bad_messages_total: 'counter',
-      tether_app_recoveries_total: 'counter',
-    });
+  it('declares every tether metric with its type and help', async () => {
+    const metrics = createCloudMetrics();
+    expect(tetherFamilies(await metrics.render())).toEqual(TETHER_METRICS);
   });
 
-  it('records into the predefined metrics', () => {
+  it('records into the predefined metrics', async () => {
     const metrics = createCloudMetrics();
     metrics.sessions.collect((g) => {
       g.set({ kind: 'user', state: 'connected' }, 2);
@@ -136,21 +84,120 @@ describe('cloud metrics', () => {
     metrics.glassesReconnects.inc();
     metrics.heartbeatTimeouts.inc({ side: 'glasses' });
     metrics.webhookLatency.observe({ type: 'session_request', outcome: 'ok' }, 0.2);
+    metrics.webhookFailures.inc({ type: 'stop_request', outcome: 'timeout' });
     metrics.badMessages.inc({ side: 'app', code: 'INVALID_JSON' });
-    const lines = samples(metrics.render());
+    metrics.badMessages.inc({ side: 'app', code: 'INVALID_JSON' }, 2);
+    metrics.appRecoveries.inc({ outcome: 'recovered' });
+    const lines = samples(await metrics.render());
     expect(lines).toContain('tether_sessions{kind="user",state="connected"} 2');
     expect(lines).toContain('tether_sessions{kind="app",state="running"} 3');
     expect(lines).toContain('tether_glasses_reconnects_total 1');
     expect(lines).toContain('tether_heartbeat_timeouts_total{side="glasses"} 1');
-    expect(lines).toContain('tether_webhook_latency_seconds_bucket{type="session_request",outcome="ok",le="0.25"} 1');
+    expect(lines).toContain('tether_webhook_latency_seconds_bucket{le="0.1",type="session_request",outcome="ok"} 0');
+    expect(lines).toContain('tether_webhook_latency_seconds_bucket{le="0.25",type="session_request",outcome="ok"} 1');
+    expect(lines).toContain('tether_webhook_latency_seconds_bucket{le="+Inf",type="session_request",outcome="ok"} 1');
     expect(lines).toContain('tether_webhook_latency_seconds_count{type="session_request",outcome="ok"} 1');
-    expect(lines).toContain('tether_bad_messages_total{side="app",code="INVALID_JSON"} 1');
+    expect(lines).toContain('tether_webhook_failures_total{type="stop_request",outcome="timeout"} 1');
+    expect(lines).toContain('tether_bad_messages_total{side="app",code="INVALID_JSON"} 3');
+    expect(lines).toContain('tether_app_recoveries_total{outcome="recovered"} 1');
   });
 
-  it('gives each instance its own registry', () => {
+  it('runs the sessions collectors at every scrape and drops series they no longer set', async () => {
+    const metrics = createCloudMetrics();
+    let states: Record<string, number> = { connected: 2, grace: 1 };
+    let calls = 0;
+    const stop = metrics.sessions.collect((g) => {
+      calls += 1;
+      for (const [state, count] of Object.entries(states)) g.inc({ kind: 'user', state }, count);
+    });
+    expect(calls).toBe(0);
+    const sessions = async () => samples(await metrics.render()).filter((l) => l.startsWith('tether_sessions'));
+    expect(await sessions()).toEqual(['tether_sessions{kind="user",state="connected"} 2', 'tether_sessions{kind="user",state="grace"} 1']);
+    states = { connected: 3 };
+    expect(await sessions()).toEqual(['tether_sessions{kind="user",state="connected"} 3']);
+    expect(calls).toBe(2);
+    stop();
+    expect(await sessions()).toEqual([]);
+    expect(calls).toBe(2);
+  });
+
+  it('rejects the scrape when a collector throws', async () => {
+    const metrics = createCloudMetrics();
+    metrics.sessions.collect(() => {
+      throw new Error('collector bug');
+    });
+    await expect(metrics.render()).rejects.toThrow('collector bug');
+  });
+
+  it('gives each instance its own registry', async () => {
     const a = createCloudMetrics();
     const b = createCloudMetrics();
     a.glassesReconnects.inc();
-    expect(b.glassesReconnects.value()).toBe(0);
+    expect(samples(await a.render())).toContain('tether_glasses_reconnects_total 1');
+    expect(samples(await b.render())).toContain('tether_glasses_reconnects_total 0');
+  });
+
+  it("serves the process's default metrics in every instance", async () => {
+    const a = createCloudMetrics();
+    const b = createCloudMetrics();
+    for (const metrics of [a, b]) {
+      const text = await metrics.render();
+      const types = Object.fromEntries(Object.keys(PROCESS_METRICS).map((name) => [name, families(text)[name]?.split(' ')[0]]));
+      expect(types).toEqual(PROCESS_METRICS);
+      expect(Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+      expect(text).toMatch(/^nodejs_eventloop_lag_seconds \S+$/m);
+    }
+    expect(a.registry.contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
+  });
+
+  it('empties its registry on close, leaving the other instances and no active resource behind', async () => {
+    const baseline = activeResourceCounts();
+    const kept = createCloudMetrics();
+    for (let i = 0; i < 20; i++) {
+      const metrics = createCloudMetrics();
+      await metrics.render();
+      metrics.close();
+      expect((await metrics.render()).trim()).toBe('');
+    }
+    expect(tetherFamilies(await kept.render())).toEqual(TETHER_METRICS);
+    expect(await kept.render()).toMatch(/^process_resident_memory_bytes /m);
+    // A scrape measures event-loop lag with one setImmediate; nothing else stays.
+    await waitFor(() => resourcesAbove(baseline).length === 0, { message: `leaked: ${resourcesAbove(baseline).join(', ')}` });
+  });
+});
+
+describe('README', () => {
+  it('lists every tether metric and the process metrics on the /metrics row', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const row = readme.split('\n').find((line) => line.startsWith('| `GET /metrics` |'));
+    for (const name of [...Object.keys(TETHER_METRICS), 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']) {
+      expect(row, name).toContain(`\`${name}`);
+    }
+  });
+});
+
+describe('GET /metrics on a running cloud', () => {
+  it('serves every tether series and the process metrics, with prom-client content type', async () => {
+    const h = await startTestCloud();
+    try {
+      const glasses = await h.glassesFor('metrics-user');
+      await glasses.connect();
+      const response = await fetch(`${h.cloud.url}/metrics`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe(h.cloud.metrics.registry.contentType);
+      const text = await response.text();
+      const names = families(text);
+      for (const [name, typeAndHelp] of Object.entries(TETHER_METRICS)) expect(names[name], name).toBe(typeAndHelp);
+      for (const [name, type] of Object.entries(PROCESS_METRICS)) expect(names[name]?.split(' ')[0], name).toBe(type);
+      const lines = samples(text);
+      expect(lines).toContain('tether_sessions{kind="user",state="connected"} 1');
+      expect(lines).toContain('tether_glasses_reconnects_total 0');
+      expect(lines.some((l) => l.startsWith('process_resident_memory_bytes '))).toBe(true);
+      expect(lines.some((l) => l.startsWith('nodejs_eventloop_lag_seconds '))).toBe(true);
+      await glasses.close();
+    } finally {
+      await h.close();
+    }
+    expect((await h.cloud.metrics.render()).trim()).toBe('');
   });
 });

@@ -42,8 +42,8 @@ let server: SlowApp | undefined;
 let http: Server | undefined;
 const glasses: SimulatedGlasses[] = [];
 
-function recoveries(outcome: string): number {
-  const line = h.cloud.metrics.render().split('\n').find((l) => l.startsWith(`tether_app_recoveries_total{outcome="${outcome}"}`));
+async function recoveries(outcome: string): Promise<number> {
+  const line = (await h.cloud.metrics.render()).split('\n').find((l) => l.startsWith(`tether_app_recoveries_total{outcome="${outcome}"}`));
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
@@ -115,8 +115,8 @@ describe('seed 02 §3.4: restart recovery', () => {
     expect(new Set(server.started.slice(-CONCURRENCY))).toEqual(new Set(served.slice(0, CONCURRENCY)));
 
     expect(h.lines.find((l) => l.msg === 'app server recovery finished')).toMatchObject({ planned: USERS, recovered: USERS - 1, failed: 1 });
-    expect(recoveries('recovered')).toBe(USERS - 1);
-    expect(recoveries('failed')).toBe(1);
+    expect(await recoveries('recovered')).toBe(USERS - 1);
+    expect(await recoveries('failed')).toBe(1);
     // Each recovery's webhooks carry its correlation id.
     const registration = h.lines.find((l) => l.msg === 'app server registered' && l.restarted === true) as { registrationId: string };
     expect(h.lines.some((l) => l.correlationId === `recovery:${registration.registrationId}:${userIdFor(0)}-${PKG}`)).toBe(true);

@@ -4,7 +4,7 @@
  * stored history with its restart flag, the webhook moving to the newest server, and the
  * Tether SDK's `AppServer` registering by itself.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { hashApiKey } from '../../src/cloud/apiKeys.js';
 import type { RecoveryPlan } from '../../src/cloud/recovery.js';
@@ -50,6 +50,10 @@ describe('RegistrationService', () => {
   let service: RegistrationService;
   const plans: string[] = [];
 
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
   beforeEach(() => {
     store = createSqliteStore(':memory:');
     store.createApp({ packageName: PKG, name: 'Registered', webhookUrl: 'http://old.example/webhook', apiKeyHash: hashApiKey(KEY) });
@@ -70,13 +74,13 @@ describe('RegistrationService', () => {
     });
   });
 
-  it('refuses a wrong key with 401 INVALID_API_KEY and an unknown package with 401 UNKNOWN_PACKAGE', () => {
-    expect(refusedWith(service.register(body({ apiKey: 'tk_wrong' })))).toEqual({ status: 401, code: 'INVALID_API_KEY' });
-    expect(refusedWith(service.register(body({ packageName: 'com.example.nobody' })))).toEqual({ status: 401, code: 'UNKNOWN_PACKAGE' });
+  it('refuses a wrong key with 401 INVALID_API_KEY and an unknown package with 401 UNKNOWN_PACKAGE', async () => {
+    expect(refusedWith(await service.register(body({ apiKey: 'tk_wrong' })))).toEqual({ status: 401, code: 'INVALID_API_KEY' });
+    expect(refusedWith(await service.register(body({ packageName: 'com.example.nobody' })))).toEqual({ status: 401, code: 'UNKNOWN_PACKAGE' });
     expect(store.listRegistrations(PKG)).toEqual([]);
   });
 
-  it('refuses an invalid body with 400 INVALID_FIELDS', () => {
+  it('refuses an invalid body with 400 INVALID_FIELDS', async () => {
     for (const bad of [
       undefined,
       'text',
@@ -88,33 +92,39 @@ describe('RegistrationService', () => {
       body({ capabilities: 'display' }),
       body({ packageName: '../etc' }),
     ]) {
-      expect(refusedWith(service.register(bad)), JSON.stringify(bad)).toEqual({ status: 400, code: 'INVALID_FIELDS' });
+      expect(refusedWith(await service.register(bad)), JSON.stringify(bad)).toEqual({ status: 400, code: 'INVALID_FIELDS' });
     }
   });
 
-  it('accepts 10 registrations of a package per sliding minute and refuses the 11th with 429 RATE_LIMITED', () => {
+  it('accepts 10 registrations of a package per minute and refuses the 11th with 429 RATE_LIMITED until the minute ends', async () => {
+    // The limiter reads Date.now(), not the injected clock.
+    vi.spyOn(Date, 'now').mockImplementation(() => clock);
     for (let i = 0; i < REGISTRATIONS_PER_WINDOW; i++) {
       clock += 1000;
-      expect(service.register(body()).ok, `registration ${i + 1}`).toBe(true);
+      expect((await service.register(body())).ok, `registration ${i + 1}`).toBe(true);
     }
     clock += 1000;
-    const eleventh = service.register(body());
+    const eleventh = await service.register(body());
     expect(refusedWith(eleventh)).toEqual({ status: 429, code: 'RATE_LIMITED' });
-    // The refused attempt counts too (a crash-looping server is held off, not invited back):
-    // the next one is allowed once the first two (+1 s, +2 s) have left the window; this is +11 s.
-    expect(!eleventh.ok && eleventh.retryAfterMs).toBe(REGISTRATION_WINDOW_MS - 9000);
+    // The window opened at the first registration (+1 s) and ends a minute later; this is +11 s.
+    expect(!eleventh.ok && eleventh.retryAfterMs).toBe(REGISTRATION_WINDOW_MS - 10_000);
+    // A refused attempt counts too, and hammering earns no earlier answer.
+    clock += 5000;
+    const twelfth = await service.register(body());
+    expect(!twelfth.ok && twelfth.retryAfterMs).toBe(REGISTRATION_WINDOW_MS - 15_000);
     // Wrong keys are refused before the limit and do not use it up.
-    expect(refusedWith(service.register(body({ apiKey: 'tk_wrong' })))).toEqual({ status: 401, code: 'INVALID_API_KEY' });
-    clock += REGISTRATION_WINDOW_MS;
-    expect(service.register(body()).ok).toBe(true);
+    expect(refusedWith(await service.register(body({ apiKey: 'tk_wrong' })))).toEqual({ status: 401, code: 'INVALID_API_KEY' });
+    // The window ends at +61 s.
+    clock = 1_000_000 + 1000 + REGISTRATION_WINDOW_MS;
+    expect((await service.register(body())).ok).toBe(true);
   });
 
-  it('records each boot in the history, a refresh only once, and flags a new boot as a restart', () => {
-    const firstBoot = service.register(body({ bootId: 'boot-0001' }));
+  it('records each boot in the history, a refresh only once, and flags a new boot as a restart', async () => {
+    const firstBoot = await service.register(body({ bootId: 'boot-0001' }));
     clock += 60_000;
-    const refresh = service.register(body({ bootId: 'boot-0001', version: '1.2.4' }));
+    const refresh = await service.register(body({ bootId: 'boot-0001', version: '1.2.4' }));
     clock += 60_000;
-    const restart = service.register(body({ bootId: 'boot-0002' }));
+    const restart = await service.register(body({ bootId: 'boot-0002' }));
     if (!firstBoot.ok || !refresh.ok || !restart.ok) throw new Error('a registration was refused');
 
     expect(firstBoot.body).toMatchObject({ success: true, restarted: false, activeSessions: ['u1-com.example.registered'] });
@@ -135,13 +145,13 @@ describe('RegistrationService', () => {
     ]);
   });
 
-  it("points the app's webhook at the newest boot's serverUrl, and an older boot's refresh does not move it back", () => {
-    service.register(body({ bootId: 'boot-0001', serverUrl: 'http://127.0.0.1:7010/' }));
+  it("points the app's webhook at the newest boot's serverUrl, and an older boot's refresh does not move it back", async () => {
+    await service.register(body({ bootId: 'boot-0001', serverUrl: 'http://127.0.0.1:7010/' }));
     expect(store.getApp(PKG)?.webhookUrl).toBe('http://127.0.0.1:7010/webhook');
-    service.register(body({ bootId: 'boot-0002', serverUrl: 'https://apps.example/notify' }));
+    await service.register(body({ bootId: 'boot-0002', serverUrl: 'https://apps.example/notify' }));
     expect(store.getApp(PKG)?.webhookUrl).toBe('https://apps.example/notify/webhook');
     // The old process is still draining and refreshes: the webhook stays with the newest.
-    service.register(body({ bootId: 'boot-0001', serverUrl: 'http://127.0.0.1:7010' }));
+    await service.register(body({ bootId: 'boot-0001', serverUrl: 'http://127.0.0.1:7010' }));
     expect(store.getApp(PKG)?.webhookUrl).toBe('https://apps.example/notify/webhook');
   });
 });

@@ -114,8 +114,8 @@ const failed = () => sessionStates().failed ?? 0;
 const errorFrames = () =>
   fleet!.glasses.flatMap((g) => g.received).filter((f) => f.message.type === 'app_state_change' && 'error' in f.message && f.message.error);
 
-function recoveries(outcome: string): number {
-  const line = h.cloud.metrics.render().split('\n').find((l) => l.startsWith(`tether_app_recoveries_total{outcome="${outcome}"}`));
+async function recoveries(outcome: string): Promise<number> {
+  const line = (await h.cloud.metrics.render()).split('\n').find((l) => l.startsWith(`tether_app_recoveries_total{outcome="${outcome}"}`));
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
@@ -256,9 +256,9 @@ describe('seed 02 §3.4: an app server killed with SIGKILL and started again', (
     figures.lastMs = sorted.at(-1)!;
     figures.p95Ms = percentile(sorted, 95);
     figures.p50Ms = percentile(sorted, 50);
-    figures.recovered = recoveries('recovered');
+    figures.recovered = await recoveries('recovered');
     figures.selfRecovered = expected.length - figures.recovered;
-    expect(recoveries('failed')).toBe(0);
+    expect(await recoveries('failed')).toBe(0);
     // A failed session has no actor left to retry: only the recovery brings it back.
     expect(figures.recovered).toBeGreaterThanOrEqual(figures.failedAtRegistration);
     // The seed's target is < 2 s at the 95th percentile. It is reported, not asserted: the

@@ -104,7 +104,7 @@ describe('seed 05: force-quit after rapid reconnects', () => {
     // Disposal stopped the app cleanly ("User session ended") and kept it desired.
     await waitFor(() => app.stops.length === 1);
     expect(cloud.store.getRunningApps('forced')).toEqual([PKG]);
-    expect(cloud.metrics.render()).toMatch(/tether_heartbeat_timeouts_total\{side="glasses"\} 1/);
+    expect(await cloud.metrics.render()).toMatch(/tether_heartbeat_timeouts_total\{side="glasses"\} 1/);
 
     // The user reopens the app long after; the glasses declare nothing, the stored set is used.
     const reopened = await h!.glassesFor('forced');

@@ -179,11 +179,11 @@ describe('webhook client', () => {
     await client.send(url, body, { correlationId: 'c1' });
     server.handler = (_req, res) => res.writeHead(503).end();
     await client.send(url, stopRequestBody({ sessionId: 's', userId: 'u', reason: 'user_disabled' }), { correlationId: 'c2' });
-    const text = metrics.render();
+    const text = await metrics.render();
     expect(text).toContain('tether_webhook_latency_seconds_count{type="session_request",outcome="ok"} 1');
     expect(text).toContain('tether_webhook_latency_seconds_count{type="stop_request",outcome="http_status"} 1');
-    expect(metrics.webhookFailures.value({ type: 'stop_request', outcome: 'http_status' })).toBe(1);
-    expect(metrics.webhookFailures.value({ type: 'session_request', outcome: 'http_status' })).toBe(0);
+    const failures = (await metrics.webhookFailures.get()).values;
+    expect(failures).toEqual([{ labels: { type: 'stop_request', outcome: 'http_status' }, value: 1 }]);
   });
 
   it('logs a failure with its correlation id', async () => {

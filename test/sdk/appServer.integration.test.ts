@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AppServer, AppSession, TpaServer, TpaSession } from '../../src/sdk/index.js';
 import { startScriptedCloud, type ScriptedCloud } from '../support/scriptedCloud.js';
 import { activeResourceCounts, resourcesAbove, waitFor } from '../support/net.js';
@@ -21,11 +21,10 @@ class RecordingServer extends AppServer {
 let cloud: ScriptedCloud | undefined;
 let server: RecordingServer | undefined;
 let baseUrl = '';
-let clock = 0;
 
 async function setup(options: Parameters<typeof startScriptedCloud>[0] = {}) {
   cloud = await startScriptedCloud(options);
-  server = new RecordingServer({ packageName: 'com.example.test', apiKey: 'key-1', now: () => clock, session: { connectTimeoutMs: 1000 } });
+  server = new RecordingServer({ packageName: 'com.example.test', apiKey: 'key-1', session: { connectTimeoutMs: 1000 } });
   const port = await server.listen(0, '127.0.0.1');
   baseUrl = `http://127.0.0.1:${port}`;
 }
@@ -47,7 +46,7 @@ afterEach(async () => {
   await cloud?.stop();
   server = undefined;
   cloud = undefined;
-  clock = 0;
+  vi.restoreAllMocks();
 });
 
 describe('AppServer webhook', () => {
@@ -73,13 +72,20 @@ describe('AppServer webhook', () => {
     expect(server!.started).toHaveLength(1);
   });
 
-  it('answers 429 to the 4th request for one session within a minute, and accepts again after it', async () => {
+  it('answers 429 with Retry-After to the 4th request for one session within a minute, and accepts again after it', async () => {
+    // The limiter reads Date.now(): move it a minute on when the test says so.
+    const realNow = Date.now;
+    let skippedMs = 0;
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skippedMs);
     await setup();
-    const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await webhook(request())).status);
-    expect(statuses).toEqual([200, 200, 200, 429]);
+    const responses: Response[] = [];
+    for (let i = 0; i < 4; i++) responses.push(await webhook(request()));
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 429]);
+    expect(await responses[3]!.json()).toMatchObject({ status: 'error', code: 'RATE_LIMITED' });
+    expect(Number(responses[3]!.headers.get('retry-after'))).toBeGreaterThan(55);
+    expect(Number(responses[3]!.headers.get('retry-after'))).toBeLessThanOrEqual(60);
     expect(await (await webhook(request('u2-com.example.test'))).json()).toEqual({ status: 'success' });
-    clock += 60_001;
+    skippedMs = 60_001;
     expect((await webhook(request())).status).toBe(200);
   });
 
