@@ -3,7 +3,7 @@
  * run apps and glasses against it. Every test that uses it must `await harness.close()`.
  */
 import { pino } from 'pino';
-import { createCloud, type Cloud, type CreateCloudOptions } from '../../src/cloud/cloud.js';
+import { createCloud, type CreateCloudOptions } from '../../src/cloud/cloud.js';
 import type { CloudSettings } from '../../src/cloud/config.js';
 import { SimulatedGlasses } from '../../src/sim/glassesClient.js';
 import { AppServer, type AppSession } from '../../src/sdk/index.js';
