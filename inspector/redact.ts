@@ -30,7 +30,7 @@ export interface SafeJsonOptions {
 }
 
 /** A key test from a rule. */
-export function secretKeyTest(rule: RedactRule = SECRET_KEY_PATTERN): (key: string) => boolean {
+function secretKeyTest(rule: RedactRule = SECRET_KEY_PATTERN): (key: string) => boolean {
   if (typeof rule === 'function') return rule;
   // A /g or /y rule would carry lastIndex from one key to the next.
   const pattern = new RegExp(rule.source, rule.flags.replace(/[gy]/g, ''));

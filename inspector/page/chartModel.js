@@ -13,8 +13,8 @@
  * @typedef {{ source: string, target: string, lines: string[], initial: boolean }} EdgeInfo
  */
 
-export const FONT = '12px system-ui, sans-serif';
-export const LABEL_FONT = '11px system-ui, sans-serif';
+const FONT = '12px system-ui, sans-serif';
+const LABEL_FONT = '11px system-ui, sans-serif';
 const LINE_HEIGHT = 14;
 const MAX_LABEL_LINES = 4;
 /** Label lines longer than this put their guard on a line of its own. */
@@ -144,7 +144,7 @@ export function toElkGraph(definition, measure) {
  * @param {StateDef} def
  * @returns {TransitionDef[]}
  */
-export function transitionsOf(def) {
+function transitionsOf(def) {
   if (Array.isArray(def.transitions)) return [...def.transitions, ...(Array.isArray(def.always) ? def.always : [])];
   const list = [];
   for (const group of Object.values(def.on ?? {})) if (Array.isArray(group)) list.push(...group);
@@ -158,7 +158,7 @@ export function transitionsOf(def) {
  * `always [canRetry]`, `done: appSession.x`.
  * @param {TransitionDef} transition
  */
-export function transitionLabel(transition) {
+function transitionLabel(transition) {
   const guard = guardName(transition.guard);
   return guard ? `${eventName(transition)} [${guard}]` : eventName(transition);
 }

@@ -9,7 +9,7 @@ import { SimulatedGlasses } from '../../src/sim/glassesClient.js';
 import { AppServer, type AppSession } from '../../src/sdk/index.js';
 
 /** Short but safe timings for integration tests (ms). */
-export const fastCloudSettings: Partial<CloudSettings> = {
+const fastCloudSettings: Partial<CloudSettings> = {
   port: 0,
   dbPath: ':memory:',
   gracePeriodMs: 1500,

@@ -10,7 +10,7 @@ import { defaultSessionConfig } from '../../machines/policy/sessionConfig.js';
 import { userSessionMachine } from '../../machines/userSession.js';
 
 /** `userSessionMachine` with inert sockets and an immediately successful webhook. */
-export const inertUserSessionMachine = userSessionMachine.provide({
+const inertUserSessionMachine = userSessionMachine.provide({
   actors: {
     glassesSocket: fromCallback(() => () => {}) as never,
     appSession: appSessionMachine.provide({
