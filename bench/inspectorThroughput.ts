@@ -53,7 +53,7 @@ export interface ThroughputOptions {
 export type Variant = 'none' | 'noop' | 'hub' | 'cloud' | 'cloud+hub' | 'cloud+hub+page';
 
 /** All variants, in the order they are reported. */
-export const VARIANTS: readonly Variant[] = ['none', 'noop', 'hub', 'cloud', 'cloud+hub', 'cloud+hub+page'];
+const VARIANTS: readonly Variant[] = ['none', 'noop', 'hub', 'cloud', 'cloud+hub', 'cloud+hub+page'];
 
 /** One variant's figures over the measured rounds. */
 export interface VariantResult {

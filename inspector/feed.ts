@@ -157,7 +157,7 @@ class Connection implements FeedConnection {
       const entry = typeof m.id === 'string' ? this.store.lookup(m.id) : undefined;
       if (!entry) {
         this.selected = undefined;
-        return this.send({ type: 'error', code: 'NOT_FOUND', message: 'no such actor', id: String(m.id) });
+        return this.send({ type: 'error', code: 'NOT_FOUND', message: 'no such actor', id: typeof m.id === 'string' ? m.id : JSON.stringify(m.id) });
       }
       this.selected = entry;
       this.sentVersion = entry.version;

@@ -300,7 +300,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
   };
 
   const definitionSlot = (text: string, name: unknown): DefinitionSlot => {
-    let slot = definitionSlots.get(text);
+    const slot = definitionSlots.get(text);
     if (slot) return slot;
     let parsed: unknown;
     try {
@@ -500,7 +500,8 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
     if (record.kind === EVENT_RECORD) return { t: record.t, kind: 'event', event: String(record.event) };
     // A transition keeps the event that caused it, so its payload (a close code…) says why.
     const event = record.event as Record<string, unknown> | undefined;
-    const type = event && typeof event === 'object' && typeof event.type === 'string' ? event.type : String(event ?? '');
+    const type =
+      event && typeof event === 'object' && typeof event.type === 'string' ? event.type : typeof record.event === 'string' ? record.event : '';
     const out: TraceRecord =
       record.from === undefined
         ? { t: record.t, kind: 'transition', event: type, to: record.to }
@@ -583,7 +584,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
     get size() {
       return entries.size;
     },
-    list: store.list,
+    list: () => store.list(),
     summary: (id) => {
       const entry = entries.get(id);
       return entry ? summaryOf(entry) : undefined;

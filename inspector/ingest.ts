@@ -6,6 +6,7 @@
  * Frames that cannot be read are counted and ignored: a bad sender never affects the cloud.
  */
 import type { WebSocket } from 'ws';
+import { frameText } from '../src/protocol/parse.js';
 import type { InspectorHub } from './hub.js';
 
 /** Characters allowed in a source name given as `?source=`. */
@@ -35,10 +36,10 @@ export interface IngestStats {
 export function acceptIngestSocket(ws: WebSocket, hub: InspectorHub, name: string): IngestStats {
   const source = hub.attachSource(name);
   const stats: IngestStats = { received: 0, rejected: 0 };
-  ws.on('message', (data, isBinary) => {
+  ws.on('message', (data) => {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(isBinary ? Buffer.from(data as Buffer).toString('utf8') : data.toString());
+      parsed = JSON.parse(frameText(data));
     } catch {
       stats.rejected++;
       return;

@@ -30,7 +30,7 @@ export interface SafeJsonOptions {
 }
 
 /** A key test from a rule. */
-export function secretKeyTest(rule: RedactRule = SECRET_KEY_PATTERN): (key: string) => boolean {
+function secretKeyTest(rule: RedactRule = SECRET_KEY_PATTERN): (key: string) => boolean {
   if (typeof rule === 'function') return rule;
   // A /g or /y rule would carry lastIndex from one key to the next.
   const pattern = new RegExp(rule.source, rule.flags.replace(/[gy]/g, ''));
@@ -105,7 +105,7 @@ function visit(value: unknown, depth: number, walk: Walk): unknown {
     walk.seen.delete(object);
     return out;
   }
-  if (isActorRef(object)) return `[actor ${String((object as { id?: unknown }).id ?? (object as { sessionId: string }).sessionId)}]`;
+  if (isActorRef(object)) return `[actor ${typeof object.id === 'string' ? object.id : object.sessionId}]`;
   if (object instanceof Date) return Number.isNaN(object.getTime()) ? 'Invalid Date' : object.toISOString();
   if (object instanceof Error) {
     return { name: object.name, message: object.message, ...codeOf(object) };
@@ -161,7 +161,7 @@ function visit(value: unknown, depth: number, walk: Walk): unknown {
   return out;
 }
 
-function isActorRef(object: object): boolean {
+function isActorRef(object: object): object is { id?: unknown; sessionId: string } {
   const ref = object as { sessionId?: unknown; send?: unknown; getSnapshot?: unknown };
   return typeof ref.sessionId === 'string' && typeof ref.send === 'function' && typeof ref.getSnapshot === 'function';
 }

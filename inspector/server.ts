@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type Express, type Request, type Response } from 'express';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode } from '../src/protocol/closeCodes.js';
+import { frameText } from '../src/protocol/parse.js';
 import type { Logger } from '../src/logger.js';
 import { closeSocket } from '../src/util/closeSocket.js';
 import { sendError } from '../src/util/httpError.js';
@@ -112,7 +113,7 @@ export function createInspectorServer(options: InspectorServerOptions): Inspecto
     if (actor === undefined && userId === undefined) {
       return sendError(res, 'BAD_REQUEST', 'Give ?actor=<id> or ?userId=<id>');
     }
-    const trace = hub.exportTrace(actor !== undefined ? { id: actor } : { userId: userId as string });
+    const trace = hub.exportTrace(actor !== undefined ? { id: actor } : { userId });
     if (trace.actors.length === 0) return sendError(res, 'NOT_FOUND', 'No recorded actor matches');
     const name = (actor ?? `user-${userId}`).replace(/[^\w.@-]+/g, '_');
     res.setHeader('Content-Disposition', `attachment; filename="tether-trace-${name}.json"`);
@@ -167,7 +168,7 @@ export function createInspectorServer(options: InspectorServerOptions): Inspecto
         },
       },
     );
-    ws.on('message', (data) => connection.receive(data.toString()));
+    ws.on('message', (data) => connection.receive(frameText(data)));
     ws.on('close', () => connection.close());
     ws.on('error', () => connection.close());
   };

@@ -76,7 +76,7 @@ export function buildRows(actors, { filter = '', showHelpers = false } = {}) {
  * What an actor is, for styling and ordering: its machine id, or `helper`.
  * @param {ActorSummary} actor
  */
-export function roleOf(actor) {
+function roleOf(actor) {
   return actor.machineId ?? 'helper';
 }
 

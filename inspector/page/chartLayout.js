@@ -11,16 +11,17 @@ import { toElkGraph } from './chartModel.js';
 
 /** @type {Map<string, Promise<ChartLayout>>} */
 const cache = new Map();
-/** @type {any} */
+/** @type {import('./types.js').Elk | null} */
 let elk = null;
 
 /**
- * @typedef {{ graph: any, nodes: Map<string, import('./chartModel.js').NodeInfo>,
+ * @typedef {import('./types.js').StateDef} StateDef
+ * @typedef {{ graph: import('./types.js').LaidOutNode, nodes: Map<string, import('./chartModel.js').NodeInfo>,
  *   edges: Map<string, import('./chartModel.js').EdgeInfo>, width: number, height: number }} ChartLayout
  */
 
 /**
- * @param {any} definition
+ * @param {StateDef} definition
  * @param {{ width: number, height: number }} panel size of the drawing area, px
  * @returns {Promise<ChartLayout>}
  */
@@ -36,7 +37,7 @@ export function layoutDefinition(definition, panel) {
 }
 
 /**
- * @param {any} definition
+ * @param {StateDef} definition
  * @param {{ width: number, height: number }} panel
  */
 async function bestLayout(definition, panel) {
@@ -48,14 +49,14 @@ async function bestLayout(definition, panel) {
 }
 
 /**
- * @param {any} definition
+ * @param {StateDef} definition
  * @param {'RIGHT' | 'DOWN'} direction
  * @returns {Promise<ChartLayout>}
  */
 async function runLayout(definition, direction) {
   const model = toElkGraph(definition, textWidth);
   model.graph.layoutOptions['elk.direction'] = direction;
-  elk ??= new /** @type {any} */ (window).ELK();
+  elk ??= new window.ELK();
   const graph = await elk.layout(model.graph);
   return { ...model, graph, width: graph.width, height: graph.height };
 }

@@ -5,22 +5,25 @@
  * with every transition it carries — `event [guard]`, `after <delay>`, `always [guard]`.
  * Pure and DOM-free: text widths come from the `measure` function the caller passes.
  *
- * @typedef {{ kind: 'state', def: any, parallelRegion: boolean, depth: number }
+ * @typedef {import('./types.js').StateDef} StateDef
+ * @typedef {import('./types.js').TransitionDef} TransitionDef
+ * @typedef {import('./types.js').ElkNode} ElkNode
+ * @typedef {{ kind: 'state', def: StateDef, parallelRegion: boolean, depth: number }
  *   | { kind: 'initial' }} NodeInfo
  * @typedef {{ source: string, target: string, lines: string[], initial: boolean }} EdgeInfo
  */
 
-export const FONT = '12px system-ui, sans-serif';
-export const LABEL_FONT = '11px system-ui, sans-serif';
+const FONT = '12px system-ui, sans-serif';
+const LABEL_FONT = '11px system-ui, sans-serif';
 const LINE_HEIGHT = 14;
 const MAX_LABEL_LINES = 4;
 /** Label lines longer than this put their guard on a line of its own. */
 const SPLIT_LINE_CHARS = 26;
 
 /**
- * @param {any} definition
+ * @param {StateDef} definition
  * @param {(text: string, font: string) => number} measure text width in px
- * @returns {{ graph: any, nodes: Map<string, NodeInfo>, edges: Map<string, EdgeInfo> }}
+ * @returns {{ graph: ElkNode & { layoutOptions: Record<string, string> }, nodes: Map<string, NodeInfo>, edges: Map<string, EdgeInfo> }}
  */
 export function toElkGraph(definition, measure) {
   /** @type {Map<string, NodeInfo>} */
@@ -65,10 +68,10 @@ export function toElkGraph(definition, measure) {
   return { graph, nodes, edges };
 
   /**
-   * @param {any} def
+   * @param {StateDef} def
    * @param {boolean} parallelRegion whether `def` is a region of a parallel state
    * @param {number} depth
-   * @returns {any} the ELK node
+   * @returns {ElkNode}
    */
   function stateNode(def, parallelRegion, depth) {
     nodes.set(def.id, { kind: 'state', def, parallelRegion, depth });
@@ -85,7 +88,7 @@ export function toElkGraph(definition, measure) {
         height: tags ? 42 : 30,
       };
     }
-    /** @type {any[]} */
+    /** @type {ElkNode[]} */
     const children = childDefs.map((child) => stateNode(child, def.type === 'parallel', depth + 1));
     const initialTarget = def.type !== 'parallel' ? firstTarget(def.initial) : undefined;
     if (initialTarget) {
@@ -105,7 +108,7 @@ export function toElkGraph(definition, measure) {
     };
   }
 
-  /** @param {any} def */
+  /** @param {StateDef} def */
   function collectTransitions(def) {
     for (const transition of transitionsOf(def)) {
       const target = firstTarget(transition);
@@ -138,10 +141,10 @@ export function toElkGraph(definition, measure) {
 /**
  * Every transition of a state node: the definition's flat `transitions` list when present,
  * else `on`, `after` and `always` (shapes differ across XState versions).
- * @param {any} def
- * @returns {any[]}
+ * @param {StateDef} def
+ * @returns {TransitionDef[]}
  */
-export function transitionsOf(def) {
+function transitionsOf(def) {
   if (Array.isArray(def.transitions)) return [...def.transitions, ...(Array.isArray(def.always) ? def.always : [])];
   const list = [];
   for (const group of Object.values(def.on ?? {})) if (Array.isArray(group)) list.push(...group);
@@ -153,14 +156,14 @@ export function transitionsOf(def) {
 /**
  * The label of one transition: `socket.closed [isCurrentGen]`, `after heartbeatTimeout`,
  * `always [canRetry]`, `done: appSession.x`.
- * @param {any} transition
+ * @param {TransitionDef} transition
  */
-export function transitionLabel(transition) {
+function transitionLabel(transition) {
   const guard = guardName(transition.guard);
   return guard ? `${eventName(transition)} [${guard}]` : eventName(transition);
 }
 
-/** @param {any} transition */
+/** @param {TransitionDef} transition */
 function eventName(transition) {
   if (transition.delay !== undefined) {
     return typeof transition.delay === 'number' ? `after ${transition.delay} ms` : `after ${transition.delay}`;
@@ -183,7 +186,10 @@ export function eventLabel(type) {
   return type;
 }
 
-/** @param {any} guard */
+/**
+ * @param {import('./types.js').GuardDef | undefined} guard
+ * @returns {string}
+ */
 function guardName(guard) {
   if (guard === undefined || guard === null) return '';
   if (typeof guard === 'string') return guard;
@@ -200,7 +206,7 @@ function guardName(guard) {
 
 /**
  * The first target id of a transition or initial config, without its `#`.
- * @param {any} transition
+ * @param {TransitionDef | undefined} transition
  * @returns {string | undefined}
  */
 function firstTarget(transition) {

@@ -27,7 +27,7 @@ export function createChartView({ root }) {
   const legend = h('div', { class: 'chart-legend' });
   root.append(svg, empty, legend);
 
-  /** @type {any} */
+  /** @type {import('./types.js').StateDef | null} */
   let definition = null;
   /** @type {string | null} */
   let actorId = null;
@@ -50,7 +50,7 @@ export function createChartView({ root }) {
   /**
    * Shows `def` for actor `id` (re-laid out only when the definition changes).
    * @param {string | null} id
-   * @param {any} def
+   * @param {import('./types.js').StateDef | null} def
    * @param {unknown} stateValue
    * @returns {Promise<void>} settles once drawn
    */
@@ -143,7 +143,7 @@ export function createChartView({ root }) {
     const labelLayer = s('g', { class: 'edge-labels' });
     stateEls = new Map();
 
-    /** @param {any} node */
+    /** @param {import('./types.js').LaidOutNode} node */
     const visit = (node) => {
       const info = nodes.get(node.id);
       if (info?.kind === 'initial') {
@@ -163,7 +163,7 @@ export function createChartView({ root }) {
         edgeLayer.append(s('path', { class: info?.initial ? 'edge initial-edge' : 'edge', d: pathOf(section), 'marker-end': 'url(#arrow)' }));
       }
       for (const label of edge.labels ?? []) {
-        const lines = String(label.text).split('\n');
+        const lines = label.text.split('\n');
         const text = s('text', { class: 'edge-label', x: label.x + 4, y: label.y + 13 });
         lines.forEach((line, i) => text.append(s('tspan', { x: label.x + 4, dy: i === 0 ? 0 : 14, class: line.startsWith('[') ? 'guard' : undefined, text: line })));
         labelLayer.append(text);
@@ -190,7 +190,7 @@ export function createChartView({ root }) {
   }
 
   /**
-   * @param {any} node laid-out node
+   * @param {import('./types.js').LaidOutNode} node
    * @param {Extract<import('./chartModel.js').NodeInfo, { kind: 'state' }>} info
    */
   function drawState(node, info) {

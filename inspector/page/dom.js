@@ -71,5 +71,6 @@ export function textWidth(text, font) {
   return width;
 }
 
+/** @type {Map<string, number>} */
 const widthCache = new Map();
 const measureContext = /** @type {CanvasRenderingContext2D} */ (document.createElement('canvas').getContext('2d'));

@@ -86,7 +86,7 @@ export function createEventLog({ root }) {
  * @param {TraceRecord[]} records
  * @returns {Array<{ t: number, event: unknown, from?: unknown, to?: unknown, data?: unknown }>}
  */
-export function mergeRecords(records) {
+function mergeRecords(records) {
   /** @type {Array<{ t: number, event: unknown, from?: unknown, to?: unknown, data?: unknown }>} */
   const rows = [];
   for (let i = 0; i < records.length; i++) {
@@ -105,7 +105,7 @@ export function mergeRecords(records) {
 }
 
 /** @param {unknown} event */
-export function eventType(event) {
+function eventType(event) {
   if (typeof event === 'string') return event;
   if (event && typeof event === 'object' && 'type' in event) return String(/** @type {{ type: unknown }} */ (event).type);
   return '?';

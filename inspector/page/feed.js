@@ -11,7 +11,7 @@ const RETRY_MAX_MS = 5000;
 
 /**
  * @param {{
- *   onMessage: (message: any) => void,
+ *   onMessage: (message: import('./types.js').FeedServerMessage) => void,
  *   onStatus: (status: 'connecting' | 'open' | 'closed') => void,
  *   onOpen?: () => void,
  * }} handlers
@@ -36,6 +36,7 @@ export function connectFeed({ onMessage, onStatus, onOpen }) {
       onOpen?.();
     });
     ws.addEventListener('message', (event) => {
+      /** @type {unknown} */
       let message;
       try {
         message = JSON.parse(String(event.data));
@@ -43,7 +44,8 @@ export function connectFeed({ onMessage, onStatus, onOpen }) {
         console.warn('inspector: ignoring a frame that is not JSON');
         return;
       }
-      onMessage(message);
+      // The server's own feed format (../protocol.ts); the handler still reads it defensively.
+      onMessage(/** @type {import('./types.js').FeedServerMessage} */ (message));
     });
     ws.addEventListener('close', () => {
       if (socket !== ws) return;
@@ -57,7 +59,7 @@ export function connectFeed({ onMessage, onStatus, onOpen }) {
 
   open();
   return {
-    /** @param {object} message */
+    /** @param {import('./types.js').FeedClientMessage} message */
     send(message) {
       if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
     },

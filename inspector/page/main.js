@@ -26,7 +26,7 @@ const MAX_LANES = 12;
 const MIN_TIMELINE_MS = 5000;
 
 /**
- * @typedef {{ id: string, definition: any, snapshot: { value: unknown, context?: unknown, status?: string, tags?: string[] },
+ * @typedef {{ id: string, definition: import('./types.js').StateDef | null, snapshot: { value: unknown, context?: unknown, status?: string, tags?: string[] },
  *   records: import('./eventLog.js').TraceRecord[] }} Detail
  */
 
@@ -40,10 +40,10 @@ let selectedId = null;
 /** @type {Detail | null} */
 let detail = null;
 /** Definitions seen, by machine id: a newly selected actor is drawn before its detail arrives. */
-const definitions = new Map();
+const definitions = /** @type {Map<string, import('./types.js').StateDef>} */ (new Map());
 /** Page-side figures the end-to-end test reads. */
 const metrics = { listRenders: /** @type {Array<{ at: number, count: number }>} */ ([]) };
-/** @type {any} */ (window).tetherInspector = { metrics };
+window.tetherInspector = { metrics };
 
 const activeStore = () => replay?.store ?? liveStore;
 
@@ -95,9 +95,9 @@ const feed = connectFeed({
   },
 });
 
-/** @param {any} message */
+/** @param {import('./types.js').FeedServerMessage} message */
 function onFeedMessage(message) {
-  switch (message?.type) {
+  switch (message.type) {
     case 'hello':
       liveStore.reset(Array.isArray(message.actors) ? message.actors : [], message.now);
       break;
@@ -257,8 +257,13 @@ function exportName() {
   return summary?.systemId ?? summary?.id ?? 'actor';
 }
 
-$('import').addEventListener('change', async (event) => {
-  const input = /** @type {HTMLInputElement} */ (event.target);
+$('import').addEventListener('change', (event) => void importTrace(/** @type {HTMLInputElement} */ (event.target)));
+
+/**
+ * Replays the trace file chosen in `input` (a toast says why when it is not one).
+ * @param {HTMLInputElement} input
+ */
+async function importTrace(input) {
   const file = input.files?.[0];
   input.value = '';
   if (!file) return;
@@ -267,7 +272,7 @@ $('import').addEventListener('change', async (event) => {
   } catch (error) {
     notify(/** @type {Error} */ (error).message);
   }
-});
+}
 
 /**
  * @param {import('./trace.js').Trace} trace

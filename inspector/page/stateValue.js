@@ -12,7 +12,8 @@
 export function formatStateValue(value) {
   if (value === undefined || value === null) return '';
   if (typeof value === 'string') return value;
-  if (typeof value !== 'object') return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value !== 'object') return '';
   const entries = Object.entries(/** @type {Record<string, unknown>} */ (value));
   if (entries.length === 0) return '';
   if (entries.length === 1) {
@@ -41,7 +42,7 @@ export function topState(value) {
 /**
  * Ids of every state node the value makes active (the root included), read from a definition
  * as `machine.toJSON()` gives it.
- * @param {any} definition
+ * @param {import('./types.js').StateDef | null} definition
  * @param {unknown} value
  * @returns {Set<string>}
  */
@@ -55,12 +56,12 @@ export function activeStateIds(definition, value) {
 }
 
 /**
- * @param {any} node
+ * @param {import('./types.js').StateDef} node
  * @param {unknown} value
  * @param {Set<string>} ids
  */
 function walk(node, value, ids) {
-  const states = node?.states ?? {};
+  const states = node.states ?? {};
   if (typeof value === 'string') {
     const child = states[value];
     if (child) ids.add(child.id);
@@ -77,14 +78,14 @@ function walk(node, value, ids) {
 
 /**
  * Ids of the deepest active states only (those the user is "in").
- * @param {any} definition
+ * @param {import('./types.js').StateDef | null} definition
  * @param {Set<string>} active
  * @returns {Set<string>}
  */
 export function leafStateIds(definition, active) {
   /** @type {Set<string>} */
   const leaves = new Set();
-  (function visit(node) {
+  (function visit(/** @type {import('./types.js').StateDef | null} */ node) {
     if (!node || !active.has(node.id)) return;
     const children = Object.values(node.states ?? {});
     const activeChildren = children.filter((child) => active.has(child.id));

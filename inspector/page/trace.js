@@ -3,7 +3,7 @@
  * (checked enough that replay can trust its shape).
  *
  * @typedef {{ t: number, value: unknown, context?: unknown }} TraceSnapshot
- * @typedef {{ summary: import('./actorStore.js').ActorSummary, definition: any,
+ * @typedef {{ summary: import('./actorStore.js').ActorSummary, definition: import('./types.js').StateDef | null,
  *   records: import('./eventLog.js').TraceRecord[], snapshots: TraceSnapshot[] }} TraceActor
  * @typedef {{ version: 1, exportedAt: number, actors: TraceActor[] }} Trace
  */
@@ -33,20 +33,38 @@ export function downloadTrace(trace, name) {
  * @throws {Error} with a message a person can act on
  */
 export function parseTrace(text) {
-  /** @type {any} */
+  /** @type {unknown} */
   let data;
   try {
     data = JSON.parse(text);
   } catch {
     throw new Error('This file is not JSON.');
   }
-  if (!data || data.version !== 1 || !Array.isArray(data.actors)) {
+  if (!isObject(data) || data.version !== 1 || !Array.isArray(data.actors)) {
     throw new Error('This is not a Tether inspector trace (expected version 1 with an actors list).');
   }
-  for (const actor of data.actors) {
-    if (!actor?.summary?.id || !Array.isArray(actor.snapshots)) throw new Error('A trace actor lacks its summary id or snapshots.');
+  for (const actor of /** @type {unknown[]} */ (data.actors)) {
+    if (!isObject(actor) || !isObject(actor.summary) || !actor.summary.id || !Array.isArray(actor.snapshots)) {
+      throw new Error('A trace actor lacks its summary id or snapshots.');
+    }
     actor.records = Array.isArray(actor.records) ? actor.records : [];
-    actor.snapshots = actor.snapshots.filter((/** @type {any} */ snap) => typeof snap?.t === 'number').sort((/** @type {any} */ a, /** @type {any} */ b) => a.t - b.t);
+    actor.snapshots = /** @type {unknown[]} */ (actor.snapshots).filter(isTimed).sort((a, b) => a.t - b.t);
   }
   return /** @type {Trace} */ (data);
+}
+
+/**
+ * @param {unknown} value
+ * @returns {value is Record<string, unknown>}
+ */
+function isObject(value) {
+  return typeof value === 'object' && value !== null;
+}
+
+/**
+ * @param {unknown} snap
+ * @returns {snap is TraceSnapshot}
+ */
+function isTimed(snap) {
+  return isObject(snap) && typeof snap.t === 'number';
 }

@@ -196,6 +196,17 @@ function isValidRaw(raw: unknown): raw is RawMessage {
 }
 
 /**
+ * The text of a frame as `ws` hands it to a `message` listener, decoded leniently (invalid
+ * UTF-8 becomes U+FFFD). For peers' messages use {@link parseMessage}, which refuses it; this
+ * is for frames whose bytes are only logged, echoed or parsed as plain JSON (inspector, tests).
+ */
+export function frameText(raw: RawMessage): string {
+  if (typeof raw === 'string') return raw;
+  if (Array.isArray(raw)) return Buffer.concat(raw).toString('utf8');
+  return (Buffer.isBuffer(raw) ? raw : Buffer.from(raw)).toString('utf8');
+}
+
+/**
  * The JSON text of `message`, ready for `socket.send`. No validation: typed construction is the
  * check for what we send. `Date` values become ISO strings, as `@mentra/sdk`'s timestamps are.
  */

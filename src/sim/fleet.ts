@@ -69,7 +69,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const concurrency = Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, count));
   const userIdFor = options.userIdFor ?? ((index: number) => `sim-user-${index}`);
 
-  const connected: (SimulatedGlasses | undefined)[] = new Array(count);
+  const connected = new Array<SimulatedGlasses | undefined>(count);
   const failures: FleetFailure[] = [];
 
   const openOne = async (index: number): Promise<void> => {

@@ -496,7 +496,7 @@ export class SimulatedGlasses extends EventEmitter<SimulatedGlassesEvents> {
     options?: number | WaitForFrameOptions,
   ): Promise<M>;
   waitFor(match: FramePredicate, options?: number | WaitForFrameOptions): Promise<CloudToGlassesMessage>;
-  waitFor(
+  async waitFor(
     match: CloudToGlassesMessage['type'] | FramePredicate,
     options: number | WaitForFrameOptions = {},
   ): Promise<CloudToGlassesMessage> {
@@ -505,15 +505,12 @@ export class SimulatedGlasses extends EventEmitter<SimulatedGlassesEvents> {
       typeof match === 'string'
         ? (frame: ReceivedFrame) => frame.message.type === match
         : (frame: ReceivedFrame) => match(frame.message, frame);
-    try {
-      for (let i = Math.max(0, since); i < this.receivedFrames.length; i++) {
-        const frame = this.receivedFrames[i];
-        if (frame && test(frame)) return Promise.resolve(frame.message);
-      }
-    } catch (error) {
-      return Promise.reject(error);
+    // A predicate that throws rejects the wait: this is an async function.
+    for (let i = Math.max(0, since); i < this.receivedFrames.length; i++) {
+      const frame = this.receivedFrames[i];
+      if (frame && test(frame)) return frame.message;
     }
-    if (this.destroyed) return Promise.reject(new Error('SimulatedGlasses destroyed'));
+    if (this.destroyed) throw new Error('SimulatedGlasses destroyed');
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         test,

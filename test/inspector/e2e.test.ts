@@ -15,11 +15,34 @@ import { NotifyApp } from '../../src/apps/notify/index.js';
 import { startFleet, type Fleet } from '../../src/sim/fleet.js';
 import { startTestCloud } from '../support/cloudHarness.js';
 
-// Page-side code below runs in Chromium; the project's TypeScript lib has no DOM.
-declare const document: any;
-declare const window: any;
+// Page-side code below runs in Chromium; the project's TypeScript lib has no DOM, so this is
+// the little of it those callbacks touch.
+interface PageElement {
+  readonly dataset: Record<string, string | undefined>;
+  value: string;
+  readonly max: string;
+  click(): void;
+  dispatchEvent(event: unknown): boolean;
+  querySelector(selector: string): PageElement | null;
+}
+declare const document: {
+  readonly body: PageElement;
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+};
+declare const window: {
+  Event: new (type: string) => unknown;
+  tetherInspector?: { metrics: { listRenders: Array<{ at: number; count: number }> } };
+  __seen?: SeenStates;
+};
 declare const requestAnimationFrame: (callback: () => void) => void;
-declare const MutationObserver: any;
+declare const MutationObserver: new (callback: () => void) => { observe(target: PageElement, options: object): void };
+
+/** What {@link recordStates} saw: top-level states per row, active leaf states of the chart. */
+interface SeenStates {
+  rows: Record<string, string[]>;
+  chart: string[];
+}
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -133,7 +156,7 @@ describe.skipIf(chromiumMissing)(`inspector page in headless Chromium${chromiumM
     await page.setInputFiles('[data-testid="import"]', file);
     await page.waitForSelector('[data-testid="replay-step"]:visible', { timeout: 3000 });
     const replayed = await page.evaluate(async () => {
-      const slider = document.querySelector('[data-testid="replay-step"]');
+      const slider = document.querySelector('[data-testid="replay-step"]')!;
       const chart = () => document.querySelector('[data-testid="chart"]');
       const frame = () => new Promise<void>((resolve) => requestAnimationFrame(() => resolve()));
       const states: string[] = [];
@@ -199,7 +222,7 @@ describe.skipIf(chromiumMissing)(`inspector page in headless Chromium${chromiumM
       const deadline = performance.now() + 15_000;
       while (performance.now() < deadline) {
         const done = window.tetherInspector?.metrics.listRenders.find((r: { count: number }) => r.count >= 1000);
-        if (done) return done.at as number; // ms since navigation started
+        if (done) return done.at; // ms since navigation started
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       return Number.POSITIVE_INFINITY;
@@ -207,8 +230,8 @@ describe.skipIf(chromiumMissing)(`inspector page in headless Chromium${chromiumM
     const rendered = await page.locator('[data-testid="actor-row"]').count();
 
     const filterMs = await page.evaluate(async () => {
-      const input = document.querySelector('[data-testid="filter"]');
-      const count = () => Number(document.querySelector('[data-testid="actor-count"]').dataset.count);
+      const input = document.querySelector('[data-testid="filter"]')!;
+      const count = () => Number(document.querySelector('[data-testid="actor-count"]')!.dataset.count);
       const frame = () => new Promise<void>((resolve) => requestAnimationFrame(() => resolve()));
       const t0 = performance.now();
       input.value = 'sim-user-77';
@@ -231,7 +254,7 @@ describe.skipIf(chromiumMissing)(`inspector page in headless Chromium${chromiumM
         const t0 = performance.now();
         row.click();
         for (;;) {
-          const chart = document.querySelector('[data-testid="chart"]');
+          const chart = document.querySelector('[data-testid="chart"]')!;
           if (chart.dataset.renderedFor === id && chart.querySelector('.active')) break;
           if (performance.now() - t0 > 5000) break;
           await frame();
@@ -288,11 +311,11 @@ async function waitForRowState(page: Page, systemId: string, state: string) {
  */
 async function recordStates(page: Page) {
   await page.evaluate(() => {
-    const seen: { rows: Record<string, string[]>; chart: string[] } = { rows: {}, chart: [] };
+    const seen: SeenStates = { rows: {}, chart: [] };
     window.__seen = seen;
     const note = () => {
       for (const row of document.querySelectorAll('[data-testid="actor-row"]')) {
-        const key = row.dataset.systemId || row.dataset.actorId;
+        const key = row.dataset.systemId || row.dataset.actorId || '';
         const list = (seen.rows[key] ??= []);
         if (row.dataset.topState && list.at(-1) !== row.dataset.topState) list.push(row.dataset.topState);
       }
@@ -304,8 +327,8 @@ async function recordStates(page: Page) {
   });
 }
 
-async function recorded(page: Page): Promise<{ rows: Record<string, string[]>; chart: string[] }> {
-  return page.evaluate(() => window.__seen);
+async function recorded(page: Page): Promise<SeenStates> {
+  return page.evaluate(() => window.__seen!);
 }
 
 /**

@@ -12,6 +12,7 @@ import { WebSocket } from 'ws';
 import { createInspectorHub, type InspectorHub } from '../../inspector/hub.js';
 import { createIngestInspector, type IngestInspector } from '../../inspector/ingestClient.js';
 import { createInspectorServer, type InspectorServer } from '../../inspector/server.js';
+import { frameText } from '../../src/protocol/parse.js';
 import { waitFor } from '../support/net.js';
 import { SECRETS, secretMachine, startInspectorHttp } from './support.js';
 
@@ -223,7 +224,7 @@ describe('ingest client wire format', () => {
     const requests: Array<{ url?: string; authorization?: string }> = [];
     wss.on('connection', (ws, req) => {
       requests.push({ url: req.url, authorization: req.headers.authorization });
-      ws.on('message', (data) => frames.push(data.toString()));
+      ws.on('message', (data) => frames.push(frameText(data)));
     });
     closers.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
     const client = createIngestInspector({ url: `ws://127.0.0.1:${port}/inspector/ingest`, source: 'wire', token: 'inspector-token-0123' });

@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import { assign, setup } from 'xstate';
 import { createInspectorServer, type InspectorServer, type InspectorServerOptions } from '../../inspector/server.js';
 import type { FeedServerMessage } from '../../inspector/protocol.js';
+import { frameText } from '../../src/protocol/parse.js';
 import { waitFor } from '../support/net.js';
 
 /** A page's end of `/inspector/ws`: every message received, parsed, in order. */
@@ -21,7 +22,7 @@ export class FeedClient {
   constructor(url: string, headers: Record<string, string> = {}) {
     this.ws = new WebSocket(url, { headers });
     this.ws.on('message', (data) => {
-      const text = data.toString();
+      const text = frameText(data);
       this.raw.push(text);
       this.messages.push(JSON.parse(text) as FeedServerMessage);
     });

@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
+import { frameText } from '../../src/protocol/parse.js';
 
 const HOST = '127.0.0.1';
 const PATH = '/glasses-ws';
@@ -112,7 +113,7 @@ export async function startGlassesServer(options: GlassesServerOptions = {}): Pr
       markClosed(connection.closed);
     });
     socket.on('message', (data: RawData) => {
-      const text = data.toString();
+      const text = frameText(data);
       let frame: unknown = text;
       try {
         frame = JSON.parse(text);

@@ -3,13 +3,13 @@
  * run apps and glasses against it. Every test that uses it must `await harness.close()`.
  */
 import { pino } from 'pino';
-import { createCloud, type Cloud, type CreateCloudOptions } from '../../src/cloud/cloud.js';
+import { createCloud, type CreateCloudOptions } from '../../src/cloud/cloud.js';
 import type { CloudSettings } from '../../src/cloud/config.js';
 import { SimulatedGlasses } from '../../src/sim/glassesClient.js';
 import { AppServer, type AppSession } from '../../src/sdk/index.js';
 
 /** Short but safe timings for integration tests (ms). */
-export const fastCloudSettings: Partial<CloudSettings> = {
+const fastCloudSettings: Partial<CloudSettings> = {
   port: 0,
   dbPath: ':memory:',
   gracePeriodMs: 1500,

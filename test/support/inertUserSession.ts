@@ -29,7 +29,7 @@ const inertLink = socketLinkMachine.provide({
 });
 
 /** `userSessionMachine` with inert links and an immediately successful webhook. */
-export const inertUserSessionMachine = userSessionMachine.provide({
+const inertUserSessionMachine = userSessionMachine.provide({
   actors: {
     socketLink: inertLink,
     appSession: appSessionMachine.provide({

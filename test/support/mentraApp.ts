@@ -16,7 +16,7 @@ export interface ServedMentraApp<A> {
   readonly app: A;
   readonly port: number;
   /** Disconnects the live sessions, closes the HTTP server and undoes what the SDK changed in the process. */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;

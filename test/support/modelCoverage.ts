@@ -3,9 +3,7 @@
  * delayed-event types) and record which transitions an actor really took, from the
  * `@xstate.microstep` inspection events.
  */
-import type { AnyStateMachine, AnyStateNode, InspectionEvent, TransitionDefinition } from 'xstate';
-
-type AnyTransition = TransitionDefinition<any, any>;
+import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition, InspectionEvent } from 'xstate';
 
 /** Every state node of the machine, the root included. */
 export function allStateNodes(machine: AnyStateMachine): AnyStateNode[] {
@@ -19,11 +17,11 @@ export function allStateNodes(machine: AnyStateMachine): AnyStateNode[] {
 }
 
 /** Every transition definition: each guarded branch and each delayed transition counts once. */
-export function allTransitions(machine: AnyStateMachine): AnyTransition[] {
+export function allTransitions(machine: AnyStateMachine): AnyTransitionDefinition[] {
   return allStateNodes(machine).flatMap((node) => [
     ...[...node.transitions.values()].flat(),
     ...(node.always ?? []),
-  ]) as AnyTransition[];
+  ]) as AnyTransitionDefinition[];
 }
 
 /** The event types XState uses for the machine's `after` transitions. */
@@ -35,7 +33,7 @@ export function delayedEventTypes(machine: AnyStateMachine): string[] {
 export function transitionsTaken(into: Set<unknown>) {
   return (event: InspectionEvent) => {
     if (event.type === '@xstate.microstep') {
-      for (const t of (event as unknown as { _transitions: AnyTransition[] })._transitions) into.add(t);
+      for (const t of (event as unknown as { _transitions: AnyTransitionDefinition[] })._transitions) into.add(t);
     }
   };
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { frameText } from '../../src/protocol/parse.js';
 import { activeResourceCounts, resourcesAbove, sleep, waitFor } from './net.js';
 import { startScriptedCloud } from './scriptedCloud.js';
 import type { ScriptedCloud, ScriptedCloudOptions } from './scriptedCloud.js';
@@ -24,7 +25,7 @@ async function cloudWith(options?: ScriptedCloudOptions): Promise<ScriptedCloud>
 function connect(url: string): TestClient {
   const ws = new WebSocket(url);
   const messages: Record<string, unknown>[] = [];
-  ws.on('message', (data) => messages.push(JSON.parse(String(data)) as Record<string, unknown>));
+  ws.on('message', (data) => messages.push(JSON.parse(frameText(data)) as Record<string, unknown>));
   ws.on('error', () => {});
   const opened = new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());

@@ -9,6 +9,7 @@ import {
   fromPromise,
   SimulatedClock,
   type Actor,
+  type ActorOptions,
   type AnyActorRef,
   type AnyStateMachine,
   type InputFrom,
@@ -182,7 +183,8 @@ export function fakeWebhook(calls: FakeWebhook[]) {
           },
           reject: (failure) => {
             call.settled = true;
-            reject(failure);
+            // An Error carrying the failure's fields, as the real webhook client's rejections are.
+            reject(Object.assign(new Error(failure.message), failure));
           },
         };
         signal.addEventListener('abort', () => {
@@ -208,6 +210,6 @@ export function restartAfter<M extends AnyStateMachine>(
   clock.set(t.clock.now() + awayMs);
   // Functions do not survive JSON: the runtime gives the restored actor its clock back.
   const persisted = reviveSessionSnapshot(JSON.parse(stored) as object, { now: () => clock.now(), random: () => 0.5 });
-  const restored = createActor(t.machine, { snapshot: persisted as never, clock, input: t.input } as never) as Actor<M>;
+  const restored = createActor<M>(t.machine, { snapshot: persisted, clock, input: t.input } as ActorOptions<M>);
   return { restored, clock };
 }

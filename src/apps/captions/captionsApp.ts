@@ -10,7 +10,7 @@ import { DEFAULT_CAPTION_LINES, EMPTY_CAPTIONS, applyTranscription, renderCaptio
 import { DisplayThrottle } from './displayThrottle.js';
 
 /** Default shortest time between two caption displays, in ms. */
-export const DEFAULT_CAPTION_THROTTLE_MS = 200;
+const DEFAULT_CAPTION_THROTTLE_MS = 200;
 
 /** Configuration of a {@link CaptionsApp}: an app server's, plus the caption settings. */
 export interface CaptionsAppConfig extends AppServerConfig {

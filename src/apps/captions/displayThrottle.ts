@@ -11,7 +11,7 @@ export interface DisplayThrottleOptions {
   /** Shortest time between two shows, in ms. */
   intervalMs: number;
   /** Runs `fn` once after `ms` milliseconds (in the app: `session.setTimeout`). */
-  schedule(fn: () => void, ms: number): unknown;
+  schedule: (fn: () => void, ms: number) => unknown;
 }
 
 /** Leading-and-trailing throttle of a display; see the module comment. */

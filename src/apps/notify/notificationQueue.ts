@@ -7,9 +7,9 @@
 import { TetherError } from '../../protocol/errors.js';
 
 /** Default time each notification stays on screen, in ms. */
-export const DEFAULT_DISPLAY_MS = 5000;
+const DEFAULT_DISPLAY_MS = 5000;
 /** Default number of notifications waiting behind the one shown. */
-export const DEFAULT_MAX_QUEUE = 20;
+const DEFAULT_MAX_QUEUE = 20;
 
 /** What identifies a notification for duplicate suppression: same app, title and content. */
 export interface NotificationLike {

@@ -10,11 +10,11 @@ import type { TimerHandle } from '../../sdk/resourceTracker.js';
 import { NotificationQueue, resolveQueueLimits, type NotificationLike, type QueueLimits } from './notificationQueue.js';
 
 /** How long the welcome card stays on screen, in ms (seed 01 §4). */
-export const WELCOME_DURATION_MS = 3000;
+const WELCOME_DURATION_MS = 3000;
 /** Title of the welcome card. */
-export const WELCOME_TITLE = 'Notify';
+const WELCOME_TITLE = 'Notify';
 /** Body of the welcome card. */
-export const WELCOME_TEXT = 'Notification service connected';
+const WELCOME_TEXT = 'Notification service connected';
 
 /** Configuration of a {@link NotifyApp}: an app server's, plus the queue's timings. */
 export interface NotifyAppConfig extends AppServerConfig {
@@ -83,7 +83,7 @@ export function createNotifyApp(options: NotifyAppConfig): NotifyApp {
 }
 
 /** Title of a notification's card: `app: title`, or whichever of the two is not empty. */
-export function cardTitle(notice: NotificationLike): string {
+function cardTitle(notice: NotificationLike): string {
   if (notice.app && notice.title) return `${notice.app}: ${notice.title}`;
   return notice.app || notice.title;
 }
@@ -93,7 +93,7 @@ export function cardTitle(notice: NotificationLike): string {
  * defensively: it comes off the wire, whatever its static type says. `undefined` when there
  * is nothing to show.
  */
-export function toNotice(data: unknown): Notice | undefined {
+function toNotice(data: unknown): Notice | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
   const record = data as Record<string, unknown>;
   const notice: Notice = { app: text(record.app), title: text(record.title), content: text(record.content) };
