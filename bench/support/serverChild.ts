@@ -15,7 +15,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createCloud, type Cloud } from '../../src/cloud/index.js';
 
@@ -63,6 +63,14 @@ export interface CpuWindow {
    */
   eventLoopP99Ms: number;
   eventLoopMaxMs: number;
+  /** Longest and total GC pause in the window, in ms (a stall that is the GC's shows here too). */
+  gcMaxPauseMs: number;
+  gcTotalPauseMs: number;
+  /**
+   * Times the kernel took the CPU from the process in the window: other load on the machine
+   * (the stalls it causes are not the server's).
+   */
+  involuntaryContextSwitches: number;
 }
 
 /** Answer to `memory`, after two full GCs; bytes. */
@@ -169,7 +177,11 @@ async function main(): Promise<void> {
 
   const server = options.kind === 'tether' ? await startTether(options) : await startBaseline(options);
   const delay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
-  let windowStart = { cpu: process.cpuUsage(), at: performance.now() };
+  let windowStart = { cpu: process.cpuUsage(), at: performance.now(), switches: 0 };
+  let gcPauses: Array<{ startTime: number; duration: number }> = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcPauses.push({ startTime: entry.startTime, duration: entry.duration });
+  });
   const collect = (globalThis as { gc?: () => void }).gc;
 
   const answer = async (request: ChildRequest): Promise<unknown> => {
@@ -181,18 +193,28 @@ async function main(): Promise<void> {
       case 'measureStart':
         delay.reset();
         delay.enable();
-        windowStart = { cpu: process.cpuUsage(), at: performance.now() };
+        gcPauses = [];
+        gcObserver.observe({ entryTypes: ['gc'] });
+        windowStart = { cpu: process.cpuUsage(), at: performance.now(), switches: process.resourceUsage().involuntaryContextSwitches };
         return {};
       case 'measureStop': {
         const cpu = process.cpuUsage(windowStart.cpu);
-        const elapsedMs = performance.now() - windowStart.at;
+        const stoppedAt = performance.now();
+        const switches = process.resourceUsage().involuntaryContextSwitches - windowStart.switches;
         delay.disable();
+        // GC entries are delivered on a later tick: wait for those of the window, outside it.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        gcObserver.disconnect();
+        const pauses = gcPauses.filter((p) => p.startTime >= windowStart.at && p.startTime <= stoppedAt).map((p) => p.duration);
         const beyond = (ns: number) => Math.max(0, ns / 1e6 - EVENT_LOOP_RESOLUTION_MS);
         return {
           cpuMs: (cpu.user + cpu.system) / 1000,
-          elapsedMs,
+          elapsedMs: stoppedAt - windowStart.at,
           eventLoopP99Ms: beyond(delay.percentile(99)),
           eventLoopMaxMs: beyond(delay.max),
+          gcMaxPauseMs: Math.max(0, ...pauses),
+          gcTotalPauseMs: pauses.reduce((sum, d) => sum + d, 0),
+          involuntaryContextSwitches: switches,
         } satisfies CpuWindow;
       }
       case 'memory': {
