@@ -191,9 +191,9 @@ async function main(): Promise<void> {
       case 'registerApp':
         return server.registerApp(request.packageName, request.webhookUrl);
       case 'measureStart':
-        // No forced GC here: after one, V8 shrinks the heap and runs a 35–60 ms mark-compact
-        // of its own a few seconds later, inside the window (measured). The settle time is
-        // what lets the connect storm's garbage go.
+        // No forced GC here: with one, a 35–60 ms GC pause of V8's own landed inside the
+        // window a few seconds later (measured, heartbeats off). The settle time is what lets
+        // the connect storm's garbage go.
         delay.reset();
         delay.enable();
         gcPauses = [];
