@@ -1,14 +1,20 @@
 /**
- * `npm run bench`: runs every benchmark, prints its figures, then the text to paste into
- * docs/PERFORMANCE.md. It reports whether each target was met but does not fail on a miss:
- * single rounds vary by ±10% (V8's JIT and GC, other load on the machine), so a verdict needs
- * a person reading the medians and their spread, not an exit code.
+ * `npm run bench [-- --quick] [-- --label <text>]`: runs every benchmark, prints its figures,
+ * then the text to paste into docs/PERFORMANCE.md; the socket benchmarks (heartbeat, session
+ * memory) also write `bench/results/<name>.json`, and `--quick` runs them at their smaller size.
+ * It reports whether each target was met but does not fail on a miss: single rounds vary by
+ * ±10% (V8's JIT and GC, other load on the machine), so a verdict needs a person reading the
+ * medians and their spread, not an exit code.
  */
+import { formatHeartbeat, heartbeatDeadlineMs, heartbeatOptions, runHeartbeat } from './heartbeat.js';
 import { formatThroughput, runInspectorThroughput } from './inspectorThroughput.js';
+import { formatSessionMemory, runSessionMemory, sessionMemoryDeadlineMs, sessionMemoryOptions } from './sessionMemory.js';
+import { parseFlags, withDeadline, writeResult } from './support/report.js';
 
 /** Issue 4: the runtime with the hub attached and no page open keeps ≥ 95% of its throughput. */
 const INSPECTOR_TARGET = 0.95;
 
+const flags = parseFlags();
 const started = Date.now();
 console.log('inspector throughput: every variant, 5 rounds (about 40 s)');
 const throughput = await runInspectorThroughput({ rounds: 5, log: (line) => console.log(`  ${line}`) });
@@ -17,9 +23,22 @@ const throughput = await runInspectorThroughput({ rounds: 5, log: (line) => cons
 console.log('\ninspector overhead: the cloud with and without the hub, 25 rounds of 5 cycles (about a minute)');
 const headline = await runInspectorThroughput({ variants: ['cloud', 'cloud+hub'], rounds: 25, cycles: 5 });
 
+const label = flags.label ? { label: flags.label } : {};
+const log = (line: string) => console.log(`  ${line}`);
+const heartbeatRun = { ...heartbeatOptions(flags.quick), ...label, log };
+console.log(`\nheartbeat cost: ${heartbeatRun.sockets} idle glasses sockets, cloud and bare ws server in child processes`);
+const heartbeat = await withDeadline('heartbeat', heartbeatDeadlineMs(heartbeatRun), () => runHeartbeat(heartbeatRun));
+console.log(`  wrote ${writeResult(heartbeat)}`);
+const memoryRun = { ...sessionMemoryOptions(flags.quick), ...label, log };
+console.log(`\nmemory per user session: ${memoryRun.users} idle users (glasses + 2 apps)`);
+const memory = await withDeadline('sessionMemory', sessionMemoryDeadlineMs(memoryRun), () => runSessionMemory(memoryRun));
+console.log(`  wrote ${writeResult(memory)}`);
+
 console.log('\n--- for docs/PERFORMANCE.md ---\n');
 console.log(formatThroughput(throughput));
 console.log('\n' + formatThroughput(headline));
+console.log('\n### Heartbeat cost\n\n' + formatHeartbeat(heartbeat));
+console.log('\n### Memory per user session\n\n' + formatSessionMemory(memory));
 console.log(`\n(benchmarks took ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
 const runtime = headline.ratios.find((r) => r.name === 'cloud+hub/cloud');

@@ -1,0 +1,137 @@
+/**
+ * Parent side of `serverChild.ts`: starts a server child under tsx with `--expose-gc`, waits for
+ * it to listen, and talks to it over IPC. Every child started is killed by its pid when it is
+ * closed, when the benchmark process exits, and by {@link killAllChildren} on a failure.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ChildCall, ChildReady, CpuWindow, MemoryFigures, ServerChildOptions } from './serverChild.js';
+
+const CHILD_SCRIPT = fileURLToPath(new URL('./serverChild.ts', import.meta.url));
+/** tsx's loader, resolved from here so the child does not depend on its working directory. */
+const TSX_LOADER = import.meta.resolve('tsx');
+
+/** Longest a child may take to start listening, in ms. */
+const READY_TIMEOUT_MS = 30_000;
+
+/** A running server child. */
+export interface ServerChild {
+  readonly pid: number;
+  readonly glassesUrl: string;
+  readonly appUrl: string;
+  /** Core tokens for `userIds` (fakes of the same length from the baseline). */
+  tokens(userIds: string[]): Promise<string[]>;
+  /** Registers an app whose webhook is `webhookUrl`; resolves with its API key. */
+  registerApp(packageName: string, webhookUrl: string): Promise<string>;
+  /** Starts a measuring window: CPU time and event-loop delay from now. */
+  measureStart(): Promise<void>;
+  /** Ends the window and returns what the child spent in it. */
+  measureStop(): Promise<CpuWindow>;
+  /** Memory after two full GCs. */
+  memory(): Promise<MemoryFigures>;
+  /** Closes the server and ends the process (killed by pid if it does not exit in 10 s). */
+  close(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+
+function kill(child: ChildProcess): void {
+  live.delete(child);
+  if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** Kills every server child still running, by pid. */
+export function killAllChildren(): void {
+  for (const child of [...live]) kill(child);
+}
+
+process.on('exit', killAllChildren);
+
+/** Starts a server child and resolves once it listens. */
+export async function startServerChild(options: Omit<ServerChildOptions, 'lifetimeMs'> & { lifetimeMs?: number }): Promise<ServerChild> {
+  const full: ServerChildOptions = { lifetimeMs: 15 * 60_000, ...options };
+  const child = fork(CHILD_SCRIPT, [JSON.stringify(full)], {
+    execArgv: ['--import', TSX_LOADER, '--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  live.add(child);
+  const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  let nextId = 1;
+  let exited: Error | undefined;
+
+  const ready = new Promise<ChildReady>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${options.kind} server child did not start within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    child.on('message', (message: ChildReady | { id: number; ok: boolean; result?: unknown; error?: string }) => {
+      if ('type' in message && message.type === 'ready') {
+        clearTimeout(timer);
+        resolve(message);
+        return;
+      }
+      if (!('id' in message)) return;
+      const waiter = pending.get(message.id);
+      pending.delete(message.id);
+      if (message.ok) waiter?.resolve(message.result);
+      else waiter?.reject(new Error(`${options.kind} server child: ${message.error}`));
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      live.delete(child);
+      exited = new Error(`${options.kind} server child exited (code ${code}, signal ${signal})`);
+      reject(exited);
+      for (const waiter of pending.values()) waiter.reject(exited);
+      pending.clear();
+    });
+  });
+  let info: ChildReady;
+  try {
+    info = await ready;
+  } catch (error) {
+    kill(child);
+    throw error;
+  }
+
+  const call = <T>(request: ChildCall, timeoutMs = 60_000): Promise<T> => {
+    if (exited) return Promise.reject(exited);
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`${options.kind} server child did not answer ${request.op} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      pending.set(id, {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value as T);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
+      child.send({ ...request, id });
+    });
+  };
+
+  return {
+    pid: child.pid ?? -1,
+    glassesUrl: info.glassesUrl,
+    appUrl: info.appUrl,
+    tokens: (userIds) => call<string[]>({ op: 'tokens', userIds }),
+    registerApp: (packageName, webhookUrl) => call<string>({ op: 'registerApp', packageName, webhookUrl }),
+    measureStart: () => call<void>({ op: 'measureStart' }),
+    measureStop: () => call<CpuWindow>({ op: 'measureStop' }),
+    memory: () => call<MemoryFigures>({ op: 'memory' }),
+    async close() {
+      if (exited) return;
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      await Promise.race([call({ op: 'close' }, 10_000).then(() => gone), new Promise((resolve) => setTimeout(resolve, 10_000))]).catch(() => {});
+      kill(child);
+    },
+  };
+}

@@ -1,0 +1,251 @@
+/**
+ * The server side of the socket benchmarks, run in a child process of its own so that its CPU
+ * time and memory are measured alone (the clients live in the parent). Started by
+ * `startServerChild` (`children.ts`) as `node --import tsx --expose-gc serverChild.ts <json>`,
+ * where the JSON is a {@link ServerChildOptions}; it answers the parent's {@link ChildRequest}s
+ * over IPC and exits when the parent goes away or its lifetime runs out.
+ *
+ * Two kinds of server:
+ * - `tether`: the real cloud, built with `createCloud` and configuration overrides only (its
+ *   public surface), on 127.0.0.1, an in-memory store, the inspector off, logging at `error`;
+ * - `baseline`: a bare `ws` server that acks `connection_init` and `tpa_connection_init` with
+ *   the frames the cloud sends, and pings each socket from a `setInterval` of its own, started
+ *   at a random offset in the first interval (the `ws` README's heartbeat: a socket that has not
+ *   answered the previous ping by the next one is terminated).
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { createCloud, type Cloud } from '../../src/cloud/index.js';
+
+/** What the parent asks of the child (argv[2], as JSON). */
+export interface ServerChildOptions {
+  kind: 'tether' | 'baseline';
+  /** Time between pings on each socket, in ms. */
+  heartbeatIntervalMs: number;
+  /** Silence after which a socket is terminated (tether only; the baseline uses one interval), in ms. */
+  heartbeatTimeoutMs: number;
+  /** The child exits by itself after this long, whatever happens, in ms. */
+  lifetimeMs: number;
+}
+
+/** Where the child's server listens, sent once it does. */
+export interface ChildReady {
+  type: 'ready';
+  /** `ws://127.0.0.1:<port>/glasses-ws`. */
+  glassesUrl: string;
+  /** The app WebSocket URL (`…/app-ws`). */
+  appUrl: string;
+}
+
+/** What the parent can ask of the child. */
+export type ChildCall =
+  | { op: 'tokens'; userIds: string[] }
+  | { op: 'registerApp'; packageName: string; webhookUrl: string }
+  | { op: 'measureStart' }
+  | { op: 'measureStop' }
+  | { op: 'memory' }
+  | { op: 'close' };
+
+/** A request from the parent; the child answers `{ id, ok, result }` or `{ id, ok: false, error }`. */
+export type ChildRequest = { id: number } & ChildCall;
+
+/** Answer to `measureStop`: what the child spent since `measureStart`. */
+export interface CpuWindow {
+  /** CPU time of the whole process (every thread: GC helpers included), in ms. */
+  cpuMs: number;
+  /** Wall time of the window, in ms. */
+  elapsedMs: number;
+  /**
+   * Event-loop delay beyond the 10 ms sampling interval of `monitorEventLoopDelay`, in ms: how
+   * late a timer due now would run.
+   */
+  eventLoopP99Ms: number;
+  eventLoopMaxMs: number;
+  /** Longest and total GC pause in the window, in ms (a stall that is the GC's shows here too). */
+  gcMaxPauseMs: number;
+  gcTotalPauseMs: number;
+  /**
+   * Times the kernel took the CPU from the process in the window: other load on the machine
+   * (the stalls it causes are not the server's).
+   */
+  involuntaryContextSwitches: number;
+}
+
+/** Answer to `memory`, after two full GCs; bytes. */
+export interface MemoryFigures {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** Sampling interval of the event-loop delay histogram, in ms. */
+const EVENT_LOOP_RESOLUTION_MS = 10;
+
+interface Server {
+  glassesUrl: string;
+  appUrl: string;
+  tokens(userIds: string[]): Promise<string[]>;
+  registerApp(packageName: string, webhookUrl: string): string;
+  close(): Promise<void>;
+}
+
+async function startTether(options: ServerChildOptions): Promise<Server> {
+  const cloud: Cloud = await createCloud({
+    host: '127.0.0.1',
+    overrides: {
+      port: 0,
+      dbPath: ':memory:',
+      logLevel: 'error',
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+    },
+    inspector: false,
+    restore: false,
+  });
+  // A renamed setting would leave the default in place and measure the wrong thing.
+  if (cloud.config.heartbeatIntervalMs !== options.heartbeatIntervalMs || cloud.config.heartbeatTimeoutMs !== options.heartbeatTimeoutMs) {
+    throw new Error('the cloud did not take the heartbeat overrides');
+  }
+  return {
+    glassesUrl: cloud.glassesUrl,
+    appUrl: cloud.appUrl,
+    tokens: (userIds) => Promise.all(userIds.map((userId) => cloud.createGlassesToken(userId))),
+    registerApp: (packageName, webhookUrl) => cloud.registerApp({ packageName, name: packageName, webhookUrl }).apiKey,
+    close: () => cloud.close({ persist: false }),
+  };
+}
+
+async function startBaseline(options: ServerChildOptions): Promise<Server> {
+  const http = createServer((_req, res) => res.writeHead(404).end());
+  const wss = new WebSocketServer({ server: http });
+  const interval = options.heartbeatIntervalMs;
+  wss.on('connection', (ws: WebSocket) => {
+    let alive = true;
+    let timer: NodeJS.Timeout;
+    const tick = () => {
+      if (!alive) return ws.terminate();
+      alive = false;
+      ws.ping();
+    };
+    timer = setTimeout(() => {
+      tick();
+      timer = setInterval(tick, interval);
+    }, Math.floor(Math.random() * interval));
+    ws.on('pong', () => (alive = true));
+    ws.on('close', () => clearTimeout(timer));
+    ws.on('message', (data: Buffer) => {
+      alive = true;
+      let message: { type?: unknown; sessionId?: unknown; coreToken?: unknown };
+      try {
+        message = JSON.parse(data.toString()) as typeof message;
+      } catch {
+        return;
+      }
+      if (message.type === 'connection_init') {
+        ws.send(JSON.stringify({ type: 'connection_ack', sessionId: 'user', userId: 'user' }));
+      } else if (message.type === 'tpa_connection_init') {
+        ws.send(JSON.stringify({ type: 'tpa_connection_ack', sessionId: message.sessionId, settings: [], mentraosSettings: {}, capabilities: null }));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const { port } = http.address() as AddressInfo;
+  return {
+    glassesUrl: `ws://127.0.0.1:${port}/glasses-ws`,
+    appUrl: `ws://127.0.0.1:${port}/app-ws`,
+    // The same length as a real core token, so the frames weigh the same.
+    tokens: async (userIds) => userIds.map((userId) => `baseline.${userId}.`.padEnd(180, 'x')),
+    registerApp: () => 'baseline-api-key',
+    close: async () => {
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const options = JSON.parse(process.argv[2] ?? '') as ServerChildOptions;
+  const lifetime = setTimeout(() => process.exit(3), options.lifetimeMs);
+  lifetime.unref();
+  // The parent gone (crashed, killed), nothing is left to measure for.
+  process.on('disconnect', () => process.exit(0));
+
+  const server = options.kind === 'tether' ? await startTether(options) : await startBaseline(options);
+  const delay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
+  let windowStart = { cpu: process.cpuUsage(), at: performance.now(), switches: 0 };
+  let gcPauses: Array<{ startTime: number; duration: number }> = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcPauses.push({ startTime: entry.startTime, duration: entry.duration });
+  });
+  const collect = (globalThis as { gc?: () => void }).gc;
+
+  const answer = async (request: ChildRequest): Promise<unknown> => {
+    switch (request.op) {
+      case 'tokens':
+        return server.tokens(request.userIds);
+      case 'registerApp':
+        return server.registerApp(request.packageName, request.webhookUrl);
+      case 'measureStart':
+        // No forced GC here: with one, a 35–60 ms GC pause of V8's own landed inside the
+        // window a few seconds later (measured, heartbeats off). The settle time is what lets
+        // the connect storm's garbage go.
+        delay.reset();
+        delay.enable();
+        gcPauses = [];
+        gcObserver.observe({ entryTypes: ['gc'] });
+        windowStart = { cpu: process.cpuUsage(), at: performance.now(), switches: process.resourceUsage().involuntaryContextSwitches };
+        return {};
+      case 'measureStop': {
+        const cpu = process.cpuUsage(windowStart.cpu);
+        const stoppedAt = performance.now();
+        const switches = process.resourceUsage().involuntaryContextSwitches - windowStart.switches;
+        delay.disable();
+        // GC entries are delivered on a later tick: wait for those of the window, outside it.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        gcObserver.disconnect();
+        const pauses = gcPauses.filter((p) => p.startTime >= windowStart.at && p.startTime <= stoppedAt).map((p) => p.duration);
+        const beyond = (ns: number) => Math.max(0, ns / 1e6 - EVENT_LOOP_RESOLUTION_MS);
+        return {
+          cpuMs: (cpu.user + cpu.system) / 1000,
+          elapsedMs: stoppedAt - windowStart.at,
+          eventLoopP99Ms: beyond(delay.percentile(99)),
+          eventLoopMaxMs: beyond(delay.max),
+          gcMaxPauseMs: Math.max(0, ...pauses),
+          gcTotalPauseMs: pauses.reduce((sum, d) => sum + d, 0),
+          involuntaryContextSwitches: switches,
+        } satisfies CpuWindow;
+      }
+      case 'memory': {
+        if (!collect) throw new Error('start the child with --expose-gc');
+        collect();
+        // A second pass collects what the first one's finalizers released.
+        await new Promise((resolve) => setImmediate(resolve));
+        collect();
+        const m = process.memoryUsage();
+        return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers } satisfies MemoryFigures;
+      }
+      case 'close':
+        await server.close();
+        setImmediate(() => process.exit(0));
+        return {};
+    }
+  };
+
+  process.on('message', (request: ChildRequest) => {
+    answer(request).then(
+      (result) => process.send?.({ id: request.id, ok: true, result }),
+      (error: unknown) => process.send?.({ id: request.id, ok: false, error: String((error as Error)?.stack ?? error) }),
+    );
+  });
+  process.send?.({ type: 'ready', glassesUrl: server.glassesUrl, appUrl: server.appUrl } satisfies ChildReady);
+}
+
+main().catch((error: unknown) => {
+  console.error('bench server child failed:', error);
+  process.exit(2);
+});
