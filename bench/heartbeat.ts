@@ -31,9 +31,9 @@ import { fixed, isMain, median, parseFlags, sleep, table, withDeadline, writeRes
 import type { CpuWindow } from './support/serverChild.js';
 
 /** Issue 9: at most this much of a core per 10,000 sockets at the 15 s default interval, in %. */
-export const HEARTBEAT_CPU_TARGET_PCT = 3;
+const HEARTBEAT_CPU_TARGET_PCT = 3;
 /** Issue 9: no event-loop stall longer than this, in ms. */
-export const EVENT_LOOP_STALL_TARGET_MS = 50;
+const EVENT_LOOP_STALL_TARGET_MS = 50;
 
 /** The interval the cost is scaled to, in ms: the cloud's default. */
 const DEFAULT_INTERVAL_MS = 15_000;

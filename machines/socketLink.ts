@@ -7,10 +7,12 @@
  *
  * Liveness costs one timer and one macrostep per heartbeat interval, and no event per pong or
  * per frame: the wire side stamps the time of each inbound frame and pong (a plain write on the
- * hot path), and each tick of the link asks it how long the socket has been silent
- * (`readSilence`), then pings. A socket is declared dead at the first tick that finds it silent
- * for at least `heartbeatTimeoutMs`: never before the timeout, and at most one interval after it
- * (exactly at it for a peer that answers pings, since pongs follow the ticks).
+ * hot path), and each tick of the link asks it whether the socket has been silent for
+ * `heartbeatTimeoutMs` (the guard `isSilent`, provided with the I/O: the fact lives on the wire
+ * side, and reading it in the guard keeps a tick to one microstep with no context change), then
+ * pings. A socket is declared dead at the first tick that finds it silent that long: never before
+ * the timeout, and at most one interval after it (exactly at it for a peer that answers pings,
+ * since pongs follow the ticks).
  *
  * Every action that touches the socket is I/O and is provided by the runtime with
  * `socketLinkMachine.provide({ actions })` (`src/cloud/link/`); the placeholders throw
@@ -73,8 +75,6 @@ export interface SocketLinkContext {
   closeReason: string;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
-  /** How long the socket had been silent (no frame, no pong) at the latest tick, in ms. */
-  silentMs: number;
   /** Set when the link ends; its output. */
   end: SocketLinkOutput | null;
 }
@@ -92,7 +92,7 @@ function ioNotProvided(name: string) {
 }
 
 /**
- * The link statechart. States: `open` (`waiting` ⇄ `checking`) or `retiring`, then `ended`
+ * The link statechart. States: `open` (`watching`) or `retiring`, then `ended`
  * (final, with a {@link SocketLinkOutput}).
  */
 export const socketLinkMachine = setup({
@@ -105,7 +105,8 @@ export const socketLinkMachine = setup({
   guards: {
     isRetiring: ({ context }) => context.role === 'retiring',
     isOwnSocket: ({ context, event }) => 'gen' in event && event.gen === context.gen,
-    isSilent: ({ context }) => context.silentMs >= context.heartbeatTimeoutMs,
+    /** I/O, provided: no frame or pong from the socket for `heartbeatTimeoutMs`. */
+    isSilent: (): boolean => actorNotProvided('socketLink.isSilent'),
   },
   delays: {
     heartbeatInterval: ({ context }) => context.heartbeatIntervalMs,
@@ -126,8 +127,6 @@ export const socketLinkMachine = setup({
     closeSocket: ioNotProvided('closeSocket'),
     /** Writes the `link.send` message. */
     writeMessage: ioNotProvided('writeMessage'),
-    /** Assigns `silentMs`: the time since the socket's latest inbound frame or pong, as the wire side measured it. */
-    readSilence: ioNotProvided('readSilence'),
     recordClose: assign({
       end: ({ context, event }) => {
         assertEvent(event, 'socket.closed');
@@ -161,7 +160,6 @@ export const socketLinkMachine = setup({
     closeReason: input.closeReason ?? CloseReason.REPLACED,
     heartbeatIntervalMs: input.heartbeatIntervalMs,
     heartbeatTimeoutMs: input.heartbeatTimeoutMs,
-    silentMs: 0,
     end: null,
   }),
   output: ({ context }) =>
@@ -186,26 +184,26 @@ export const socketLinkMachine = setup({
       description:
         'The adopted socket: acked on entry, pinged every heartbeatInterval; silence for heartbeatTimeout ends it.',
       entry: 'acceptSocket',
-      initial: 'waiting',
+      initial: 'watching',
       states: {
-        waiting: {
-          description: 'Waiting for the next heartbeat tick.',
+        watching: {
+          description: 'Each heartbeatInterval: a socket silent for heartbeatTimeout is dead; any other is pinged.',
           after: {
-            heartbeatInterval: { target: 'checking', description: 'Time to check the socket and ping it.' },
+            heartbeatInterval: [
+              {
+                guard: 'isSilent',
+                target: '#socketLink.ended',
+                actions: ['terminateSocket', 'recordTimeout'],
+                description: 'Silent for heartbeatTimeout (force-quit, half-open TCP): terminate the socket.',
+              },
+              {
+                target: 'watching',
+                reenter: true,
+                actions: 'pingSocket',
+                description: 'Alive, or not silent long enough: ping.',
+              },
+            ],
           },
-        },
-        checking: {
-          description: 'Reads how long the socket has been silent.',
-          entry: 'readSilence',
-          always: [
-            {
-              guard: 'isSilent',
-              target: '#socketLink.ended',
-              actions: ['terminateSocket', 'recordTimeout'],
-              description: 'Silent for heartbeatTimeout (force-quit, half-open TCP): terminate the socket.',
-            },
-            { target: 'waiting', actions: 'pingSocket', description: 'Alive, or not silent long enough: ping.' },
-          ],
         },
       },
       on: {

@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { killAllChildren } from './children.js';
 
 /** Where result files go. */
-export const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
 /** Flags every socket benchmark takes. */
 export interface BenchFlags {

@@ -15,7 +15,7 @@ import { TetherError } from '../protocol/errors.js';
 export const API_KEY_PREFIX = 'tk_';
 
 /** Random bytes in a generated key (32 bytes = 256 bits of entropy). */
-export const API_KEY_BYTES = 32;
+const API_KEY_BYTES = 32;
 
 /** Prefix of a stored hash; names the algorithm so another one can be added without ambiguity. */
 const HASH_PREFIX = 'sha256:';

@@ -22,13 +22,34 @@ export interface AppWebhookDeps {
   onRecoveryCall?(correlationId: string): () => void;
 }
 
+/**
+ * How the `appWebhook` actor rejects: an {@link AppWebhookFailure} as an `Error`, so the machine
+ * reads `code`, `permanent` and `status` from it and logs still get a stack.
+ */
+class AppWebhookError extends Error implements AppWebhookFailure {
+  /** Stable machine-readable code (`UNKNOWN_PACKAGE`, `WEBHOOK_FAILED`). */
+  readonly code: string;
+  /** Whether retrying cannot help; the app then leaves the user's desired set. */
+  readonly permanent?: boolean;
+  /** HTTP status, when the app answered. */
+  readonly status?: number;
+
+  constructor(failure: AppWebhookFailure) {
+    super(failure.message);
+    this.name = 'AppWebhookError';
+    this.code = failure.code;
+    if (failure.permanent !== undefined) this.permanent = failure.permanent;
+    if (failure.status !== undefined) this.status = failure.status;
+  }
+}
+
 /** Builds the `appWebhook` actor logic. */
 export function createAppWebhook(deps: AppWebhookDeps) {
   return fromPromise<AppWebhookOutput, AppWebhookInput>(async ({ input }) => {
     const app = deps.store.getApp(input.packageName);
     if (!app) {
       // The app was deleted: no retry can bring it back, so it leaves the desired set.
-      throw { code: 'UNKNOWN_PACKAGE', message: 'the app is not registered', permanent: true } satisfies AppWebhookFailure;
+      throw new AppWebhookError({ code: 'UNKNOWN_PACKAGE', message: 'the app is not registered', permanent: true });
     }
     // A restart recovery names every call of its workflow alike (`recovery:<registrationId>:<sessionId>`).
     const correlationId =
@@ -44,10 +65,10 @@ export function createAppWebhook(deps: AppWebhookDeps) {
     const answered = input.correlationId ? deps.onRecoveryCall?.(input.correlationId) : undefined;
     const result = await deps.client.send(app.webhookUrl, body, { correlationId }).finally(() => answered?.());
     if (result.ok) return { status: result.status };
-    throw {
+    throw new AppWebhookError({
       code: result.code,
       message: result.message,
       ...(result.status !== undefined ? { status: result.status } : {}),
-    } satisfies AppWebhookFailure;
+    });
   });
 }

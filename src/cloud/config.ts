@@ -38,16 +38,16 @@ export const DEVELOPMENT_ADMIN_TOKEN = 'tether-development-admin-token';
  * Shortest accepted JWT secret, in bytes: RFC 7518 §3.2 requires an HS256 key of at least the
  * hash size (256 bits).
  */
-export const MIN_JWT_SECRET_BYTES = 32;
+const MIN_JWT_SECRET_BYTES = 32;
 
 /** Shortest accepted admin or inspector token, in bytes: long enough that it cannot be a placeholder like `admin`. */
-export const MIN_TOKEN_BYTES = 16;
+const MIN_TOKEN_BYTES = 16;
 
 /**
  * Webhook timeouts below this (ms) draw a warning outside tests: `@mentra/sdk` answers only
  * after its ack and the app's `onSession`, and fails by itself after 5 s without an ack.
  */
-export const RECOMMENDED_MIN_WEBHOOK_TIMEOUT_MS = 10_000;
+const RECOMMENDED_MIN_WEBHOOK_TIMEOUT_MS = 10_000;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -333,7 +333,7 @@ export function sessionConfigOf(config: Pick<CloudConfig, (typeof SESSION_SETTIN
  * The public URL derived from a port when `TETHER_PUBLIC_URL` is unset: `ws://127.0.0.1:<port>`
  * (an address, not `localhost`, which may resolve to ::1 where the cloud does not listen).
  */
-export function publicUrlForPort(port: number): string {
+function publicUrlForPort(port: number): string {
   return `ws://127.0.0.1:${port}`;
 }
 

@@ -11,7 +11,7 @@ import { TetherError } from '../protocol/errors.js';
 const ALGORITHM = 'HS256';
 
 /** Default lifetime of a core token, in seconds (1 day). */
-export const DEFAULT_TOKEN_LIFETIME_S = 86_400;
+const DEFAULT_TOKEN_LIFETIME_S = 86_400;
 
 /**
  * Longest token {@link verifyCoreToken} will parse, in characters. Real tokens are ~200; the cap
@@ -111,7 +111,7 @@ export async function verifyCoreToken(
  */
 export function tokenFromUpgrade(req: { readonly headers: IncomingHttpHeaders }): string | undefined {
   const header: unknown = req.headers.authorization;
-  const value = Array.isArray(header) ? header[0] : header;
+  const value: unknown = Array.isArray(header) ? header[0] : header;
   if (typeof value !== 'string') return undefined;
   const match = /^\s*Bearer\s+(\S+)\s*$/i.exec(value);
   return match?.[1];

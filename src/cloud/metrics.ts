@@ -54,7 +54,7 @@ export interface ScrapeGauge<L extends string> {
  * `session_request` only after its ack and `onSession` (≈ 0.1 s typically, 5 s on a failed
  * connect, up to the 10 s timeout), and a `stop_request` in ≈ 10 ms, so the range spans both.
  */
-export const WEBHOOK_LATENCY_BUCKETS_S: readonly number[] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const WEBHOOK_LATENCY_BUCKETS_S: readonly number[] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** The cloud's metrics, declared once; the runtime records into them and serves `render()` on `/metrics`. */
 export interface CloudMetrics {

@@ -29,7 +29,7 @@ export const REGISTRATIONS_PER_WINDOW = 10;
 export const REGISTRATION_WINDOW_MS = 60_000;
 
 /** Path appended to `serverUrl` to form the app's webhook URL (`@mentra/sdk`'s fixed path). */
-export const WEBHOOK_PATH = '/webhook';
+const WEBHOOK_PATH = '/webhook';
 
 const httpUrl = z
   .url({ protocol: /^https?$/ })
@@ -158,7 +158,9 @@ export function registrationHandler(service: RegistrationService, deps: Pick<Reg
   return async (req: Request, res: Response) => {
     const outcome = await service.register(req.body);
     if (!outcome.ok) {
-      const packageName = typeof req.body?.packageName === 'string' ? req.body.packageName.slice(0, 200) : undefined;
+      const raw: unknown = req.body;
+      const claimed = typeof raw === 'object' && raw !== null && 'packageName' in raw ? raw.packageName : undefined;
+      const packageName = typeof claimed === 'string' ? claimed.slice(0, 200) : undefined;
       deps.logger.warn({ packageName, code: outcome.code }, 'app server registration refused');
       if (outcome.retryAfterMs !== undefined) res.setHeader('retry-after', retryAfterSeconds(outcome.retryAfterMs));
       res.status(outcome.status).json({

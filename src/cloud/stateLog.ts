@@ -16,7 +16,7 @@ export function createStateLog(logger: Logger): (event: InspectionEvent) => void
     // XState keeps the same `_nodes` array while the active states do not change (a heartbeat
     // re-entry, an assign): most snapshots are settled here without serialising anything.
     if (previous && snapshot._nodes !== undefined && previous.nodes === snapshot._nodes && snapshot.status === 'active') return;
-    const systemId = (event.actorRef as { options?: { systemId?: string } }).options?.systemId;
+    const systemId = systemIdOf(event.actorRef);
     if (!systemId || snapshot.value === undefined) return;
     const value = JSON.stringify(snapshot.value);
     last.set(event.actorRef, { nodes: snapshot._nodes, value });

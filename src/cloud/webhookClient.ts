@@ -189,7 +189,8 @@ export function createWebhookClient(options: WebhookClientOptions): WebhookClien
 /** Reads at most {@link MAX_WEBHOOK_RESPONSE_BYTES}; JSON when it parses, else text, `null` when empty. */
 async function readBody(response: Response): Promise<unknown> {
   if (!response.body) return null;
-  const reader = response.body.getReader();
+  // Node types a fetch body as ReadableStream<any>; the Fetch standard's body stream yields Uint8Array chunks.
+  const reader = response.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {

@@ -10,13 +10,8 @@ export {
   envNameFor,
   resolveSettings,
   type ConfigIssue,
-  type RawSettings,
-  type SettingDefinition,
-  type SettingDefinitions,
   type SettingRow,
-  type SettingSource,
   type SettingSources,
-  type SettingSpec,
   type SettingsOf,
   type SettingsRule,
 } from './settings.js';

@@ -73,7 +73,7 @@ export interface SettingDefinition<T = unknown> {
 }
 
 /** A set of setting definitions keyed by name. */
-export type SettingDefinitions = { readonly [name: string]: SettingDefinition<any> };
+export type SettingDefinitions = { readonly [name: string]: SettingDefinition };
 
 /** The resolved values of a set of definitions. */
 export type SettingsOf<D extends SettingDefinitions> = {

@@ -149,7 +149,8 @@ export class AppSession {
   /** The app settings from the last `tpa_connection_ack` (an empty list before). */
   get appSettings(): unknown[] {
     const settings = this.ack?.settings;
-    return Array.isArray(settings) ? settings : [];
+    const list: unknown[] = Array.isArray(settings) ? settings : [];
+    return list;
   }
 
   /** The glasses' capabilities from the last ack, or null. */
@@ -272,17 +273,17 @@ export class AppSession {
         break;
       case 'reconnecting':
         this.log.warn({ attempt: event.attempt, maxAttempts: event.maxAttempts, delayMs: event.delayMs }, 'reconnecting');
-        this.events.emitLifecycle('reconnecting', { attempt: event.attempt, maxAttempts: event.maxAttempts, delayMs: event.delayMs } as never);
+        this.events.emitLifecycle('reconnecting', { attempt: event.attempt, maxAttempts: event.maxAttempts, delayMs: event.delayMs });
         break;
       case 'disconnected': {
         const { type: _type, ...ending } = event;
         this.log.info({ code: ending.code, reason: ending.reason, permanent: ending.permanent, errorCode: ending.errorCode }, 'disconnected');
-        this.events.emitLifecycle('disconnected', ending as never);
+        this.events.emitLifecycle('disconnected', ending);
         break;
       }
       case 'error':
         this.log.warn({ code: event.code }, event.message);
-        this.events.emitLifecycle('error', new TetherError(isErrorCode(event.code) ? event.code : 'INTERNAL_ERROR', event.message) as never);
+        this.events.emitLifecycle('error', new TetherError(isErrorCode(event.code) ? event.code : 'INTERNAL_ERROR', event.message));
         break;
     }
   }
@@ -303,12 +304,12 @@ export class AppSession {
         this.sequence.recordGap(message.lost);
         this.log.warn(gap, 'messages lost beyond the replay window');
         const text = `${message.lost} messages missed while disconnected are no longer available`;
-        this.events.emitLifecycle('error', new TetherError('RESUME_GAP', text, gap) as never);
+        this.events.emitLifecycle('error', new TetherError('RESUME_GAP', text, gap));
         this.events.emitLifecycle('resume_gap', gap);
         break;
       }
       case 'user_reconnected':
-        this.events.emitLifecycle('user_reconnected', { userId: message.userId, disconnectedMs: message.disconnectedMs } as never);
+        this.events.emitLifecycle('user_reconnected', { userId: message.userId, disconnectedMs: message.disconnectedMs });
         break;
       case 'settings_update':
         if (this.ack) this.ack = { ...this.ack, settings: message.settings };
@@ -320,7 +321,7 @@ export class AppSession {
 
   private handleBadFrame(error: ParseError): void {
     this.log.warn({ code: error.code, type: error.type }, 'bad frame from the cloud');
-    this.events.emitLifecycle('error', new TetherError(error.code, error.message) as never);
+    this.events.emitLifecycle('error', new TetherError(error.code, error.message));
   }
 
   private release(): void {

@@ -16,7 +16,7 @@ import {
   type SettingsRule,
 } from '../config/index.js';
 
-export { ConfigError, describeSettings, type ConfigIssue, type SettingRow } from '../config/index.js';
+export { ConfigError, describeSettings, type ConfigIssue } from '../config/index.js';
 
 /** Settings of each `AppSession`: its connection to the cloud. */
 export const APP_SESSION_SETTINGS = defineSettings({

@@ -211,8 +211,8 @@ export class EventManager {
 
   /** @param options - see {@link EventManagerOptions}. */
   constructor(options: EventManagerOptions) {
-    this.onSubscriptionsChanged = options.onSubscriptionsChanged;
-    this.onHandlerError = options.onHandlerError;
+    this.onSubscriptionsChanged = (streams) => options.onSubscriptionsChanged(streams);
+    this.onHandlerError = (error, event) => options.onHandlerError(error, event);
     this.tracker = options.tracker;
   }
 
@@ -275,7 +275,7 @@ export class EventManager {
    * `transcription` does not receive `transcription:en-US`.
    */
   on<S extends string>(streamType: S, handler: Handler<StreamData<S>>): Unsubscribe {
-    return this.register(this.streamHandlers, streamType, handler as AnyHandler);
+    return this.register(this.streamHandlers, streamType, handler);
   }
 
   /** The first connection was acknowledged; receives the app settings from the ack. */
@@ -315,7 +315,7 @@ export class EventManager {
 
   /** Subscribes to a lifecycle event by name; the named `on*` methods are shorthands for it. */
   onLifecycle<E extends LifecycleEvent>(event: E, handler: Handler<LifecycleEvents[E]>): Unsubscribe {
-    return this.register(this.lifecycleHandlers, event, handler as AnyHandler);
+    return this.register(this.lifecycleHandlers, event, handler);
   }
 
   /**

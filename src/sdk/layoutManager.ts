@@ -97,7 +97,7 @@ export class LayoutManager {
   /** @param options - see {@link LayoutManagerOptions}. */
   constructor(options: LayoutManagerOptions) {
     this.packageName = options.packageName;
-    this.send = options.send;
+    this.send = (message) => options.send(message);
   }
 
   /**
@@ -105,8 +105,8 @@ export class LayoutManager {
    * are converted with `String()`, as in `@mentra/sdk`.
    */
   showTextWall(text: string, options?: DisplayOptions): void {
-    const value: unknown = text;
-    const coerced = value === undefined || value === null ? '' : String(value);
+    // Untyped callers pass other values (`showTextWall(count)`, null): `String()` them as `@mentra/sdk` does.
+    const coerced = text === undefined || text === null ? '' : String(text);
     this.display({ layoutType: 'text_wall', text: coerced }, options?.view ?? 'main', options?.durationMs);
   }
 

@@ -15,7 +15,7 @@ import type { Logger } from '../logger.js';
 export const REGISTRATION_PATH = '/api/tpa/register';
 
 /** Time a registration request may take before it counts as failed, in ms. */
-export const REGISTRATION_TIMEOUT_MS = 5000;
+const REGISTRATION_TIMEOUT_MS = 5000;
 
 /** Options of a {@link RegistrationClient}. */
 export interface RegistrationClientOptions {

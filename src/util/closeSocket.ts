@@ -4,7 +4,7 @@
 import type { WebSocket } from 'ws';
 
 /** How long a peer gets to answer a close frame before its socket is cut, in ms. */
-export const CLOSE_ANSWER_TIMEOUT_MS = 1000;
+const CLOSE_ANSWER_TIMEOUT_MS = 1000;
 
 /**
  * Closes `ws` with `code` and `reason` and resolves once it is closed. A socket still connecting

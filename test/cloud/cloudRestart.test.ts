@@ -46,7 +46,7 @@ async function startCloudProcess(port: number): Promise<{ child: ChildProcess; r
   });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('cloud process did not start')), 15_000);
-    proc.stdout!.on('data', (chunk: Buffer) => {
+    proc.stdout.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('Tether cloud on')) {
         clearTimeout(timer);
         resolve();

@@ -45,7 +45,7 @@ function userState(userId: string): string | undefined {
 
 function appState(userId: string, pkg = PKG): string | undefined {
   const value = h!.cloud.sessions.appSession(userId, `${userId}-${pkg}`)?.getSnapshot().value;
-  return value === undefined ? undefined : typeof value === 'string' ? value : Object.keys(value as object)[0];
+  return value === undefined ? undefined : typeof value === 'string' ? value : Object.keys(value)[0];
 }
 
 /** Records every top-level state the user's session passes through. */

@@ -200,7 +200,7 @@ describe('webhook client', () => {
   it('uses an injected fetch', async () => {
     const calls: string[] = [];
     const fakeFetch: typeof fetch = async (input) => {
-      calls.push(String(input));
+      calls.push(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
       return new Response('{"status":"success"}', { status: 200 });
     };
     const result = await createWebhookClient({ logger: silentLogger, fetch: fakeFetch }).send('http://app.invalid/webhook', body, {

@@ -21,8 +21,8 @@ import {
   type AnyStateMachine,
   type AnyStateNode,
   type EventObject,
+  type AnyTransitionDefinition,
   type InspectionEvent,
-  type TransitionDefinition,
 } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import {
@@ -55,7 +55,6 @@ import {
   type FakeWebhook,
 } from '../support/sessionMachineHarness.js';
 
-type AnyTransition = TransitionDefinition<any, any>;
 /** A model event: a type and any payload (socket generations may be relative, see `concrete`). */
 type ModelEvent = EventObject & Record<string, unknown>;
 /** The socket-link machine with fake I/O, as each replay provides it. */
@@ -86,10 +85,12 @@ function armedDelayedEvents(machine: AnyStateMachine) {
  * machine with its own fakes, which builds new state nodes, so transitions are compared by
  * name; the names are unique (checked in `expectFullCoverage`).
  */
-function describeTransition(t: AnyTransition): string {
-  const branches = ((t.eventType ? t.source.transitions.get(t.eventType) : t.source.always) ?? []) as AnyTransition[];
+function describeTransition(t: AnyTransitionDefinition): string {
+  // `eventType` of an untyped machine's transition is `any`; here it is the event's name.
+  const eventType: string = t.eventType;
+  const branches = ((eventType ? t.source.transitions.get(eventType) : t.source.always) ?? []) as AnyTransitionDefinition[];
   const index = branches.indexOf(t);
-  return `${t.source.id} on ${t.eventType || '(always)'}${branches.length > 1 ? ` [${index}]` : ''}`;
+  return `${t.source.id} on ${eventType || '(always)'}${branches.length > 1 ? ` [${index}]` : ''}`;
 }
 
 /**
@@ -172,7 +173,7 @@ function watch(taken: Set<string>, received: EventObject[], due: Map<string, num
       if (event.actorRef !== root) return;
       if (event.type === '@xstate.event') received.push(event.event);
       if (event.type === '@xstate.microstep') {
-        for (const t of (event as unknown as { _transitions: AnyTransition[] })._transitions) {
+        for (const t of (event as unknown as { _transitions: AnyTransitionDefinition[] })._transitions) {
           taken.add(describeTransition(t));
         }
       }
@@ -324,7 +325,7 @@ function replayerFor<I>(
           return;
         }
         if (event.type.startsWith('xstate.after.')) return deliverDelay(replayer, due, event.type);
-        actor.send(event as never);
+        actor.send(event);
       },
     };
     return replayer;
@@ -363,7 +364,7 @@ async function exercise(spec: ModelSpec) {
 
   const taken = new Set<string>();
   const visited = new Set<string>();
-  const step = logic.transition as unknown as (s: unknown, e: EventObject) => MachineSnapshotLike;
+  const step = logic.transition.bind(logic) as unknown as (s: unknown, e: EventObject) => MachineSnapshotLike;
 
   async function replay(events: EventObject[]) {
     const replayer = spec.replayer(taken);

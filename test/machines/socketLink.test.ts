@@ -45,7 +45,7 @@ describe('socketLink: adoption', () => {
   it('acks an adopted socket at once and waits for the first heartbeat tick', () => {
     const t = startLink();
     expect(t.socket.commands).toEqual([{ type: 'socket.accept' }]);
-    expect(t.value()).toEqual({ open: 'waiting' });
+    expect(t.value()).toEqual({ open: 'watching' });
   });
 
   it('writes the message of link.send to its socket', () => {
@@ -53,7 +53,7 @@ describe('socketLink: adoption', () => {
     const message = { type: 'user_reconnected', userId: 'user', disconnectedMs: 232, long: false };
     t.actor.send({ type: 'link.send', message });
     expect(t.socket.commands).toEqual([{ type: 'socket.accept' }, { type: 'socket.send', message }]);
-    expect(t.value()).toEqual({ open: 'waiting' });
+    expect(t.value()).toEqual({ open: 'watching' });
   });
 
   it('ends at once as closed 1006 when its socket is already gone at attach', () => {
@@ -82,7 +82,7 @@ describe('socketLink: heartbeat', () => {
   it('never declares a peer that answers pings dead', () => {
     const t = startLink({ answersPings: true });
     advance(t.clock, 60 * 60_000);
-    expect(t.value()).toEqual({ open: 'waiting' });
+    expect(t.value()).toEqual({ open: 'watching' });
     expect(t.pings()).toBe(240);
     expect(t.socket.commands.filter((c) => c.type === 'socket.terminate')).toEqual([]);
   });
@@ -94,7 +94,7 @@ describe('socketLink: heartbeat', () => {
     t.socket.answersPings = false;
     const lastPongAt = t.clock.now();
     advanceTo(t.clock, lastPongAt + TIMEOUT_MS - 1);
-    expect(t.value()).toEqual({ open: 'waiting' });
+    expect(t.value()).toEqual({ open: 'watching' });
     advanceTo(t.clock, lastPongAt + TIMEOUT_MS);
     expect(t.status()).toBe('done');
     expect(t.socket.commands.at(-1)).toEqual({ type: 'socket.terminate', reason: CloseReason.HEARTBEAT_TIMEOUT });
@@ -110,7 +110,7 @@ describe('socketLink: heartbeat', () => {
       const firstTickAfterTimeout = Math.ceil((heardAt + TIMEOUT_MS) / INTERVAL_MS) * INTERVAL_MS;
       expect(firstTickAfterTimeout - (heardAt + TIMEOUT_MS)).toBeLessThan(INTERVAL_MS);
       advanceTo(t.clock, firstTickAfterTimeout - 1);
-      expect(t.value()).toEqual({ open: 'waiting' });
+      expect(t.value()).toEqual({ open: 'watching' });
       advanceTo(t.clock, firstTickAfterTimeout);
       expect(t.status()).toBe('done');
       expect(t.output()?.cause).toBe('heartbeatTimeout');
@@ -166,7 +166,7 @@ describe('socketLink: endings', () => {
     const t = startLink({ gen: 3 });
     t.actor.send({ type: 'socket.closed', gen: 2, code: CloseCode.ABNORMAL, reason: '' });
     t.actor.send({ type: 'socket.closed', gen: 4, code: CloseCode.NORMAL, reason: '' });
-    expect(t.value()).toEqual({ open: 'waiting' });
+    expect(t.value()).toEqual({ open: 'watching' });
     expect(t.detached).toEqual([]);
   });
 });

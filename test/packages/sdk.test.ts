@@ -17,7 +17,7 @@ const SDK_DIR = `${ROOT}packages/sdk/`;
 /** The sources of the SDK package's entry points (its package.json `exports`). */
 const ENTRIES = ['src/sdk/index.ts', 'inspector/ingestClient.ts'];
 /** Packages an app developer must never get from the SDK. */
-const CLOUD_ONLY = ['better-sqlite3', 'elkjs', 'jose', 'pg', 'prom-client', 'rate-limiter-flexible', '@mentra/sdk'];
+const CLOUD_ONLY = ['better-sqlite3', 'elkjs', 'jose', 'pg', 'prom-client', '@mentra/sdk'];
 
 interface Manifest {
   exports: Record<string, { types: string; default: string }>;

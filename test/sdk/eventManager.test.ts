@@ -322,9 +322,11 @@ describe('EventManager', () => {
       const { events, handlerErrors } = setup();
       const onError = vi.fn();
       const boom = new Error('async boom');
-      events.onPhoneNotifications(async () => {
+      // Typed as a JavaScript app's handler is: the manager learns it is async only from what it returns.
+      const asyncHandler: (notification: unknown) => unknown = async () => {
         throw boom;
-      });
+      };
+      events.onPhoneNotifications(asyncHandler);
       events.onError(onError);
       events.dispatchStream('phone_notification', { title: 't' });
       await vi.runAllTimersAsync();

@@ -5,7 +5,7 @@
  * played on the links ({@link closeGlassesSocket}). Imports no test framework, so `bench/` can
  * use it too.
  */
-import { assign, createActor, fromPromise, type InspectionEvent, type SimulatedClock } from 'xstate';
+import { createActor, fromPromise, type InspectionEvent, type SimulatedClock } from 'xstate';
 import { appSessionMachine } from '../../machines/appSession.js';
 import { defaultSessionConfig } from '../../machines/policy/sessionConfig.js';
 import { glassesLinkOf, userSessionSystemId } from '../../machines/sessionApi.js';
@@ -24,8 +24,8 @@ const inertLink = socketLinkMachine.provide({
     terminateSocket: quiet,
     closeSocket: quiet,
     writeMessage: quiet,
-    readSilence: assign({ silentMs: 0 }),
   },
+  guards: { isSilent: () => false },
 });
 
 /** `userSessionMachine` with inert links and an immediately successful webhook. */

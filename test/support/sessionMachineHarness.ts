@@ -4,7 +4,6 @@
  * simulated clock that fires each timer at its own due time.
  */
 import {
-  assign,
   createActor,
   fromPromise,
   SimulatedClock,
@@ -123,6 +122,9 @@ export function fakeLinks(
   };
 
   return socketLinkMachine.provide({
+    guards: {
+      isSilent: ({ context }) => clock.now() - (sockets.get(context.gen)?.heardAt ?? clock.now()) >= context.heartbeatTimeoutMs,
+    },
     actions: {
       attachSocket: ({ context, self }) => {
         const socket = socketOf(context.gen, self.id);
@@ -161,9 +163,6 @@ export function fakeLinks(
       writeMessage: ({ context, event }) => {
         if (event.type === 'link.send') sockets.get(context.gen)?.commands.push({ type: 'socket.send', message: event.message });
       },
-      readSilence: assign({
-        silentMs: ({ context }) => clock.now() - (sockets.get(context.gen)?.heardAt ?? clock.now()),
-      }),
     },
   });
 }

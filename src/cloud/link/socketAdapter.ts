@@ -5,7 +5,7 @@
  * with. The machines name sockets only by `gen`; the adapter finds them in the socket table.
  */
 import { WebSocket } from 'ws';
-import { assign, type AnyActorRef } from 'xstate';
+import type { ActorRef, Snapshot } from 'xstate';
 import { socketLinkMachine, type SocketLinkEvent, type SocketLinkKind } from '../../../machines/socketLink.js';
 import { CloseCode } from '../../protocol/closeCodes.js';
 import type { SocketEntry, SocketTable } from './socketTable.js';
@@ -30,7 +30,10 @@ export interface SocketLinkLogicOptions {
   onHeartbeatTimeout?(kind: SocketLinkKind): void;
 }
 
-function isActive(link: AnyActorRef): boolean {
+/** What {@link isActive} reads of a socket's link: the status of its snapshot. */
+type LinkStatusRef = Pick<ActorRef<Snapshot<unknown>, SocketLinkEvent>, 'getSnapshot'>;
+
+function isActive(link: LinkStatusRef): boolean {
   return link.getSnapshot().status === 'active';
 }
 
@@ -76,6 +79,12 @@ export function createSocketLinkLogic(options: SocketLinkLogicOptions) {
   };
 
   return socketLinkMachine.provide({
+    guards: {
+      isSilent: ({ context }) => {
+        const entry = sockets.get(context.gen);
+        return entry === undefined || performance.now() - entry.heardAt >= context.heartbeatTimeoutMs;
+      },
+    },
     actions: {
       attachSocket: ({ context, self }) => {
         const entry = sockets.get(context.gen);
@@ -122,12 +131,6 @@ export function createSocketLinkLogic(options: SocketLinkLogicOptions) {
         const entry = open(context.gen);
         if (entry && event.type === 'link.send') writeFrame(entry.ws, event.message);
       },
-      readSilence: assign({
-        silentMs: ({ context }) => {
-          const entry = sockets.get(context.gen);
-          return entry ? performance.now() - entry.heardAt : context.silentMs;
-        },
-      }),
     },
   });
 }
