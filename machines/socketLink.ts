@@ -32,7 +32,9 @@ export type SocketLinkCause =
   /** The socket stayed silent for `heartbeatTimeoutMs`: the link terminated it. */
   | 'heartbeatTimeout'
   /** A retiring link closed its socket (replaced by a newer one, or refused) and saw it close. */
-  | 'replaced';
+  | 'replaced'
+  /** The socket's writes stayed over the high-water mark for the congestion limit: closed 1013. */
+  | 'congested';
 
 /** The link's output: all a session machine learns about its socket. */
 export interface SocketLinkOutput {
@@ -107,6 +109,8 @@ export const socketLinkMachine = setup({
     isOwnSocket: ({ context, event }) => 'gen' in event && event.gen === context.gen,
     /** I/O, provided: no frame or pong from the socket for `heartbeatTimeoutMs`. */
     isSilent: (): boolean => actorNotProvided('socketLink.isSilent'),
+    /** I/O, provided: the socket's writes have stayed over the high-water mark for the congestion limit. */
+    isCongested: (): boolean => actorNotProvided('socketLink.isCongested'),
   },
   delays: {
     heartbeatInterval: ({ context }) => context.heartbeatIntervalMs,
@@ -123,6 +127,8 @@ export const socketLinkMachine = setup({
     pingSocket: ioNotProvided('pingSocket'),
     /** Destroys the socket (the peer sees 1006). */
     terminateSocket: ioNotProvided('terminateSocket'),
+    /** Closes the socket 1013 "congested": its client reconnects and resumes from the replay buffer. */
+    closeCongestedSocket: ioNotProvided('closeCongestedSocket'),
     /** Closes the socket with `closeCode` and `closeReason`. */
     closeSocket: ioNotProvided('closeSocket'),
     /** Writes the `link.send` message. */
@@ -138,6 +144,15 @@ export const socketLinkMachine = setup({
           ownershipReleased: event.ownershipReleased === true,
         };
       },
+    }),
+    recordCongestion: assign({
+      end: ({ context }) => ({
+        gen: context.gen,
+        cause: 'congested' as const,
+        code: CloseCode.TRY_AGAIN_LATER,
+        reason: CloseReason.CONGESTED,
+        ownershipReleased: false,
+      }),
     }),
     recordTimeout: assign({
       end: ({ context }) => ({
@@ -187,7 +202,9 @@ export const socketLinkMachine = setup({
       initial: 'watching',
       states: {
         watching: {
-          description: 'Each heartbeatInterval: a socket silent for heartbeatTimeout is dead; any other is pinged.',
+          description:
+            'Each heartbeatInterval: a socket silent for heartbeatTimeout is dead, one congested too long is closed; ' +
+            'any other is pinged.',
           after: {
             heartbeatInterval: [
               {
@@ -195,6 +212,12 @@ export const socketLinkMachine = setup({
                 target: '#socketLink.ended',
                 actions: ['terminateSocket', 'recordTimeout'],
                 description: 'Silent for heartbeatTimeout (force-quit, half-open TCP): terminate the socket.',
+              },
+              {
+                guard: 'isCongested',
+                target: '#socketLink.ended',
+                actions: ['closeCongestedSocket', 'recordCongestion'],
+                description: 'Its writes have not drained for the congestion limit (a peer that stopped reading): close 1013.',
               },
               {
                 target: 'watching',

@@ -29,6 +29,7 @@ export const CloseReason = {
   USER_SESSION_ENDED: 'User session ended',
   REPLACED: 'replaced',
   HEARTBEAT_TIMEOUT: 'heartbeat timeout',
+  CONGESTED: 'congested',
   SERVER_RESTART: 'server restart',
 } as const;
 

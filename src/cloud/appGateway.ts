@@ -12,7 +12,7 @@ import { normalizeSubscriptions, type AppToCloudMessage, type TpaConnectionInit 
 import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
 import { verifyApiKey } from './apiKeys.js';
-import { startHandshake } from './link/handshake.js';
+import { startHandshake, type SocketLimits } from './link/handshake.js';
 import { registerSocket } from './link/socketAdapter.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
@@ -24,8 +24,7 @@ import type { Store } from './store.js';
 /** What the gateway needs from the cloud. */
 export interface AppGatewayDeps {
   store: Store;
-  /** Time a new socket has to send `tpa_connection_init`, in ms. */
-  handshakeTimeoutMs: number;
+  limits: SocketLimits;
   sessions: SessionRegistry;
   sockets: SocketTable;
   router: Router;
@@ -38,10 +37,13 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
   const log = deps.logger.child({ side: 'app' });
   const handshake = startHandshake(ws, {
     side: 'app',
-    timeoutMs: deps.handshakeTimeoutMs,
+    timeoutMs: deps.limits.handshakeTimeoutMs,
     metrics: deps.metrics,
     logger: deps.logger,
+    socketLimits: deps.limits.socket,
+    userBudgets: deps.limits.users,
   });
+  const parseOptions = { maxDepth: deps.limits.maxJsonDepth };
   let entry: SocketEntry | undefined;
 
   const authenticate = (init: TpaConnectionInit) => {
@@ -68,7 +70,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     };
     entry = socket;
     registerSocket(deps.sockets, socket);
-    handshake.identify({ userId: found.userId, packageName, sessionId, gen: socket.gen });
+    handshake.authenticated(found.userId, { userId: found.userId, packageName, sessionId, gen: socket.gen });
     log.info({ userId: found.userId, packageName, sessionId, gen: socket.gen }, 'app connected');
     found.app.send({ type: 'app.connected', gen: socket.gen, extensions });
   };
@@ -104,8 +106,16 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
   };
 
   ws.on('message', (data: Buffer) => {
-    if (handshake.refused) return;
-    const parsed = parseMessage('appToCloud', data);
+    if (!handshake.admit(data)) return;
+    try {
+      receive(data);
+    } catch (error) {
+      handshake.fault(error);
+    }
+  });
+
+  const receive = (data: Buffer) => {
+    const parsed = parseMessage('appToCloud', data, parseOptions);
     if (!parsed.ok) {
       if (!entry) return handshake.refuse(parsed.error.code, parsed.error.message);
       return handshake.reportBadFrame(parsed.error.code, parsed.error.message, { type: parsed.error.type });
@@ -113,5 +123,5 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     if (entry) dispatch(entry, parsed.message);
     else if (parsed.message.type === 'tpa_connection_init') authenticate(parsed.message);
     else handshake.refuse('BAD_REQUEST', 'the first frame must be tpa_connection_init');
-  });
+  };
 }

@@ -24,8 +24,11 @@ import { createHttpApi, registerApp } from './httpApi.js';
 import { createCloudMetrics, type CloudMetrics } from './metrics.js';
 import { AppRecovery, RecoveryCalls } from './recovery.js';
 import { REGISTER_PATHS, RegistrationService, registrationHandler } from './registration.js';
-import { Router } from './router.js';
+import { flushHeldDisplays, Router } from './router.js';
 import { SessionRegistry } from './sessionRegistry.js';
+import { WriteGate } from './link/backpressure.js';
+import { UserBudgets } from './link/frameBudget.js';
+import type { SocketLimits } from './link/handshake.js';
 import { createSocketLinkLogic } from './link/socketAdapter.js';
 import { SocketTable } from './link/socketTable.js';
 import { combineInspectors, createStateLog } from './stateLog.js';
@@ -128,6 +131,18 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const ownInspectorHub = inspectorServed && !options.inspector;
   const inspectorHub = options.inspector || (inspectorServed ? createInspectorHub() : undefined);
 
+  // Write backpressure: a congested socket's data waits (replay buffer, latest display per view)
+  // and goes out when it drains.
+  const gate = new WriteGate({
+    highWaterBytes: config.socketHighWaterBytes,
+    onCongested: (entry) => metrics.socketCongestion.inc({ side: entry.kind, event: 'congested' }),
+    onDrained: (entry) => {
+      metrics.socketCongestion.inc({ side: entry.kind, event: 'drained' });
+      if (entry.kind === 'app') deliveries.flush(entry, sessions.appSessionOfSocket(entry), gate.canWrite);
+      else flushHeldDisplays(entry, gate);
+    },
+  });
+
   const sessions = new SessionRegistry({
     resumeState: deliveries,
     config: sessionConfig,
@@ -146,10 +161,12 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
           app: {
             ack: (entry) => ({ type: 'tpa_connection_ack', sessionId: entry.sessionId, settings: [], mentraosSettings: {}, capabilities: null }),
             // Missed frames go out after the ack and before any live one.
-            afterAck: (entry) => void deliveries.resume(entry, sessions.appSessionOfSocket(entry)),
+            afterAck: (entry) => void deliveries.resume(entry, sessions.appSessionOfSocket(entry), gate.canWrite),
           },
         },
+        congestionLimitMs: config.congestionLimitMs,
         onHeartbeatTimeout: (side) => metrics.heartbeatTimeouts.inc({ side }),
+        onCongestionClose: (side) => metrics.socketCongestion.inc({ side, event: 'closed' }),
       }),
       appWebhook: createAppWebhook({
         store,
@@ -159,7 +176,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       }),
     },
   });
-  const router = new Router(sessions, sockets, deliveries);
+  const router = new Router(sessions, sockets, deliveries, gate);
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
   const registration = new RegistrationService({ store, recovery, logger, ...(options.now ? { now: options.now } : {}) });
 
@@ -180,7 +197,12 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     health: () => ({ users: sessions.size, sockets: sockets.size }),
     registration: { paths: REGISTER_PATHS, handler: registrationHandler(registration, { recovery, logger }) },
   });
-  const { handshakeTimeoutMs } = config;
+  const limits: SocketLimits = {
+    handshakeTimeoutMs: config.handshakeTimeoutMs,
+    maxJsonDepth: config.maxJsonDepth,
+    socket: { messagesPerSecond: config.socketMessagesPerSecond, bytesPerSecond: config.socketBytesPerSecond },
+    users: new UserBudgets({ messagesPerSecond: config.userMessagesPerSecond, bytesPerSecond: config.userBytesPerSecond }),
+  };
   const glassesWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
   const appWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
   const inspectorEndpoints =
@@ -197,10 +219,10 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     if (!accepting) return refuse('503 Service Unavailable');
     if (path === WS_PATHS.glasses) {
       glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) =>
-        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, handshakeTimeoutMs, sessions, sockets, router, metrics, logger }),
+        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, limits, sessions, sockets, router, metrics, logger }),
       );
     } else if (path === WS_PATHS.app || path === WS_PATHS.appLegacy) {
-      appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => acceptAppSocket(ws, { store, handshakeTimeoutMs, sessions, sockets, router, metrics, logger }));
+      appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger }));
     } else if (inspectorEndpoints?.handles(path)) {
       inspectorEndpoints.handleUpgrade(req, socket, head);
     } else refuse('404 Not Found');

@@ -9,7 +9,7 @@
  * `process.env`.
  */
 import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
-import { MAX_MESSAGE_BYTES } from '../protocol/limits.js';
+import { MAX_JSON_DEPTH, MAX_MESSAGE_BYTES } from '../protocol/limits.js';
 import {
   baseUrlSchema,
   defineSettings,
@@ -127,6 +127,41 @@ export const CLOUD_SETTINGS = defineSettings({
     default: MAX_MESSAGE_BYTES,
     schema: integerSchema({ min: 1_024, max: 104_857_600 }),
     description: 'Largest WebSocket frame accepted, in bytes; larger frames close the socket with 1009.',
+  },
+  maxJsonDepth: {
+    default: MAX_JSON_DEPTH,
+    schema: integerSchema({ min: 8, max: 1_024 }),
+    description: 'Deepest nesting of arrays and objects a frame may have; deeper frames are refused with INVALID_FIELDS.',
+  },
+  socketMessagesPerSecond: {
+    default: 500,
+    schema: integerSchema({ min: 0, max: 1_000_000 }),
+    description: 'Frames one glasses or app socket may send per second; over it the socket is closed 1013 (RATE_LIMITED). 0 = no limit.',
+  },
+  socketBytesPerSecond: {
+    default: 4_194_304,
+    schema: integerSchema({ min: 0, max: 1_073_741_824 }),
+    description: 'Bytes one glasses or app socket may send per second; over it the socket is closed 1013 (RATE_LIMITED). 0 = no limit.',
+  },
+  userMessagesPerSecond: {
+    default: 2_000,
+    schema: integerSchema({ min: 0, max: 1_000_000 }),
+    description: 'Frames all sockets of one user (glasses and apps) may send per second together; 0 = no limit.',
+  },
+  userBytesPerSecond: {
+    default: 16_777_216,
+    schema: integerSchema({ min: 0, max: 1_073_741_824 }),
+    description: 'Bytes all sockets of one user may send per second together; 0 = no limit.',
+  },
+  socketHighWaterBytes: {
+    default: 1_048_576,
+    schema: integerSchema({ min: 1_024, max: 1_073_741_824 }),
+    description: 'Unsent bytes queued on a socket above which it is congested: data frames wait in the replay buffer (apps) or coalesce per view (glasses displays) until it drains.',
+  },
+  congestionLimitMs: {
+    default: 20_000,
+    schema: durationMsSchema(),
+    description: 'How long a socket may stay congested before it is closed 1013 so its client reconnects and resumes, in ms.',
   },
   logLevel: {
     default: 'info',

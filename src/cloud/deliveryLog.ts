@@ -107,14 +107,34 @@ export class DeliveryLog {
    *
    * @param entry - the app socket just acknowledged
    * @param owner - the `appSession` actor that adopted it, when known (see {@link open})
+   * @param canWrite - whether the socket takes another frame now (backpressure); the rest waits
+   *   for {@link flush}
    */
-  resume(entry: SocketEntry, owner?: object): number {
+  resume(entry: SocketEntry, owner?: object, canWrite?: (entry: SocketEntry) => boolean): number {
+    this.counters.resumes += 1;
+    return this.replay(entry, owner, entry.lastSeq, canWrite);
+  }
+
+  /**
+   * Writes what a congested app socket was not sent while it was congested, in order, once it
+   * drained (`link/backpressure.ts`): every kept frame after the last one written to it, or a
+   * `resume_gap` first if some were evicted meanwhile. Returns how many frames it wrote.
+   */
+  flush(entry: SocketEntry, owner: object | undefined, canWrite: (entry: SocketEntry) => boolean): number {
+    return this.replay(entry, owner, undefined, canWrite);
+  }
+
+  private replay(
+    entry: SocketEntry,
+    owner: object | undefined,
+    lastSeq: number | undefined,
+    canWrite: (entry: SocketEntry) => boolean = () => true,
+  ): number {
     const { sessionId } = entry;
     if (sessionId === undefined) return 0;
     const buffer = owner ? this.open(sessionId, owner) : this.bufferFor(sessionId);
-    const plan = buffer.planReplay(entry.lastSeq);
-    const bindings = { sessionId, gen: entry.gen, lastSeq: entry.lastSeq, after: plan.after };
-    this.counters.resumes += 1;
+    const plan = buffer.planReplay(lastSeq);
+    const bindings = { sessionId, gen: entry.gen, lastSeq, after: plan.after };
     if (plan.renumberedBy > 0) this.log.warn({ ...bindings, by: plan.renumberedBy }, 'client lastSeq ahead of this cloud; numbering moved forward');
     if (plan.gap) {
       this.counters.gaps += 1;
@@ -124,7 +144,7 @@ export class DeliveryLog {
     }
     let replayed = 0;
     for (const frame of plan.frames) {
-      if (!writeFrame(entry.ws, frame)) break;
+      if (!canWrite(entry) || !writeFrame(entry.ws, frame)) break;
       buffer.markSent(frame.seq);
       replayed += 1;
     }

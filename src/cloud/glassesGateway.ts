@@ -11,7 +11,7 @@ import { isGlassesStreamEvent, type GlassesToCloudMessage } from '../protocol/gl
 import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
 import { tokenFromUpgrade, verifyCoreToken } from './glassesAuth.js';
-import { startHandshake } from './link/handshake.js';
+import { startHandshake, type SocketLimits } from './link/handshake.js';
 import { registerSocket } from './link/socketAdapter.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
@@ -19,11 +19,13 @@ import type { CloudMetrics } from './metrics.js';
 import type { Router } from './router.js';
 import type { SessionRegistry } from './sessionRegistry.js';
 
+/** Frames kept while a glasses token is being verified (verification takes a few ms). */
+const MAX_EARLY_FRAMES = 32;
+
 /** What the gateway needs from the cloud. */
 export interface GlassesGatewayDeps {
   jwtSecret: string;
-  /** Time a new socket has to send `connection_init`, in ms. */
-  handshakeTimeoutMs: number;
+  limits: SocketLimits;
   sessions: SessionRegistry;
   sockets: SocketTable;
   router: Router;
@@ -37,16 +39,19 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
   const headerToken = tokenFromUpgrade(req);
   const handshake = startHandshake(ws, {
     side: 'glasses',
-    timeoutMs: deps.handshakeTimeoutMs,
+    timeoutMs: deps.limits.handshakeTimeoutMs,
     metrics: deps.metrics,
     logger: deps.logger,
+    socketLimits: deps.limits.socket,
+    userBudgets: deps.limits.users,
   });
+  const parseOptions = { maxDepth: deps.limits.maxJsonDepth };
   let entry: SocketEntry | undefined;
   let authenticating = false;
   const early: Buffer[] = [];
 
   const authenticate = async (raw: Buffer) => {
-    const parsed = parseMessage('glassesToCloud', raw);
+    const parsed = parseMessage('glassesToCloud', raw, parseOptions);
     if (!parsed.ok) return handshake.refuse(parsed.error.code, parsed.error.message);
     if (parsed.message.type !== 'connection_init') {
       return handshake.refuse('BAD_REQUEST', 'the first frame must be connection_init');
@@ -70,15 +75,19 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     };
     entry = socket;
     registerSocket(deps.sockets, socket);
-    handshake.identify({ userId: socket.userId, gen: socket.gen });
+    handshake.authenticated(socket.userId, { userId: socket.userId, gen: socket.gen });
     log.info({ userId: socket.userId, gen: socket.gen, runningApps: init.runningApps }, 'glasses connected');
     deps.sessions.glassesConnected(socket.userId, socket.gen, init.runningApps);
-    for (const frame of early.splice(0)) handle(socket, frame);
+    try {
+      for (const frame of early.splice(0)) handle(socket, frame);
+    } catch (error) {
+      handshake.fault(error);
+    }
   };
 
   const handle = (socket: SocketEntry, raw: Buffer) => {
     socket.lastActivityAt = Date.now();
-    const parsed = parseMessage('glassesToCloud', raw);
+    const parsed = parseMessage('glassesToCloud', raw, parseOptions);
     if (!parsed.ok) return handshake.reportBadFrame(parsed.error.code, parsed.error.message, { type: parsed.error.type });
     dispatch(socket, parsed.message);
   };
@@ -107,13 +116,19 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
   };
 
   ws.on('message', (data: Buffer) => {
-    if (handshake.refused) return;
-    if (entry) handle(entry, data);
-    else if (authenticating) early.push(data);
-    else {
-      void authenticate(data).catch((error: unknown) =>
-        log.error({ err: error instanceof Error ? error.message : String(error) }, 'glasses authentication failed'),
-      );
+    if (!handshake.admit(data)) return;
+    if (entry) {
+      try {
+        handle(entry, data);
+      } catch (error) {
+        handshake.fault(error);
+      }
+    } else if (authenticating) {
+      // Frames that arrive while the token is being checked wait; a peer that floods meanwhile is refused.
+      if (early.length >= MAX_EARLY_FRAMES) handshake.refuse('RATE_LIMITED', 'Too many frames before authentication');
+      else early.push(data);
+    } else {
+      void authenticate(data).catch((error: unknown) => handshake.fault(error));
     }
   });
 }

@@ -77,6 +77,15 @@ export interface CloudMetrics {
   readonly badMessages: CounterOf<'side' | 'code'>;
   /** `tether_app_recoveries_total{outcome}`: app-session recovery workflows, by result. */
   readonly appRecoveries: CounterOf<'outcome'>;
+  /** `tether_socket_faults_total{side}`: frames whose handling threw; the socket was closed 1011. */
+  readonly socketFaults: CounterOf<'side'>;
+  /** `tether_rate_limited_total{side,scope="socket"|"user"}`: sockets closed for sending over their budget. */
+  readonly rateLimited: CounterOf<'side' | 'scope'>;
+  /**
+   * `tether_socket_congestion_total{side,event="congested"|"drained"|"closed"}`: sockets whose
+   * writes went over the high-water mark, came back under it, or were closed 1013 for staying over.
+   */
+  readonly socketCongestion: CounterOf<'side' | 'event'>;
   /**
    * Every metric in the Prometheus text exposition format (`registry.contentType`): the
    * `tether_*` ones, then the process's. Rejects when a scrape-time collector throws.
@@ -144,6 +153,24 @@ export function createCloudMetrics(): CloudMetrics {
       name: 'tether_app_recoveries_total',
       help: 'App-session recovery workflows, by outcome.',
       labelNames: ['outcome'],
+      registers,
+    }),
+    socketFaults: new Counter({
+      name: 'tether_socket_faults_total',
+      help: 'Frames whose handling threw, by side; each closed its socket with 1011.',
+      labelNames: ['side'],
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: 'tether_rate_limited_total',
+      help: 'Sockets closed for sending more messages or bytes per second than allowed, by side and scope (socket or user).',
+      labelNames: ['side', 'scope'],
+      registers,
+    }),
+    socketCongestion: new Counter({
+      name: 'tether_socket_congestion_total',
+      help: 'Sockets whose unsent bytes went over the high-water mark (congested), came back under it (drained), or stayed over it too long and were closed 1013 (closed), by side.',
+      labelNames: ['side', 'event'],
       registers,
     }),
   };

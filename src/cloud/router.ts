@@ -14,7 +14,8 @@ import {
 } from '../../machines/sessionApi.js';
 import { toDataStream, type GlassesStreamEvent } from '../protocol/glassesToCloud.js';
 import { DeliveryLog } from './deliveryLog.js';
-import type { SocketTable } from './link/socketTable.js';
+import type { WriteGate } from './link/backpressure.js';
+import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
 import type { SessionRegistry } from './sessionRegistry.js';
 
@@ -23,14 +24,16 @@ export class Router {
   constructor(
     private readonly sessions: SessionRegistry,
     private readonly sockets: SocketTable,
-    private readonly deliveries: DeliveryLog = new DeliveryLog(),
+    private readonly deliveries: DeliveryLog,
+    private readonly gate: WriteGate,
   ) {}
 
   /**
    * Delivers a glasses stream event as `data_stream` to each subscribed app. Every frame for a
    * live app session is numbered and kept for replay (`deliveryLog.ts`), also while its socket
-   * is down (tag `buffering`); it is written only to a socket that is open (`canSend`) and has
-   * had its replay. Returns how many sockets it was written to.
+   * is down (tag `buffering`); it is written only to a socket that is open (`canSend`), has
+   * had its replay and is not congested (then it waits in the buffer for the drain). Returns how
+   * many sockets it was written to.
    */
   fromGlasses(userId: string, event: GlassesStreamEvent): number {
     const user = this.sessions.get(userId);
@@ -47,7 +50,7 @@ export class Router {
       const frame = buffer.append(streamType, data);
       if (gen === undefined || !buffer.isDeliverable(gen)) return;
       const socket = this.sockets.get(gen);
-      if (socket && writeFrame(socket.ws, frame)) {
+      if (socket && this.gate.canWrite(socket) && writeFrame(socket.ws, frame)) {
         buffer.markSent(frame.seq);
         delivered++;
       }
@@ -55,9 +58,30 @@ export class Router {
     return delivered;
   }
 
-  /** Sends an app's display event to its user's glasses, if they are connected. */
-  toGlasses(userId: string, message: object): boolean {
+  /**
+   * Sends an app's display event to its user's glasses, if they are connected. While their
+   * socket is congested only the latest display per app and view is kept, and written when it
+   * drains ({@link flushHeldDisplays}): a screen nobody could see in between need not be drawn.
+   */
+  toGlasses(userId: string, message: { packageName?: string; view?: string; [field: string]: unknown }): boolean {
     const glasses = this.sessions.glassesSocketOf(userId);
-    return glasses ? writeFrame(glasses.ws, message) : false;
+    if (!glasses) return false;
+    if (this.gate.canWrite(glasses)) return writeFrame(glasses.ws, message);
+    const held = (glasses.heldDisplays ??= new Map());
+    const key = `${message.packageName ?? ''}\u0000${message.view ?? 'main'}`;
+    held.delete(key);
+    held.set(key, message);
+    return false;
+  }
+}
+
+/** Writes the displays a glasses socket held while congested, oldest first, as long as it takes them. */
+export function flushHeldDisplays(glasses: SocketEntry, gate: WriteGate): void {
+  const held = glasses.heldDisplays;
+  if (!held) return;
+  for (const [key, message] of held) {
+    if (!gate.canWrite(glasses)) return;
+    held.delete(key);
+    writeFrame(glasses.ws, message);
   }
 }

@@ -10,6 +10,14 @@
  */
 export const MAX_MESSAGE_BYTES = 1_048_576;
 
+/**
+ * Deepest nesting of arrays and objects `parseMessage` accepts. No message of the protocol
+ * nests past a dozen levels; a frame nested thousands deep parses fine but overflows the stack of
+ * any recursive walk over it later (zod, `JSON.stringify` when it is forwarded), so it is refused
+ * before `JSON.parse`.
+ */
+export const MAX_JSON_DEPTH = 64;
+
 /** Largest WebSocket close reason, in UTF-8 bytes (RFC 6455: 125-byte payload minus the code). */
 export const MAX_CLOSE_REASON_BYTES = 123;
 

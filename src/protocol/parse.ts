@@ -14,7 +14,7 @@ import { errorInfo } from './errors.js';
 import type { FormatErrorCode } from './errors.js';
 import { glassesToCloudMessageSchema } from './glassesToCloud.js';
 import type { GlassesToCloudMessage } from './glassesToCloud.js';
-import { MAX_MESSAGE_BYTES } from './limits.js';
+import { MAX_JSON_DEPTH, MAX_MESSAGE_BYTES } from './limits.js';
 
 /** Message type of each direction of the protocol. */
 export interface MessageBySide {
@@ -40,6 +40,8 @@ export type RawMessage = string | Buffer | ArrayBuffer | Buffer[];
 export interface ParseOptions {
   /** Largest accepted frame in bytes; defaults to {@link MAX_MESSAGE_BYTES}. */
   maxBytes?: number;
+  /** Deepest nesting of arrays and objects accepted; defaults to {@link MAX_JSON_DEPTH}. */
+  maxDepth?: number;
 }
 
 /** Why a frame was refused. */
@@ -164,6 +166,9 @@ function parseUnchecked<S extends Side>(side: S, raw: RawMessage, options?: Pars
     return fail('INVALID_JSON', 'Message is not valid UTF-8');
   }
 
+  const maxDepth = options?.maxDepth ?? MAX_JSON_DEPTH;
+  if (nestsDeeperThan(text, maxDepth)) return fail('INVALID_FIELDS', `Message nests deeper than ${maxDepth} levels`);
+
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -187,6 +192,27 @@ function parseUnchecked<S extends Side>(side: S, raw: RawMessage, options?: Pars
     return fail('INVALID_FIELDS', `Invalid ${type}: ${summarizeIssues(result.error.issues)}`, type);
   }
   return { ok: true, message: result.data as MessageBySide[S] };
+}
+
+/**
+ * Whether the JSON text nests arrays and objects deeper than `maxDepth`: one pass over the
+ * characters, skipping strings, without parsing. Malformed text is left to `JSON.parse`.
+ */
+function nestsDeeperThan(text: string, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      if (depth > maxDepth) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
 }
 
 // Callers in plain JS, or holding an `any`, can pass anything; the promise is "never throws".

@@ -3,8 +3,6 @@
  * error (`connection_error` / `tpa_connection_error`) or close code, and a warn-level log line
  * with that code — while a second user's session keeps streaming, untouched, the whole time.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createCoreToken, verifyCoreToken } from '../../src/cloud/glassesAuth.js';
@@ -12,6 +10,7 @@ import { SimulatedGlasses, SimulatedGlassesError } from '../../src/sim/glassesCl
 import type { AppSession } from '../../src/sdk/index.js';
 import { RecordingApp, startTestCloud, type LogLine } from '../support/cloudHarness.js';
 import { waitFor } from '../support/net.js';
+import { startRawWebhookServer, type RawWebhookServer } from '../support/rawWebhookServer.js';
 
 const PKG_A = 'com.example.alpha';
 const PKG_B = 'com.example.beta';
@@ -116,39 +115,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
       timer = setTimeout(() => reject(new Error(message)), ms);
     }),
   ]);
-}
-
-/**
- * A webhook endpoint that answers every request 200 at once and records `session_request`s, so
- * a test can connect a raw socket for a session the cloud really started.
- */
-interface RawWebhookServer {
-  url: string;
-  requests: Array<{ type: string; sessionId: string; mentraOSWebsocketUrl: string }>;
-  close(): Promise<void>;
-}
-
-async function startRawWebhookServer(): Promise<RawWebhookServer> {
-  const requests: RawWebhookServer['requests'] = [];
-  const server: Server = createServer((req: IncomingMessage, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      requests.push(JSON.parse(body) as RawWebhookServer['requests'][number]);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"success"}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/webhook`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }
 
 /** POST /api/apps with `body` (a string is sent as is) and `token` as the admin bearer. */

@@ -36,6 +36,11 @@ const TETHER_METRICS = {
     'counter Webhooks that failed (timeout, network error, non-2xx status), by request type and outcome.',
   tether_bad_messages_total: 'counter Frames refused as invalid, by side (glasses or app) and error code.',
   tether_app_recoveries_total: 'counter App-session recovery workflows, by outcome.',
+  tether_socket_faults_total: 'counter Frames whose handling threw, by side; each closed its socket with 1011.',
+  tether_rate_limited_total:
+    'counter Sockets closed for sending more messages or bytes per second than allowed, by side and scope (socket or user).',
+  tether_socket_congestion_total:
+    'counter Sockets whose unsent bytes went over the high-water mark (congested), came back under it (drained), or stayed over it too long and were closed 1013 (closed), by side.',
 };
 
 /** Default metrics of prom-client that /metrics must serve: CPU, memory, heap, event loop, GC. */

@@ -31,8 +31,8 @@ const inputs: SocketLinkInput[] = [
 
 /** The heartbeat tick: the link's one delayed event. */
 const [TICK] = delayedEventTypes(socketLinkMachine) as [string];
-/** A tick, with how long the socket has been silent when it fires (ms). */
-type Tick = { type: typeof TICK; silentMs: number };
+/** A tick, with how long the socket has been silent when it fires (ms) and whether its writes are stuck. */
+type Tick = { type: typeof TICK; silentMs: number; congested?: boolean };
 type ModelEvent = SocketLinkEvent | Tick;
 
 const noIo = {
@@ -42,20 +42,27 @@ const noIo = {
   pingSocket: () => {},
   terminateSocket: () => {},
   closeSocket: () => {},
+  closeCongestedSocket: () => {},
   writeMessage: () => {},
 };
 
 /** The model: the silence each tick reads is the one its event carries. */
 const model = socketLinkMachine.provide({
   actions: noIo,
-  guards: { isSilent: ({ event }) => ((event as Partial<Tick>).silentMs ?? 0) >= TIMEOUT_MS },
+  guards: {
+    isSilent: ({ event }) => ((event as Partial<Tick>).silentMs ?? 0) >= TIMEOUT_MS,
+    isCongested: ({ event }) => (event as Partial<Tick>).congested === true,
+  },
 });
 
 /** The wire the real actors measure silence on; each replay starts a fresh one. */
-const wire = { clock: new SimulatedClock(), heardAt: 0 };
+const wire = { clock: new SimulatedClock(), heardAt: 0, congested: false };
 const machine = socketLinkMachine.provide({
   actions: noIo,
-  guards: { isSilent: ({ context }) => wire.clock.now() - wire.heardAt >= context.heartbeatTimeoutMs },
+  guards: {
+    isSilent: ({ context }) => wire.clock.now() - wire.heardAt >= context.heartbeatTimeoutMs,
+    isCongested: () => wire.congested,
+  },
 });
 
 type Snapshot = ReturnType<typeof model.transition>;
@@ -73,6 +80,7 @@ function eventsFor(snapshot: Snapshot): ModelEvent[] {
     for (const silentMs of [0, TIMEOUT_MS - 1, TIMEOUT_MS, TIMEOUT_MS + INTERVAL_MS - 1]) {
       events.push({ type: TICK, silentMs });
     }
+    events.push({ type: TICK, silentMs: 0, congested: true });
   }
   return events;
 }
@@ -85,6 +93,7 @@ function deliver(actor: AnyActorRef, event: ModelEvent): void {
   if (event.type === TICK) {
     const due = wire.clock.now() + INTERVAL_MS;
     wire.heardAt = due - (event as Tick).silentMs;
+    wire.congested = (event as Tick).congested === true;
     advanceTo(wire.clock, due);
   } else {
     actor.send(event);
@@ -113,6 +122,7 @@ describe('socketLink: model-based coverage', () => {
         for (const event of eventsFor(path.state)) {
           wire.clock = new SimulatedClock();
           wire.heardAt = 0;
+          wire.congested = false;
           const actor = createActor(machine, { input, clock: wire.clock, inspect: transitionsTaken(taken) });
           actor.start();
           // The first step is the initial `xstate.init`, which the started actor has already taken.

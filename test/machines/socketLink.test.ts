@@ -153,6 +153,17 @@ describe('socketLink: endings', () => {
     });
   });
 
+  it('closes a socket whose writes stay congested 1013 at the next tick and ends as congested', () => {
+    const t = startLink({ gen: 9, answersPings: true });
+    advance(t.clock, INTERVAL_MS);
+    t.socket.congested = true;
+    advance(t.clock, INTERVAL_MS - 1);
+    expect(t.status()).toBe('active');
+    advance(t.clock, 1);
+    expect(t.socket.commands.at(-1)).toEqual({ type: 'socket.close', code: 1013, reason: CloseReason.CONGESTED });
+    expect(t.output()).toEqual({ gen: 9, cause: 'congested', code: 1013, reason: CloseReason.CONGESTED, ownershipReleased: false });
+  });
+
   it('stops pinging and detaches from its socket once it has ended', () => {
     const t = startLink({ answersPings: true });
     advance(t.clock, INTERVAL_MS);

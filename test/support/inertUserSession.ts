@@ -23,9 +23,10 @@ const inertLink = socketLinkMachine.provide({
     pingSocket: quiet,
     terminateSocket: quiet,
     closeSocket: quiet,
+    closeCongestedSocket: quiet,
     writeMessage: quiet,
   },
-  guards: { isSilent: () => false },
+  guards: { isSilent: () => false, isCongested: () => false },
 });
 
 /** `userSessionMachine` with inert links and an immediately successful webhook. */

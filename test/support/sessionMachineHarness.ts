@@ -42,6 +42,8 @@ export interface FakeSocket {
   heardAt: number;
   /** True once the socket has closed. */
   closed: boolean;
+  /** The peer stopped reading long enough that the socket counts as congested past its limit. */
+  congested: boolean;
   /** The link holding it now, if any; the socket's close is reported there. */
   link: AnyActorRef | undefined;
   /** The peer sends a frame: any inbound traffic counts as a sign of life. */
@@ -105,6 +107,7 @@ export function fakeLinks(
       answersPings: options.answersPings ?? false,
       heardAt: clock.now(),
       closed: false,
+      congested: false,
       link: undefined,
       hear: () => {
         socket.heardAt = clock.now();
@@ -124,6 +127,7 @@ export function fakeLinks(
   return socketLinkMachine.provide({
     guards: {
       isSilent: ({ context }) => clock.now() - (sockets.get(context.gen)?.heardAt ?? clock.now()) >= context.heartbeatTimeoutMs,
+      isCongested: ({ context }) => sockets.get(context.gen)?.congested === true,
     },
     actions: {
       attachSocket: ({ context, self }) => {
@@ -156,6 +160,9 @@ export function fakeLinks(
         if (!socket) return;
         socket.commands.push({ type: 'socket.terminate', reason: CloseReason.HEARTBEAT_TIMEOUT });
         socket.closed = true;
+      },
+      closeCongestedSocket: ({ context }) => {
+        sockets.get(context.gen)?.commands.push({ type: 'socket.close', code: CloseCode.TRY_AGAIN_LATER, reason: CloseReason.CONGESTED });
       },
       closeSocket: ({ context }) => {
         sockets.get(context.gen)?.commands.push({ type: 'socket.close', code: context.closeCode, reason: context.closeReason });

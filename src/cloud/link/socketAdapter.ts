@@ -7,7 +7,8 @@
 import { WebSocket } from 'ws';
 import type { ActorRef, Snapshot } from 'xstate';
 import { socketLinkMachine, type SocketLinkEvent, type SocketLinkKind } from '../../../machines/socketLink.js';
-import { CloseCode } from '../../protocol/closeCodes.js';
+import { CloseCode, CloseReason } from '../../protocol/closeCodes.js';
+import { WriteGate } from './backpressure.js';
 import type { SocketEntry, SocketTable } from './socketTable.js';
 import { writeFrame } from './writePath.js';
 
@@ -26,8 +27,12 @@ export interface SocketLinkHooks {
 export interface SocketLinkLogicOptions {
   sockets: SocketTable;
   kinds: Record<SocketLinkKind, SocketLinkHooks>;
+  /** How long a socket may stay congested before its link closes it 1013, in ms. */
+  congestionLimitMs: number;
   /** Called when a link terminates its socket for missing the heartbeat. */
   onHeartbeatTimeout?(kind: SocketLinkKind): void;
+  /** Called when a link closes its socket for staying congested. */
+  onCongestionClose?(kind: SocketLinkKind): void;
 }
 
 /** What {@link isActive} reads of a socket's link: the status of its snapshot. */
@@ -84,6 +89,10 @@ export function createSocketLinkLogic(options: SocketLinkLogicOptions) {
         const entry = sockets.get(context.gen);
         return entry === undefined || performance.now() - entry.heardAt >= context.heartbeatTimeoutMs;
       },
+      isCongested: ({ context }) => {
+        const entry = sockets.get(context.gen);
+        return entry !== undefined && WriteGate.congestedFor(entry, options.congestionLimitMs);
+      },
     },
     actions: {
       attachSocket: ({ context, self }) => {
@@ -123,6 +132,10 @@ export function createSocketLinkLogic(options: SocketLinkLogicOptions) {
       terminateSocket: ({ context }) => {
         options.onHeartbeatTimeout?.(context.kind);
         sockets.get(context.gen)?.ws.terminate();
+      },
+      closeCongestedSocket: ({ context }) => {
+        options.onCongestionClose?.(context.kind);
+        open(context.gen)?.ws.close(CloseCode.TRY_AGAIN_LATER, CloseReason.CONGESTED);
       },
       closeSocket: ({ context }) => {
         open(context.gen)?.ws.close(context.closeCode, context.closeReason);

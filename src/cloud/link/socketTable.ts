@@ -36,6 +36,13 @@ export interface SocketEntry {
   heardAt: number;
   /** The `socketLink` actor holding the socket now, if any; its close is reported there. */
   link: AnyActorRef | undefined;
+  /**
+   * Monotonic time (ms) the socket's unsent bytes went over the high-water mark; undefined
+   * while it takes writes (`backpressure.ts`).
+   */
+  congestedSince?: number;
+  /** Glasses sockets: the latest display per app and view held while congested, in arrival order. */
+  heldDisplays?: Map<string, object>;
 }
 
 /** The table of live sockets; one per cloud. */
