@@ -119,7 +119,9 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const recoveryCalls = new RecoveryCalls();
   let appUrl = '';
   const deliveries = new DeliveryLog({
-    limits: { maxMessages: config.replayMaxMessages, maxAgeMs: config.replayWindowMs },
+    limits: { maxMessages: config.replayMaxMessages, maxAgeMs: config.replayWindowMs, maxBytes: config.replayMaxBytes },
+    budgetBytes: config.replayBudgetBytes,
+    metrics,
     ...(options.now ? { now: options.now } : {}),
     logger,
   });

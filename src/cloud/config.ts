@@ -188,7 +188,19 @@ export const CLOUD_SETTINGS = defineSettings({
   replayMaxMessages: {
     default: 1_000,
     schema: integerSchema({ min: 1, max: 1_000_000 }),
-    description: 'Most data frames an app session’s replay buffer keeps; the smaller of the two bounds wins.',
+    description: 'Most data frames an app session’s replay buffer keeps; whichever of the window, count and byte bounds is hit first wins.',
+  },
+  replayMaxBytes: {
+    default: 4_194_304,
+    schema: integerSchema({ min: 1_024, max: 1_073_741_824 }),
+    description:
+      'Most bytes (serialised data frames) an app session’s replay buffer keeps, oldest dropped first; a client that missed dropped frames gets resume_gap.',
+  },
+  replayBudgetBytes: {
+    default: 268_435_456,
+    schema: integerSchema({ min: 1_024, max: 68_719_476_736 }),
+    description:
+      'Most bytes all replay buffers of the process keep together; over it the largest buffers are cut to a common level (oldest frames first) down to 7/8 of it.',
   },
   recoveryConcurrency: {
     default: 50,

@@ -17,21 +17,42 @@ import { silentLogger, type Logger } from '../logger.js';
 import { CLOUD_SETTINGS } from './config.js';
 import type { SocketEntry } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
-import { checkReplayLimits, ReplayBuffer, type ReplayLimits, type ResumeState } from './replayBuffer.js';
+import type { CloudMetrics } from './metrics.js';
+import {
+  checkReplayLimits,
+  EVICTION_REASONS,
+  jsonLength,
+  ReplayBuffer,
+  type EvictionReason,
+  type ReplayAccount,
+  type ReplayLimits,
+  type ResumeState,
+} from './replayBuffer.js';
 
 /**
- * Bounds of a buffer where none are given: the defaults of the `replayMaxMessages` and
- * `replayWindowMs` settings (1,000 messages or 30 s, whichever is smaller).
+ * Bounds of a buffer where none are given: the defaults of the `replayMaxMessages`,
+ * `replayWindowMs` and `replayMaxBytes` settings (1,000 messages, 30 s or 4 MiB, whichever is hit
+ * first).
  */
 const DEFAULT_REPLAY_LIMITS: Readonly<ReplayLimits> = Object.freeze({
   maxMessages: CLOUD_SETTINGS.replayMaxMessages.default,
   maxAgeMs: CLOUD_SETTINGS.replayWindowMs.default,
+  maxBytes: CLOUD_SETTINGS.replayMaxBytes.default,
 });
+
+/** How often the expiry sweep runs while some buffer holds frames, in ms. */
+const SWEEP_INTERVAL_MS = 1_000;
+/** Buffers the sweep checks per tick: 10k buffers take 10 ticks; each check is O(1) plus what it frees. */
+const SWEEP_BATCH = 1_000;
 
 /** Options of a {@link DeliveryLog}. */
 export interface DeliveryLogOptions {
   /** Bounds of each session's buffer; the settings' defaults where unset. */
   limits?: Partial<ReplayLimits>;
+  /** Most bytes all buffers hold together; the `replayBudgetBytes` default where unset. */
+  budgetBytes?: number;
+  /** Where bytes held and evictions are shown (`/metrics`). */
+  metrics?: Pick<CloudMetrics, 'replayBytes' | 'replayEvictions'>;
   /** Wall clock in ms (frame ages); `Date.now` unless a test injects one. */
   now?: () => number;
   logger?: Logger;
@@ -47,6 +68,10 @@ export interface DeliveryStats {
   gaps: number;
   /** Frames reported (or, for a client without the `resume` extension, known) lost by those gaps. */
   lost: number;
+  /** Frames that left a buffer before any client asked for them, by reason. */
+  evicted: Record<EvictionReason, number>;
+  /** Bytes all buffers held at their highest. */
+  peakBytes: number;
 }
 
 interface Slot {
@@ -63,13 +88,34 @@ export class DeliveryLog {
   private readonly limits: ReplayLimits;
   private readonly now: () => number;
   private readonly log: Logger;
-  private readonly counters: DeliveryStats = { resumes: 0, replayed: 0, gaps: 0, lost: 0 };
+  private readonly counters: Omit<DeliveryStats, 'evicted'> = { resumes: 0, replayed: 0, gaps: 0, lost: 0, peakBytes: 0 };
+  private readonly evictions = Object.fromEntries(EVICTION_REASONS.map((reason) => [reason, 0])) as Record<EvictionReason, number>;
+  private readonly budgetBytes: number;
+  private readonly metrics: DeliveryLogOptions['metrics'];
+  /** Bytes held by every buffer, and the buffers holding any (what the budget and the sweep visit). */
+  private held = 0;
+  private readonly holding = new Set<ReplayBuffer>();
+  private reclaiming = false;
+  private sweepCursor: Iterator<ReplayBuffer> | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  // The apps one glasses event goes to share its `data`: measured once.
+  private measured: { data: unknown; length: number } | undefined;
 
-  /** @throws RangeError when a limit is not a positive integer. */
+  /** @throws RangeError when a limit or the budget is not a positive integer. */
   constructor(options: DeliveryLogOptions = {}) {
+    const { budgetBytes = CLOUD_SETTINGS.replayBudgetBytes.default } = options;
     this.limits = checkReplayLimits({ ...DEFAULT_REPLAY_LIMITS, ...options.limits });
+    if (!Number.isInteger(budgetBytes) || budgetBytes < 1) throw new RangeError(`replay budgetBytes must be a positive integer, got ${String(budgetBytes)}`);
+    this.budgetBytes = budgetBytes;
     this.now = options.now ?? Date.now;
     this.log = (options.logger ?? silentLogger).child({ actor: 'deliveryLog' });
+    this.metrics = options.metrics;
+    this.metrics?.replayBytes.collect(() => this.held);
+  }
+
+  /** Bytes all buffers hold now (as counted by `frameBytes`). */
+  get bytes(): number {
+    return this.held;
   }
 
   /** Number of app sessions with a buffer (it falls back when sessions end). */
@@ -79,7 +125,7 @@ export class DeliveryLog {
 
   /** Counters since start. */
   get stats(): Readonly<DeliveryStats> {
-    return { ...this.counters };
+    return { ...this.counters, evicted: { ...this.evictions } };
   }
 
   /**
@@ -93,7 +139,8 @@ export class DeliveryLog {
       return slot.buffer;
     }
     // No buffer, or one left by an earlier session with the same id: start afresh.
-    const buffer = new ReplayBuffer(sessionId, this.limits, this.now);
+    slot?.buffer.release();
+    const buffer = this.newBuffer(sessionId);
     this.slots.set(sessionId, { buffer, owner });
     return buffer;
   }
@@ -179,6 +226,24 @@ export class DeliveryLog {
     if (!slot) return;
     if (owner !== undefined && slot.owner !== undefined && slot.owner !== owner) return;
     this.slots.delete(sessionId);
+    slot.buffer.release();
+  }
+
+  /**
+   * Drops the expired frames of up to `maxBuffers` buffers that hold any, continuing where the
+   * last call stopped (the sweep's tick; tests call it with their own clock).
+   */
+  sweep(maxBuffers = SWEEP_BATCH): void {
+    const visits = Math.min(maxBuffers, this.holding.size);
+    for (let i = 0; i < visits; i++) {
+      let step = this.sweepCursor?.next();
+      if (!step || step.done) {
+        this.sweepCursor = this.holding.values();
+        step = this.sweepCursor.next();
+        if (step.done) break;
+      }
+      step.value.expire();
+    }
   }
 
   /**
@@ -196,8 +261,73 @@ export class DeliveryLog {
   private bufferFor(sessionId: string): ReplayBuffer {
     const slot = this.slots.get(sessionId);
     if (slot) return slot.buffer;
-    const buffer = new ReplayBuffer(sessionId, this.limits, this.now);
+    const buffer = this.newBuffer(sessionId);
     this.slots.set(sessionId, { buffer, owner: undefined });
     return buffer;
+  }
+
+  private newBuffer(sessionId: string): ReplayBuffer {
+    return new ReplayBuffer(sessionId, this.limits, this.now, undefined, this.account);
+  }
+
+  /** What every buffer reports to: the totals, the budget, the sweep and the counters. */
+  private readonly account: ReplayAccount = {
+    resized: (buffer, delta) => {
+      this.held += delta;
+      if (buffer.bytes > 0) this.holding.add(buffer);
+      else this.holding.delete(buffer);
+      if (this.held > this.budgetBytes && !this.reclaiming) this.reclaim();
+      if (this.held > this.counters.peakBytes) this.counters.peakBytes = this.held;
+      this.armSweep();
+    },
+    evicted: (reason, frames) => {
+      this.evictions[reason] += frames;
+      this.metrics?.replayEvictions.inc({ reason }, frames);
+    },
+    dataBytes: (data) => {
+      const last = this.measured;
+      if (last && last.data === data && typeof data === 'object' && data !== null) return last.length;
+      const length = jsonLength(data);
+      this.measured = { data, length };
+      return length;
+    },
+  };
+
+  /**
+   * Over the budget: cuts the largest buffers down to one level, oldest frames first, so that all
+   * of them hold at most 7/8 of the budget (see the module comment).
+   */
+  private reclaim(): void {
+    const target = this.budgetBytes - Math.floor(this.budgetBytes / 8);
+    const largest = [...this.holding].sort((a, b) => b.bytes - a.bytes);
+    // The level L such that the k largest cut to L plus all the others fit in `target`.
+    let rest = this.held;
+    let level = 0;
+    let cut = 0;
+    while (cut < largest.length) {
+      rest -= largest[cut]!.bytes;
+      cut += 1;
+      level = Math.floor((target - rest) / cut);
+      if (level >= (largest[cut]?.bytes ?? 0)) break;
+    }
+    const before = this.held;
+    this.reclaiming = true;
+    try {
+      for (const buffer of largest.slice(0, cut)) buffer.trimTo(Math.max(0, level), 'budget');
+    } finally {
+      this.reclaiming = false;
+    }
+    this.log.warn({ budgetBytes: this.budgetBytes, freedBytes: before - this.held, buffers: cut, levelBytes: level }, 'replay budget exceeded');
+  }
+
+  /** Schedules the next sweep while some buffer holds frames; unref'd, so it never keeps the process up. */
+  private armSweep(): void {
+    if (this.sweepTimer !== undefined || this.holding.size === 0) return;
+    this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = undefined;
+      this.sweep();
+      this.armSweep();
+    }, SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
   }
 }

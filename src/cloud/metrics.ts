@@ -49,6 +49,13 @@ export interface ScrapeGauge<L extends string> {
   collect(fn: (gauge: GaugeSetter<L>) => void): () => void;
 }
 
+/** A single number read at scrape time (bytes held now): the sum of its collectors. */
+export interface ScrapeValue {
+  readonly name: string;
+  /** Registers a callback read at every scrape; returns a function that removes it. */
+  collect(fn: () => number): () => void;
+}
+
 /**
  * Buckets of `tether_webhook_latency_seconds`, in seconds. `@mentra/sdk` answers a
  * `session_request` only after its ack and `onSession` (≈ 0.1 s typically, 5 s on a failed
@@ -86,6 +93,13 @@ export interface CloudMetrics {
    * writes went over the high-water mark, came back under it, or were closed 1013 for staying over.
    */
   readonly socketCongestion: CounterOf<'side' | 'event'>;
+  /** `tether_replay_bytes`: bytes all replay buffers hold now (serialised frames); read at scrape time. */
+  readonly replayBytes: ScrapeValue;
+  /**
+   * `tether_replay_evicted_frames_total{reason="count"|"age"|"bytes"|"budget"}`: frames that left a
+   * replay buffer before a client asked for them (or, too large, never entered it).
+   */
+  readonly replayEvictions: CounterOf<'reason'>;
   /**
    * Every metric in the Prometheus text exposition format (`registry.contentType`): the
    * `tether_*` ones, then the process's. Rejects when a scrape-time collector throws.
@@ -109,6 +123,31 @@ export function createCloudMetrics(): CloudMetrics {
       this.reset();
       for (const collector of sessionCollectors) collector(this);
     },
+  });
+  // Replay buffers (principle 11): bytes held, summed at scrape time; evictions counted as they happen.
+  const replayByteCollectors = new Set<() => number>();
+  new Gauge<never>({
+    name: 'tether_replay_bytes',
+    help: 'Bytes held by the replay buffers of all app sessions (serialised data frames), read at scrape time.',
+    registers,
+    collect() {
+      let bytes = 0;
+      for (const collector of replayByteCollectors) bytes += collector();
+      this.set(bytes);
+    },
+  });
+  const replayBytes: ScrapeValue = {
+    name: 'tether_replay_bytes',
+    collect(fn) {
+      replayByteCollectors.add(fn);
+      return () => void replayByteCollectors.delete(fn);
+    },
+  };
+  const replayEvictions = new Counter({
+    name: 'tether_replay_evicted_frames_total',
+    help: 'Frames that left a replay buffer before a client asked for them, by reason (count, age, bytes, budget).',
+    labelNames: ['reason'],
+    registers,
   });
   const declared: Omit<CloudMetrics, 'registry' | 'render' | 'close'> = {
     sessions: {
@@ -173,6 +212,8 @@ export function createCloudMetrics(): CloudMetrics {
       labelNames: ['side', 'event'],
       registers,
     }),
+    replayBytes,
+    replayEvictions,
   };
   const registry = Registry.merge([...registers, processMetrics()]);
   return {
@@ -181,6 +222,7 @@ export function createCloudMetrics(): CloudMetrics {
     render: () => registry.metrics(),
     close: () => {
       sessionCollectors.clear();
+      replayByteCollectors.clear();
       registry.clear();
     },
   };

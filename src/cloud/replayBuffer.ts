@@ -1,9 +1,11 @@
 /**
  * The replay buffer of one app session (ARCHITECTURE.md, "Delivery guarantees"): it numbers
  * every `data_stream` for the session (`seq` 1, 2, 3… for as long as the session lives) and
- * keeps the most recent ones — at most `maxMessages`, none older than `maxAgeMs` — so that a
- * reconnecting app gets exactly what it missed. Pure bookkeeping: no sockets, no timers; time
- * comes from the `now()` it is given. The socket side lives in `deliveryLog.ts`.
+ * keeps the most recent ones — at most `maxMessages` and `maxBytes`, none older than `maxAgeMs` —
+ * so that a reconnecting app gets exactly what it missed. Pure bookkeeping: no sockets, no
+ * timers; time comes from the `now()` it is given. What it holds and drops is reported to a
+ * {@link ReplayAccount}: the process-wide budget and the expiry sweep live in `deliveryLog.ts`,
+ * and so does the socket side.
  *
  * The frames kept are contiguous in `seq` (every number handed out is kept until evicted, oldest
  * first), so the oldest kept `seq` is `nextSeq - size` and no per-frame index is needed.
@@ -15,7 +17,53 @@ export interface ReplayLimits {
   maxMessages: number;
   /** Age beyond which a frame is dropped, in ms. */
   maxAgeMs: number;
+  /** Most bytes kept per app session, counted as {@link frameBytes}; a larger frame is not kept. */
+  maxBytes: number;
 }
+
+/** Why frames left a buffer before a client asked for them: each is reported as a `resume_gap`. */
+export const EVICTION_REASONS = ['count', 'age', 'bytes', 'budget'] as const;
+export type EvictionReason = (typeof EVICTION_REASONS)[number];
+
+/**
+ * Where a buffer reports what it holds and what it drops (the process-wide budget,
+ * `deliveryLog.ts`). Called synchronously; `resized` may trim any buffer, this one included.
+ */
+export interface ReplayAccount {
+  /** `buffer.bytes` changed by `delta` (after appends, evictions, expiries, clears). */
+  resized(buffer: ReplayBuffer, delta: number): void;
+  /** `frames` frames left a buffer (or, too large, never entered it) for `reason`. */
+  evicted(reason: EvictionReason, frames: number): void;
+  /** Serialised length of a frame's `data`; the account may remember it across the apps one event goes to. */
+  dataBytes(data: unknown): number;
+}
+
+/**
+ * The serialised length of `data` (`JSON.stringify`, in UTF-16 code units: the bytes on the wire
+ * for ASCII). Data that cannot be serialised is infinitely large: it is never kept, and the
+ * write path drops it too.
+ */
+export function jsonLength(data: unknown): number {
+  try {
+    return JSON.stringify(data)?.length ?? 0;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+// `{"type":"data_stream","sessionId":"","streamType":"","data":,"seq":}` around the variable parts.
+const FRAME_ENVELOPE_LENGTH = 68;
+
+/**
+ * The size a buffer counts for a frame: the length of `JSON.stringify(frame)` (exact for ids and
+ * stream types without characters JSON escapes), from the `data` length measured once at append.
+ */
+function frameBytes(frame: Pick<DataStreamFrame, 'sessionId' | 'streamType' | 'seq'>, dataLength: number): number {
+  return FRAME_ENVELOPE_LENGTH + frame.sessionId.length + frame.streamType.length + dataLength + String(frame.seq).length;
+}
+
+/** An account that keeps no totals: a buffer on its own (tests, tools). */
+const UNACCOUNTED: ReplayAccount = { resized: () => {}, evicted: () => {}, dataBytes: jsonLength };
 
 /** A `data_stream` frame as the cloud sends it to one app session. */
 export interface DataStreamFrame {
@@ -70,9 +118,11 @@ export function checkReplayLimits(limits: ReplayLimits): ReplayLimits {
 
 /** Numbering and bounded history of one app session's `data_stream` frames. */
 export class ReplayBuffer {
-  // A ring over two parallel arrays that grow to `maxMessages` only as traffic needs.
+  // A ring over three parallel arrays that grow to `maxMessages` only as traffic needs.
   private frames: Array<DataStreamFrame | undefined> = [];
   private times: number[] = [];
+  private sizes: number[] = [];
+  private held = 0;
   private head = 0;
   private count = 0;
   private next = 1;
@@ -84,12 +134,14 @@ export class ReplayBuffer {
    * @param limits - bounds (validated by the caller, see {@link checkReplayLimits})
    * @param now - wall clock in ms
    * @param state - sequence position to continue from (cloud restart)
+   * @param account - where sizes and evictions are reported (the cloud's budget); none by default
    */
   constructor(
     readonly sessionId: string,
     private readonly limits: ReplayLimits,
     private readonly now: () => number,
     state?: ResumeState,
+    private readonly account: ReplayAccount = UNACCOUNTED,
   ) {
     if (state) this.importState(state);
   }
@@ -99,9 +151,14 @@ export class ReplayBuffer {
     return this.next;
   }
 
-  /** Frames kept now (expired ones are dropped lazily, on the next append or replay). */
+  /** Frames kept now (expired ones are dropped on the next append, replay or {@link expire}). */
   get size(): number {
     return this.count;
+  }
+
+  /** Bytes kept now: the sum of {@link frameBytes} over the frames kept. */
+  get bytes(): number {
+    return this.held;
   }
 
   /** The oldest `seq` kept, or `nextSeq` when nothing is kept. */
@@ -115,16 +172,49 @@ export class ReplayBuffer {
   }
 
   /**
-   * Numbers a frame, keeps it and returns it; the caller decides whether to write it now. The
-   * oldest frame is dropped when the buffer is full, and frames older than `maxAgeMs` go.
+   * Numbers a frame, keeps it and returns it; the caller decides whether to write it now. Frames
+   * older than `maxAgeMs` go, then the oldest ones until the new frame fits in `maxMessages` and
+   * `maxBytes`. A frame larger than `maxBytes` on its own is not kept (nor is anything before it,
+   * so what is kept stays contiguous): a client that misses it is told of the gap.
    */
   append(streamType: string, data: unknown): DataStreamFrame {
     const now = this.now();
+    const before = this.held;
     this.evictExpired(now);
     const frame: DataStreamFrame = { type: 'data_stream', sessionId: this.sessionId, streamType, data, seq: this.next };
     this.next += 1;
-    this.push(frame, now);
+    const size = frameBytes(frame, this.account.dataBytes(data));
+    if (size > this.limits.maxBytes) {
+      this.dropOldest(this.count, 'bytes');
+      this.account.evicted('bytes', 1);
+    } else {
+      this.dropOldest(this.framesOver(this.limits.maxBytes - size), 'bytes');
+      if (this.count === this.limits.maxMessages) this.dropOldest(1, 'count');
+      this.push(frame, now, size);
+    }
+    this.settle(before);
     return frame;
+  }
+
+  /** Drops the frames older than `maxAgeMs` now; the cloud's sweep calls it on idle buffers. */
+  expire(): void {
+    const before = this.held;
+    this.evictExpired(this.now());
+    this.settle(before);
+  }
+
+  /** Drops the oldest frames until at most `maxBytes` are kept (the process-wide budget). */
+  trimTo(maxBytes: number, reason: EvictionReason): void {
+    const before = this.held;
+    this.dropOldest(this.framesOver(maxBytes), reason);
+    this.settle(before);
+  }
+
+  /** Drops everything kept, without counting it as evicted (the session ended). */
+  release(): void {
+    const before = this.held;
+    this.clear();
+    this.settle(before);
   }
 
   /** Records that frame `seq` was written to the current socket. */
@@ -149,7 +239,7 @@ export class ReplayBuffer {
    * plan starts with the gap.
    */
   planReplay(lastSeq: number | undefined): ReplayPlan {
-    this.evictExpired(this.now());
+    this.expire();
     let renumberedBy = 0;
     if (lastSeq !== undefined && lastSeq > this.next - 1) {
       // The client counted further than this buffer ever did: its numbers come from a cloud that
@@ -186,48 +276,73 @@ export class ReplayBuffer {
     if (!Number.isInteger(nextSeq) || nextSeq < 1 || !Number.isInteger(droppedAtSeq) || droppedAtSeq < 0 || droppedAtSeq >= nextSeq) {
       throw new RangeError(`invalid replay state ${JSON.stringify(state)}`);
     }
-    this.clear();
+    this.release();
     this.next = nextSeq;
     this.sentThrough = droppedAtSeq;
     this.deliverableGen = 0;
   }
 
-  private push(frame: DataStreamFrame, at: number): void {
-    const max = this.limits.maxMessages;
-    if (this.count === max) {
-      // Full (the arrays have reached `max`): the newest frame takes the oldest one's slot.
-      this.frames[this.head] = frame;
-      this.times[this.head] = at;
-      this.head = (this.head + 1) % max;
-      return;
-    }
+  /** Keeps `frame` in the next free slot; the caller made room (`count < maxMessages`). */
+  private push(frame: DataStreamFrame, at: number, size: number): void {
+    this.held += size;
     if (this.count < this.frames.length) {
       const slot = (this.head + this.count) % this.frames.length;
       this.frames[slot] = frame;
       this.times[slot] = at;
+      this.sizes[slot] = size;
       this.count += 1;
       return;
     }
     if (this.head !== 0) {
-      // Grow a wrapped ring: rare (only after expiries), so straighten it first.
+      // Grow a wrapped ring: rare (only after evictions), so straighten it first.
       this.frames = [...this.frames.slice(this.head), ...this.frames.slice(0, this.head)];
       this.times = [...this.times.slice(this.head), ...this.times.slice(0, this.head)];
+      this.sizes = [...this.sizes.slice(this.head), ...this.sizes.slice(0, this.head)];
       this.head = 0;
     }
     this.frames.push(frame);
     this.times.push(at);
+    this.sizes.push(size);
     this.count += 1;
   }
 
   private evictExpired(now: number): void {
     const oldestKept = now - this.limits.maxAgeMs;
-    while (this.count > 0 && (this.times[this.head] ?? oldestKept) < oldestKept) {
-      this.frames[this.head] = undefined;
-      this.head = (this.head + 1) % this.frames.length;
-      this.count -= 1;
+    const capacity = this.frames.length;
+    let expired = 0;
+    while (expired < this.count && (this.times[(this.head + expired) % capacity] ?? oldestKept) < oldestKept) expired += 1;
+    this.dropOldest(expired, 'age');
+  }
+
+  /** How many of the oldest frames must go for at most `maxBytes` to be kept. */
+  private framesOver(maxBytes: number): number {
+    const capacity = this.frames.length;
+    let bytes = this.held;
+    let n = 0;
+    while (n < this.count && bytes > maxBytes) {
+      bytes -= this.sizes[(this.head + n) % capacity] ?? 0;
+      n += 1;
     }
+    return n;
+  }
+
+  private dropOldest(n: number, reason: EvictionReason): void {
+    if (n <= 0) return;
+    const capacity = this.frames.length;
+    for (let k = 0; k < n; k++) {
+      this.held -= this.sizes[this.head] ?? 0;
+      this.frames[this.head] = undefined;
+      this.head = (this.head + 1) % capacity;
+    }
+    this.count -= n;
+    this.account.evicted(reason, n);
     // An idle session gives its memory back.
-    if (this.count === 0 && this.frames.length > 0) this.clear();
+    if (this.count === 0) this.clear();
+  }
+
+  /** Reports the change in bytes since `before` to the account (which may trim again). */
+  private settle(before: number): void {
+    if (this.held !== before) this.account.resized(this, this.held - before);
   }
 
   private renumber(by: number): void {
@@ -243,7 +358,9 @@ export class ReplayBuffer {
   private clear(): void {
     this.frames = [];
     this.times = [];
+    this.sizes = [];
     this.head = 0;
     this.count = 0;
+    this.held = 0;
   }
 }

@@ -58,6 +58,8 @@ describe('cloud config', () => {
       inspectorToken: undefined,
       replayWindowMs: 30_000,
       replayMaxMessages: 1_000,
+      replayMaxBytes: 4_194_304,
+      replayBudgetBytes: 268_435_456,
       recoveryConcurrency: 50,
     });
     expectTypeOf(config.logLevel).toEqualTypeOf<LogLevel>();
@@ -96,6 +98,8 @@ describe('cloud config', () => {
         TETHER_INSPECTOR_TOKEN: 'i'.repeat(16),
         TETHER_REPLAY_WINDOW_MS: '5000',
         TETHER_REPLAY_MAX_MESSAGES: '200',
+        TETHER_REPLAY_MAX_BYTES: '65536',
+        TETHER_REPLAY_BUDGET_BYTES: '1048576',
         TETHER_RECOVERY_CONCURRENCY: '20',
       },
     });
@@ -127,6 +131,8 @@ describe('cloud config', () => {
       inspectorToken: 'i'.repeat(16),
       replayWindowMs: 5000,
       replayMaxMessages: 200,
+      replayMaxBytes: 65_536,
+      replayBudgetBytes: 1_048_576,
       recoveryConcurrency: 20,
       warnings: [],
     });
@@ -288,6 +294,8 @@ describe('cloud config', () => {
       'TETHER_INSPECTOR_TOKEN',
       'TETHER_REPLAY_WINDOW_MS',
       'TETHER_REPLAY_MAX_MESSAGES',
+      'TETHER_REPLAY_MAX_BYTES',
+      'TETHER_REPLAY_BUDGET_BYTES',
       'TETHER_RECOVERY_CONCURRENCY',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');

@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import { createActor, createMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { DeliveryLog } from '../../src/cloud/deliveryLog.js';
+import { createCloudMetrics } from '../../src/cloud/metrics.js';
 import type { SocketEntry } from '../../src/cloud/link/socketTable.js';
 
 /** An open socket that records what is written to it. */
@@ -111,5 +112,77 @@ describe('DeliveryLog', () => {
     const log = new DeliveryLog();
     log.open(SESSION, {}).append('x', null);
     expect(log.open(SESSION, {}).append('x', null).seq).toBe(1);
+  });
+
+  describe('memory bounds', () => {
+    /** A ~1 KB frame whose text starts with its number. */
+    const kb = (n: number) => ({ text: `m${n}`.padEnd(1_000, '.') });
+
+    it('holds at most maxBytes per session and tells a resuming client what went', () => {
+      const log = new DeliveryLog({ limits: { maxBytes: 20_000 } });
+      const buffer = log.open(SESSION, owner);
+      for (let n = 1; n <= 300; n++) buffer.append('transcription:en-US', kb(n));
+      expect(log.bytes).toBeLessThanOrEqual(20_000);
+      expect(log.stats.peakBytes).toBeLessThanOrEqual(20_000);
+      const kept = buffer.size;
+      expect(log.stats.evicted).toEqual({ count: 0, age: 0, bytes: 300 - kept, budget: 0 });
+      const { ws, written } = fakeSocket();
+      log.resume(appEntry(ws, 1, { lastSeq: 0, extensions: ['resume'] }), owner);
+      expect(written[0]).toEqual({ type: 'resume_gap', lost: 300 - kept, fromSeq: 1, toSeq: 300 - kept });
+      expect(written.slice(1).map((f) => f.seq)).toEqual(Array.from({ length: kept }, (_, i) => 301 - kept + i));
+      expect(log.stats).toMatchObject({ gaps: 1, lost: 300 - kept });
+    });
+
+    it('keeps every buffer together under the budget by cutting the largest first', () => {
+      const log = new DeliveryLog({ limits: { maxBytes: 100_000 }, budgetBytes: 120_000 });
+      const small = ['a', 'b', 'c'].map((id) => log.open(id, {}));
+      for (const buffer of small) for (let n = 1; n <= 10; n++) buffer.append('x', kb(n)); // ~11 KB each
+      const hog = log.open('hog', {});
+      for (let n = 1; n <= 200; n++) {
+        hog.append('x', kb(n));
+        expect(log.bytes).toBeLessThanOrEqual(120_000);
+      }
+      for (const buffer of small) expect(buffer.size).toBe(10); // the well-behaved sessions keep their window
+      expect(hog.bytes).toBeGreaterThan(50_000);
+      expect(log.stats.evicted.budget).toBeGreaterThan(0);
+      const { ws, written } = fakeSocket();
+      log.resume({ ...appEntry(ws, 1, { lastSeq: 0, extensions: ['resume'] }), sessionId: 'hog' });
+      expect(written[0]).toMatchObject({ type: 'resume_gap', fromSeq: 1, toSeq: hog.oldestSeq - 1, lost: hog.oldestSeq - 1 });
+    });
+
+    it('frees expired frames of idle buffers in bounded sweeps, without appends', () => {
+      const clock = { t: 0 };
+      const log = new DeliveryLog({ limits: { maxAgeMs: 1_000 }, now: () => clock.t });
+      const buffers = ['a', 'b', 'c', 'd', 'e'].map((id) => log.open(id, {}));
+      for (const buffer of buffers) for (let n = 1; n <= 3; n++) buffer.append('x', kb(n));
+      const held = log.bytes;
+      clock.t += 1_001;
+      log.sweep(2);
+      expect(log.bytes).toBeCloseTo((held * 3) / 5, -2);
+      log.sweep(2);
+      log.sweep(2);
+      expect(log.bytes).toBe(0);
+      expect(buffers.map((b) => b.size)).toEqual([0, 0, 0, 0, 0]);
+      expect(log.stats.evicted.age).toBe(15);
+    });
+
+    it('gives a forgotten session its bytes back', () => {
+      const log = new DeliveryLog();
+      log.open(SESSION, owner).append('x', kb(1));
+      expect(log.bytes).toBeGreaterThan(1_000);
+      log.forget(SESSION, owner);
+      expect(log.bytes).toBe(0);
+    });
+
+    it('shows bytes held and evictions by reason in /metrics', async () => {
+      const metrics = createCloudMetrics();
+      const log = new DeliveryLog({ limits: { maxBytes: 5_000, maxMessages: 100 }, metrics });
+      const buffer = log.open(SESSION, owner);
+      for (let n = 1; n <= 20; n++) buffer.append('x', kb(n));
+      const text = await metrics.render();
+      expect(text).toContain(`tether_replay_bytes ${log.bytes}`);
+      expect(text).toContain(`tether_replay_evicted_frames_total{reason="bytes"} ${20 - buffer.size}`);
+      metrics.close();
+    });
   });
 });

@@ -41,6 +41,8 @@ const TETHER_METRICS = {
     'counter Sockets closed for sending more messages or bytes per second than allowed, by side and scope (socket or user).',
   tether_socket_congestion_total:
     'counter Sockets whose unsent bytes went over the high-water mark (congested), came back under it (drained), or stayed over it too long and were closed 1013 (closed), by side.',
+  tether_replay_bytes: 'gauge Bytes held by the replay buffers of all app sessions (serialised data frames), read at scrape time.',
+  tether_replay_evicted_frames_total: 'counter Frames that left a replay buffer before a client asked for them, by reason (count, age, bytes, budget).',
 };
 
 /** Default metrics of prom-client that /metrics must serve: CPU, memory, heap, event loop, GC. */
@@ -93,6 +95,9 @@ describe('cloud metrics', () => {
     metrics.badMessages.inc({ side: 'app', code: 'INVALID_JSON' });
     metrics.badMessages.inc({ side: 'app', code: 'INVALID_JSON' }, 2);
     metrics.appRecoveries.inc({ outcome: 'recovered' });
+    metrics.replayBytes.collect(() => 1_000);
+    metrics.replayBytes.collect(() => 234);
+    metrics.replayEvictions.inc({ reason: 'budget' }, 5);
     const lines = samples(await metrics.render());
     expect(lines).toContain('tether_sessions{kind="user",state="connected"} 2');
     expect(lines).toContain('tether_sessions{kind="app",state="running"} 3');
@@ -105,6 +110,8 @@ describe('cloud metrics', () => {
     expect(lines).toContain('tether_webhook_failures_total{type="stop_request",outcome="timeout"} 1');
     expect(lines).toContain('tether_bad_messages_total{side="app",code="INVALID_JSON"} 3');
     expect(lines).toContain('tether_app_recoveries_total{outcome="recovered"} 1');
+    expect(lines).toContain('tether_replay_bytes 1234');
+    expect(lines).toContain('tether_replay_evicted_frames_total{reason="budget"} 5');
   });
 
   it('runs the sessions collectors at every scrape and drops series they no longer set', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { checkReplayLimits, ReplayBuffer, type ReplayLimits } from '../../src/cloud/replayBuffer.js';
+import { checkReplayLimits, ReplayBuffer, type EvictionReason, type ReplayAccount, type ReplayLimits } from '../../src/cloud/replayBuffer.js';
 
-function makeBuffer(limits: ReplayLimits = { maxMessages: 5, maxAgeMs: 1000 }) {
+function makeBuffer(limits: ReplayLimits = { maxMessages: 5, maxAgeMs: 1000, maxBytes: 1_000_000 }) {
   const clock = { t: 10_000 };
   const buffer = new ReplayBuffer('u-com.example.app', limits, () => clock.t);
   const push = (n: number) => {
@@ -31,7 +31,7 @@ describe('ReplayBuffer', () => {
   });
 
   it('drops frames older than maxAgeMs, by the injected clock', () => {
-    const { buffer, clock, push } = makeBuffer({ maxMessages: 100, maxAgeMs: 1000 });
+    const { buffer, clock, push } = makeBuffer({ maxMessages: 100, maxAgeMs: 1000, maxBytes: 1_000_000 });
     push(3); // t = 10 000
     clock.t += 600;
     push(2); // t = 10 600
@@ -45,7 +45,7 @@ describe('ReplayBuffer', () => {
   });
 
   it('grows a ring that wrapped after expiries without losing order', () => {
-    const { buffer, clock, push } = makeBuffer({ maxMessages: 6, maxAgeMs: 1000 });
+    const { buffer, clock, push } = makeBuffer({ maxMessages: 6, maxAgeMs: 1000, maxBytes: 1_000_000 });
     push(2);
     clock.t += 600;
     push(2);
@@ -120,8 +120,54 @@ describe('ReplayBuffer', () => {
     expect(() => restored.importState({ nextSeq: 3, droppedAtSeq: 3 })).toThrow(RangeError);
   });
 
+  it('counts each frame as its serialised length', () => {
+    const { buffer } = makeBuffer();
+    const a = buffer.append('transcription:en-US', { text: 'hello', isFinal: true });
+    const b = buffer.append('button_press', { buttonId: 'main' });
+    expect(buffer.bytes).toBe(JSON.stringify(a).length + JSON.stringify(b).length);
+  });
+
+  it('keeps at most maxBytes, dropping the oldest, and reports what it dropped as a gap', () => {
+    const frame = (n: number) => ({ text: `m${n}`.padEnd(1000, '.') });
+    const evicted: EvictionReason[] = [];
+    const account: ReplayAccount = { resized: () => {}, evicted: (reason, n) => evicted.push(...Array<EvictionReason>(n).fill(reason)), dataBytes: (d) => JSON.stringify(d).length };
+    const buffer = new ReplayBuffer('u-com.example.app', { maxMessages: 1000, maxAgeMs: 30_000, maxBytes: 10_000 }, () => 0, undefined, account);
+    for (let n = 1; n <= 30; n++) buffer.append('transcription:en-US', frame(n));
+    expect(buffer.bytes).toBeLessThanOrEqual(10_000);
+    expect(buffer.size).toBe(8); // 1,117 bytes each
+    expect(buffer.oldestSeq).toBe(23);
+    expect(evicted).toEqual(Array(22).fill('bytes'));
+    const plan = buffer.planReplay(5);
+    expect(plan.gap).toEqual({ lost: 17, fromSeq: 6, toSeq: 22 });
+    expect(seqs(plan.frames)).toEqual([23, 24, 25, 26, 27, 28, 29, 30]);
+  });
+
+  it('keeps no frame larger than maxBytes, nor anything before it, so the gap covers it', () => {
+    const buffer = new ReplayBuffer('u-com.example.app', { maxMessages: 1000, maxAgeMs: 30_000, maxBytes: 2_000 }, () => 0);
+    buffer.append('x', { n: 1 });
+    buffer.append('x', { n: 2 });
+    const big = buffer.append('x', { text: 'y'.repeat(5_000) });
+    expect(big.seq).toBe(3);
+    expect(buffer.size).toBe(0);
+    expect(buffer.bytes).toBe(0);
+    buffer.append('x', { n: 4 });
+    expect(buffer.planReplay(1)).toMatchObject({ gap: { lost: 2, fromSeq: 2, toSeq: 3 } });
+    expect(seqs(buffer.planReplay(1).frames)).toEqual([4]);
+  });
+
+  it('frees expired frames on expire() with no new append', () => {
+    const { buffer, clock, push } = makeBuffer({ maxMessages: 100, maxAgeMs: 1000, maxBytes: 1_000_000 });
+    push(4);
+    expect(buffer.bytes).toBeGreaterThan(0);
+    clock.t += 1001;
+    buffer.expire();
+    expect(buffer.size).toBe(0);
+    expect(buffer.bytes).toBe(0);
+    expect(buffer.planReplay(0).gap).toEqual({ lost: 4, fromSeq: 1, toSeq: 4 });
+  });
+
   it('refuses limits that are not positive integers', () => {
-    expect(() => checkReplayLimits({ maxMessages: 0, maxAgeMs: 1000 })).toThrow(RangeError);
-    expect(() => checkReplayLimits({ maxMessages: 10, maxAgeMs: 1.5 })).toThrow(RangeError);
+    expect(() => checkReplayLimits({ maxMessages: 0, maxAgeMs: 1000, maxBytes: 1_000_000 })).toThrow(RangeError);
+    expect(() => checkReplayLimits({ maxMessages: 10, maxAgeMs: 1.5, maxBytes: 1_000_000 })).toThrow(RangeError);
   });
 });
