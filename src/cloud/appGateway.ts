@@ -31,6 +31,8 @@ export interface AppGatewayDeps {
   router: Router;
   metrics: CloudMetrics;
   logger: Logger;
+  /** The peer's address (the upgrade request's), for the socket's log lines. */
+  remoteAddress?: string | undefined;
 }
 
 /** Handles one app socket from upgrade to close. */
@@ -41,6 +43,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     timeoutMs: deps.handshakeTimeoutMs,
     metrics: deps.metrics,
     logger: deps.logger,
+    remoteAddress: deps.remoteAddress,
   });
   let entry: SocketEntry | undefined;
 

@@ -32,6 +32,12 @@ import { combineInspectors, createStateLog } from './stateLog.js';
 import { createInspectorHub, createInspectorServer, INSPECTOR_PATHS, type InspectorHub } from '../../inspector/index.js';
 import { createSqliteStore, type Store } from './store.js';
 import { createWebhookClient } from './webhookClient.js';
+import { classifyAddress } from './outboundPolicy.js';
+
+/** Whether `host` is a loopback interface (`127.x.x.x`, `::1`, `localhost`): nothing off the machine reaches it. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || classifyAddress(host) === 'loopback';
+}
 
 /** Paths of the WebSocket endpoints. */
 export const WS_PATHS = { glasses: '/glasses-ws', app: '/app-ws', appLegacy: '/tpa-ws' } as const;
@@ -42,14 +48,14 @@ export interface CreateCloudOptions {
   config?: CloudConfig;
   overrides?: Partial<CloudSettings>;
   env?: Readonly<Record<string, string | undefined>>;
-  /** Interface to listen on (default 127.0.0.1). */
+  /** Interface to listen on (default: the `host` setting, 127.0.0.1). */
   host?: string;
   logger?: Logger;
   /** Extra inspection observer for every actor (the inspector's hub). */
   inspect?: (event: InspectionEvent) => void;
   /**
    * The inspector's hub, fed by every actor and served at `/inspector` when the inspector is
-   * enabled (development, or production with `TETHER_INSPECTOR_TOKEN`). By default the cloud
+   * enabled (`TETHER_INSPECTOR_TOKEN` set, or development on a loopback host). By default the cloud
    * creates one when enabled; `false` turns the inspector off.
    */
   inspector?: InspectorHub | false;
@@ -112,7 +118,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const store = createSqliteStore(config.dbPath);
   const metrics = createCloudMetrics();
   const sockets = new SocketTable();
-  const webhookClient = createWebhookClient({ timeoutMs: config.webhookTimeoutMs, logger, metrics });
+  const webhookClient = createWebhookClient({ timeoutMs: config.webhookTimeoutMs, logger, metrics, outboundPolicy: config.outboundPolicy });
   const recoveryCalls = new RecoveryCalls();
   let appUrl = '';
   const deliveries = new DeliveryLog({
@@ -123,8 +129,10 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
 
   const sessionConfig: SessionConfig = { ...sessionConfigOf(config), ...options.session };
 
-  // The inspector is served in development, and in production only behind its token.
-  const inspectorServed = options.inspector !== false && (!config.production || config.inspectorToken !== undefined);
+  // The inspector is served behind its token; without one only in development on loopback.
+  const host = options.host ?? config.host;
+  const inspectorServed =
+    options.inspector !== false && (config.inspectorToken !== undefined || (!config.production && isLoopbackHost(host)));
   const ownInspectorHub = inspectorServed && !options.inspector;
   const inspectorHub = options.inspector || (inspectorServed ? createInspectorHub() : undefined);
 
@@ -161,7 +169,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   });
   const router = new Router(sessions, sockets, deliveries);
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
-  const registration = new RegistrationService({ store, recovery, logger, ...(options.now ? { now: options.now } : {}) });
+  const outbound = { policy: config.outboundPolicy };
+  const registration = new RegistrationService({ store, recovery, logger, outbound, ...(options.now ? { now: options.now } : {}) });
 
   // Counted at scrape time, so the data plane never pays for this gauge.
   metrics.sessions.collect((gauge) => {
@@ -177,6 +186,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     store,
     metrics,
     logger,
+    outbound,
     health: () => ({ users: sessions.size, sockets: sockets.size }),
     registration: { paths: REGISTER_PATHS, handler: registrationHandler(registration, { recovery, logger }) },
   });
@@ -197,16 +207,16 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     if (!accepting) return refuse('503 Service Unavailable');
     if (path === WS_PATHS.glasses) {
       glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) =>
-        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, handshakeTimeoutMs, sessions, sockets, router, metrics, logger }),
+        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, handshakeTimeoutMs, sessions, sockets, router, metrics, logger }),
       );
     } else if (path === WS_PATHS.app || path === WS_PATHS.appLegacy) {
-      appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => acceptAppSocket(ws, { store, handshakeTimeoutMs, sessions, sockets, router, metrics, logger }));
+      const remoteAddress = req.socket.remoteAddress;
+      appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => acceptAppSocket(ws, { store, handshakeTimeoutMs, sessions, sockets, router, metrics, logger, remoteAddress }));
     } else if (inspectorEndpoints?.handles(path)) {
       inspectorEndpoints.handleUpgrade(req, socket, head);
     } else refuse('404 Not Found');
   });
 
-  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, host, () => {
@@ -219,7 +229,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   appUrl = `${base}${WS_PATHS.app}`;
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const restoredSessions = options.restore === false ? 0 : sessions.restoreAll();
-  logger.info({ port, appUrl, restoredSessions }, 'cloud listening');
+  logger.info({ host, port, appUrl, restoredSessions }, 'cloud listening');
 
   let closing: Promise<void> | undefined;
   const close = ({ persist = true }: { persist?: boolean } = {}) =>

@@ -22,6 +22,8 @@ import type { SessionRegistry } from './sessionRegistry.js';
 /** What the gateway needs from the cloud. */
 export interface GlassesGatewayDeps {
   jwtSecret: string;
+  /** Longest core-token lifetime accepted, in ms (`maxTokenLifetimeMs`). */
+  maxTokenLifetimeMs?: number;
   /** Time a new socket has to send `connection_init`, in ms. */
   handshakeTimeoutMs: number;
   sessions: SessionRegistry;
@@ -40,6 +42,7 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     timeoutMs: deps.handshakeTimeoutMs,
     metrics: deps.metrics,
     logger: deps.logger,
+    remoteAddress: req.socket.remoteAddress,
   });
   let entry: SocketEntry | undefined;
   let authenticating = false;
@@ -54,7 +57,7 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     authenticating = true;
     handshake.complete();
     const init = parsed.message;
-    const verdict = await verifyCoreToken(headerToken ?? init.coreToken, deps.jwtSecret);
+    const verdict = await verifyCoreToken(headerToken ?? init.coreToken, deps.jwtSecret, { maxLifetimeMs: deps.maxTokenLifetimeMs });
     if (ws.readyState !== ws.OPEN) return;
     if (!verdict.ok) return handshake.refuse(verdict.code, verdict.message);
     const socket: SocketEntry = {

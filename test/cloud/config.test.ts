@@ -83,6 +83,9 @@ describe('cloud config', () => {
         TETHER_REPLAY_WINDOW_MS: '5000',
         TETHER_REPLAY_MAX_MESSAGES: '200',
         TETHER_RECOVERY_CONCURRENCY: '20',
+        TETHER_HOST: '0.0.0.0',
+        TETHER_OUTBOUND_POLICY: 'PRIVATE',
+        TETHER_MAX_TOKEN_LIFETIME_MS: '3600000',
       },
     });
     expect(config).toEqual({
@@ -107,6 +110,9 @@ describe('cloud config', () => {
       replayWindowMs: 5000,
       replayMaxMessages: 200,
       recoveryConcurrency: 20,
+      host: '0.0.0.0',
+      outboundPolicy: 'private',
+      maxTokenLifetimeMs: 3_600_000,
       warnings: [],
     });
   });
@@ -261,6 +267,9 @@ describe('cloud config', () => {
       'TETHER_REPLAY_WINDOW_MS',
       'TETHER_REPLAY_MAX_MESSAGES',
       'TETHER_RECOVERY_CONCURRENCY',
+      'TETHER_HOST',
+      'TETHER_OUTBOUND_POLICY',
+      'TETHER_MAX_TOKEN_LIFETIME_MS',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');

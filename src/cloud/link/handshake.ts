@@ -28,6 +28,8 @@ export interface HandshakeOptions {
   timeoutMs: number;
   metrics: CloudMetrics;
   logger: Logger;
+  /** The peer's address (`req.socket.remoteAddress` of the upgrade), bound to every log line of the socket. */
+  remoteAddress?: string | undefined;
 }
 
 /** One socket's handshake. */
@@ -50,7 +52,7 @@ export interface Handshake {
  */
 export function startHandshake(ws: WebSocket, options: HandshakeOptions): Handshake {
   const { side, metrics } = options;
-  const log = options.logger.child({ side });
+  const log = options.logger.child({ side, ...(options.remoteAddress !== undefined ? { remoteAddress: options.remoteAddress } : {}) });
   let refused = false;
   let bindings: object = {};
 
