@@ -51,7 +51,7 @@ const token = await cloud.createGlassesToken(DEV_USER);
 console.log(`
 Tether is running.
   cloud        ${cloud.url}   (health ${cloud.url}/health, metrics ${cloud.url}/metrics)
-  inspector    ${cloud.inspectorUrl ?? 'off (NODE_ENV=production without TETHER_INSPECTOR_TOKEN)'}
+  inspector    ${cloud.inspectorUrl ?? 'off (no TETHER_INSPECTOR_TOKEN, and NODE_ENV=production or TETHER_HOST beyond loopback)'}
   glasses      ${cloud.glassesUrl}
   apps         ${cloud.appUrl}
   notify       http://127.0.0.1:${notifyPort}/webhook   (com.tether.notify)

@@ -30,6 +30,8 @@ export interface AppGatewayDeps {
   router: Router;
   metrics: CloudMetrics;
   logger: Logger;
+  /** The peer's address (the upgrade request's), for the socket's log lines. */
+  remoteAddress?: string | undefined;
 }
 
 /** Handles one app socket from upgrade to close. */
@@ -42,6 +44,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     logger: deps.logger,
     socketLimits: deps.limits.socket,
     userBudgets: deps.limits.users,
+    remoteAddress: deps.remoteAddress,
   });
   const parseOptions = { maxDepth: deps.limits.maxJsonDepth };
   let entry: SocketEntry | undefined;

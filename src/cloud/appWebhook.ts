@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { fromPromise } from 'xstate';
 import type { AppWebhookFailure, AppWebhookInput, AppWebhookOutput } from '../../machines/sessionPorts.js';
+import { errorInfo } from '../protocol/errors.js';
 import type { Store } from './store.js';
 import { sessionRequestBody, stopRequestBody, type WebhookClient } from './webhookClient.js';
 
@@ -65,9 +66,12 @@ export function createAppWebhook(deps: AppWebhookDeps) {
     const answered = input.correlationId ? deps.onRecoveryCall?.(input.correlationId) : undefined;
     const result = await deps.client.send(app.webhookUrl, body, { correlationId }).finally(() => answered?.());
     if (result.ok) return { status: result.status };
+    // The glasses see this message (`app_state_change.error`): never the network's own words
+    // (`connect ECONNREFUSED 10.0.0.5:6379`), which would make the cloud a port scanner for
+    // whoever sets a webhook URL. The client has logged the detail with the correlation id.
     throw new AppWebhookError({
       code: result.code,
-      message: result.message,
+      message: errorInfo(result.code).message,
       ...(result.status !== undefined ? { status: result.status } : {}),
     });
   });

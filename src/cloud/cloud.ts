@@ -35,6 +35,12 @@ import { combineInspectors, createStateLog } from './stateLog.js';
 import { createInspectorHub, createInspectorServer, INSPECTOR_PATHS, type InspectorHub } from '../../inspector/index.js';
 import { createSqliteStore, type Store } from './store.js';
 import { createWebhookClient } from './webhookClient.js';
+import { classifyAddress } from './outboundPolicy.js';
+
+/** Whether `host` is a loopback interface (`127.x.x.x`, `::1`, `localhost`): nothing off the machine reaches it. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || classifyAddress(host) === 'loopback';
+}
 
 /** Paths of the WebSocket endpoints. */
 export const WS_PATHS = { glasses: '/glasses-ws', app: '/app-ws', appLegacy: '/tpa-ws' } as const;
@@ -45,14 +51,14 @@ export interface CreateCloudOptions {
   config?: CloudConfig;
   overrides?: Partial<CloudSettings>;
   env?: Readonly<Record<string, string | undefined>>;
-  /** Interface to listen on (default 127.0.0.1). */
+  /** Interface to listen on (default: the `host` setting, 127.0.0.1). */
   host?: string;
   logger?: Logger;
   /** Extra inspection observer for every actor (the inspector's hub). */
   inspect?: (event: InspectionEvent) => void;
   /**
    * The inspector's hub, fed by every actor and served at `/inspector` when the inspector is
-   * enabled (development, or production with `TETHER_INSPECTOR_TOKEN`). By default the cloud
+   * enabled (`TETHER_INSPECTOR_TOKEN` set, or development on a loopback host). By default the cloud
    * creates one when enabled; `false` turns the inspector off.
    */
   inspector?: InspectorHub | false;
@@ -115,7 +121,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const store = createSqliteStore(config.dbPath);
   const metrics = createCloudMetrics();
   const sockets = new SocketTable();
-  const webhookClient = createWebhookClient({ timeoutMs: config.webhookTimeoutMs, logger, metrics });
+  const webhookClient = createWebhookClient({ timeoutMs: config.webhookTimeoutMs, logger, metrics, outboundPolicy: config.outboundPolicy });
   const recoveryCalls = new RecoveryCalls();
   let appUrl = '';
   const deliveries = new DeliveryLog({
@@ -128,8 +134,10 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
 
   const sessionConfig: SessionConfig = { ...sessionConfigOf(config), ...options.session };
 
-  // The inspector is served in development, and in production only behind its token.
-  const inspectorServed = options.inspector !== false && (!config.production || config.inspectorToken !== undefined);
+  // The inspector is served behind its token; without one only in development on loopback.
+  const host = options.host ?? config.host;
+  const inspectorServed =
+    options.inspector !== false && (config.inspectorToken !== undefined || (!config.production && isLoopbackHost(host)));
   const ownInspectorHub = inspectorServed && !options.inspector;
   const inspectorHub = options.inspector || (inspectorServed ? createInspectorHub() : undefined);
 
@@ -180,7 +188,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   });
   const router = new Router(sessions, sockets, deliveries, gate);
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
-  const registration = new RegistrationService({ store, recovery, logger, ...(options.now ? { now: options.now } : {}) });
+  const outbound = { policy: config.outboundPolicy };
+  const registration = new RegistrationService({ store, recovery, logger, outbound, ...(options.now ? { now: options.now } : {}) });
 
   // Counted at scrape time, so the data plane never pays for this gauge.
   metrics.sessions.collect((gauge) => {
@@ -196,6 +205,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     store,
     metrics,
     logger,
+    outbound,
     health: () => ({ users: sessions.size, sockets: sockets.size }),
     registration: { paths: REGISTER_PATHS, handler: registrationHandler(registration, { recovery, logger }) },
   });
@@ -221,16 +231,16 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     if (!accepting) return refuse('503 Service Unavailable');
     if (path === WS_PATHS.glasses) {
       glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) =>
-        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, limits, sessions, sockets, router, metrics, logger }),
+        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger }),
       );
     } else if (path === WS_PATHS.app || path === WS_PATHS.appLegacy) {
-      appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger }));
+      const remoteAddress = req.socket.remoteAddress;
+      appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger, remoteAddress }));
     } else if (inspectorEndpoints?.handles(path)) {
       inspectorEndpoints.handleUpgrade(req, socket, head);
     } else refuse('404 Not Found');
   });
 
-  const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, host, () => {
@@ -243,7 +253,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   appUrl = `${base}${WS_PATHS.app}`;
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const restoredSessions = options.restore === false ? 0 : sessions.restoreAll();
-  logger.info({ port, appUrl, restoredSessions }, 'cloud listening');
+  logger.info({ host, port, appUrl, restoredSessions }, 'cloud listening');
 
   let closing: Promise<void> | undefined;
   const close = ({ persist = true }: { persist?: boolean } = {}) =>

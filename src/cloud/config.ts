@@ -10,6 +10,8 @@
  */
 import { defaultSessionConfig, type SessionConfig } from '../../machines/policy/sessionConfig.js';
 import { MAX_JSON_DEPTH, MAX_MESSAGE_BYTES } from '../protocol/limits.js';
+import { DEFAULT_MAX_TOKEN_LIFETIME_MS } from './glassesAuth.js';
+import { OUTBOUND_POLICIES, type OutboundPolicy } from './outboundPolicy.js';
 import {
   baseUrlSchema,
   defineSettings,
@@ -207,6 +209,25 @@ export const CLOUD_SETTINGS = defineSettings({
     schema: integerSchema({ min: 1, max: 10_000 }),
     description: 'Sessions a restart recovery brings back at once per app server (count): its session_request webhooks in flight.',
   },
+  // Safe defaults and outbound policy (issue 10).
+  host: {
+    default: '127.0.0.1',
+    schema: nonEmptyStringSchema(),
+    description:
+      'Interface the cloud listens on. Beyond loopback (0.0.0.0, ::, a LAN address) the inspector is served only with TETHER_INSPECTOR_TOKEN, even in development.',
+  },
+  outboundPolicy: {
+    default: undefined,
+    schema: oneOfSchema(OUTBOUND_POLICIES),
+    documentedDefault: 'loopback (public in production)',
+    description:
+      'Addresses webhook URLs and registered serverUrls may resolve to: public, loopback (public + 127/8, ::1) or private (also 10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7). Link-local, metadata, multicast and reserved addresses are always refused.',
+  },
+  maxTokenLifetimeMs: {
+    default: DEFAULT_MAX_TOKEN_LIFETIME_MS,
+    schema: integerSchema({ min: 1_000, max: Number.MAX_SAFE_INTEGER }),
+    description: 'Longest lifetime (exp − iat, and exp − now) of a glasses core token accepted, in ms; a longer one is INVALID_TOKEN.',
+  },
 });
 
 /** Resolved values of {@link CLOUD_SETTINGS}, before defaults that depend on other settings. */
@@ -216,7 +237,9 @@ export type CloudSettings = SettingsOf<typeof CLOUD_SETTINGS>;
  * The cloud's resolved configuration: every setting of {@link CLOUD_SETTINGS} (durations in ms,
  * sizes in bytes; see each one's description), with the secrets and the public URL filled in.
  */
-export interface CloudConfig extends Omit<CloudSettings, 'jwtSecret' | 'adminToken' | 'publicUrl'> {
+export interface CloudConfig extends Omit<CloudSettings, 'jwtSecret' | 'adminToken' | 'publicUrl' | 'outboundPolicy'> {
+  /** Outbound policy: the one configured, else `public` in production and `loopback` outside it. */
+  outboundPolicy: OutboundPolicy;
   /** HS256 secret of core tokens (the development value when unset outside production). */
   jwtSecret: string;
   /** Admin API bearer token (the development value when unset outside production). */
@@ -350,6 +373,7 @@ export function resolveCloudConfig(sources: CloudConfigSources = {}): CloudConfi
     adminToken,
     publicUrl: settings.publicUrl ?? publicUrlForPort(settings.port),
     publicUrlDerived: settings.publicUrl === undefined,
+    outboundPolicy: settings.outboundPolicy ?? (isProduction(settings) ? 'public' : 'loopback'),
     production: isProduction(settings),
     warnings,
   };

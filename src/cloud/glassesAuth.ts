@@ -14,6 +14,12 @@ const ALGORITHM = 'HS256';
 const DEFAULT_TOKEN_LIFETIME_S = 86_400;
 
 /**
+ * Longest lifetime of a core token {@link verifyCoreToken} accepts by default, in ms (30 days):
+ * a token that outlives it could only be retired by rotating the secret.
+ */
+export const DEFAULT_MAX_TOKEN_LIFETIME_MS = 30 * 86_400_000;
+
+/**
  * Longest token {@link verifyCoreToken} will parse, in characters. Real tokens are ~200; the cap
  * keeps a megabyte of garbage in `connection_init` from reaching base64 and JSON decoding.
  */
@@ -31,6 +37,11 @@ export interface CreateCoreTokenOptions {
 export interface VerifyCoreTokenOptions {
   /** Clock in epoch ms, for tests (default `Date.now`). */
   now?: () => number;
+  /**
+   * Longest lifetime accepted, in ms (default {@link DEFAULT_MAX_TOKEN_LIFETIME_MS}): a token
+   * whose `exp` lies further than this after its `iat`, or after now, is `INVALID_TOKEN`.
+   */
+  maxLifetimeMs?: number;
 }
 
 /** Outcome of {@link verifyCoreToken}. */
@@ -73,8 +84,9 @@ export async function createCoreToken(
 
 /**
  * Verifies a core token. Bad signature, malformed token, another algorithm, a missing `sub`
- * or `exp` → `INVALID_TOKEN`; a valid token past its `exp` → `TOKEN_EXPIRED` (the signature is
- * checked first, so a forged expired token is `INVALID_TOKEN`). Never throws.
+ * or `exp`, a lifetime beyond `maxLifetimeMs` → `INVALID_TOKEN`; a valid token past its `exp`
+ * → `TOKEN_EXPIRED` (the signature is checked first, so a forged expired token is
+ * `INVALID_TOKEN`). Never throws.
  *
  * Tokens without `exp` are refused: this cloud never issues one, and a token that cannot
  * expire cannot be retired short of rotating the secret.
@@ -95,6 +107,13 @@ export async function verifyCoreToken(
       currentDate: new Date((options.now ?? Date.now)()),
     });
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) return invalid('Token has no subject');
+    // Both bounds: a far-future `iat` must not make a far-future `exp` look short.
+    const maxLifetimeS = (options.maxLifetimeMs ?? DEFAULT_MAX_TOKEN_LIFETIME_MS) / 1000;
+    const exp = payload.exp ?? 0;
+    const nowS = (options.now ?? Date.now)() / 1000;
+    if (exp - nowS > maxLifetimeS || (typeof payload.iat === 'number' && exp - payload.iat > maxLifetimeS)) {
+      return invalid('Token lifetime exceeds the maximum');
+    }
     return { ok: true, userId: payload.sub };
   } catch (error) {
     if ((error as { code?: unknown } | null)?.code === 'ERR_JWT_EXPIRED') {

@@ -26,6 +26,8 @@ const MAX_EARLY_FRAMES = 32;
 export interface GlassesGatewayDeps {
   jwtSecret: string;
   limits: SocketLimits;
+  /** Longest core-token lifetime accepted, in ms (`maxTokenLifetimeMs`). */
+  maxTokenLifetimeMs?: number;
   sessions: SessionRegistry;
   sockets: SocketTable;
   router: Router;
@@ -44,6 +46,7 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     logger: deps.logger,
     socketLimits: deps.limits.socket,
     userBudgets: deps.limits.users,
+    remoteAddress: req.socket.remoteAddress,
   });
   const parseOptions = { maxDepth: deps.limits.maxJsonDepth };
   let entry: SocketEntry | undefined;
@@ -59,7 +62,7 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     authenticating = true;
     handshake.complete();
     const init = parsed.message;
-    const verdict = await verifyCoreToken(headerToken ?? init.coreToken, deps.jwtSecret);
+    const verdict = await verifyCoreToken(headerToken ?? init.coreToken, deps.jwtSecret, { maxLifetimeMs: deps.maxTokenLifetimeMs });
     if (ws.readyState !== ws.OPEN) return;
     if (!verdict.ok) return handshake.refuse(verdict.code, verdict.message);
     const socket: SocketEntry = {

@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import { sendError } from '../util/httpError.js';
 import { generateApiKey, hashApiKey } from './apiKeys.js';
 import type { CloudMetrics } from './metrics.js';
+import { checkOutboundUrl, outboundRefusalMessage, type HostLookup, type OutboundPolicy } from './outboundPolicy.js';
 import type { Store } from './store.js';
 
 /** What the HTTP API needs from the cloud. */
@@ -20,6 +21,8 @@ export interface HttpApiDeps {
   logger: Logger;
   /** Live figures for `/health`. */
   health(): Record<string, unknown>;
+  /** Which addresses a `webhookUrl` may resolve to (`outboundPolicy.ts`), checked when it is registered. */
+  outbound: { policy: OutboundPolicy; lookup?: HostLookup };
   /** App-server registration (`registration.ts`), mounted on its paths when given. */
   registration?: { paths: readonly string[]; handler: RequestHandler };
 }
@@ -41,7 +44,7 @@ export function registerApp(store: Store, app: z.infer<typeof newAppSchema>): { 
 
 /** Every refused HTTP request leaves a log line with its code (principle 7). */
 function refuse(logger: Logger, req: Request, res: Response, code: ErrorCode, message: string): void {
-  logger.warn({ code, method: req.method, path: req.path }, 'http request refused');
+  logger.warn({ code, method: req.method, path: req.path, remoteAddress: req.socket.remoteAddress }, 'http request refused');
   sendError(res, code, message);
 }
 
@@ -68,7 +71,7 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     res.set('content-type', deps.metrics.registry.contentType).send(text);
   });
 
-  app.post('/api/apps', (req, res) => {
+  app.post('/api/apps', async (req, res) => {
     if (!bearerMatches(req.headers.authorization, deps.adminToken)) {
       return refuse(deps.logger, req, res, 'UNAUTHORIZED', 'A valid admin bearer token is required');
     }
@@ -76,6 +79,12 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     if (!parsed.success) {
       const fields = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
       return refuse(deps.logger, req, res, 'INVALID_FIELDS', fields);
+    }
+    const { policy, lookup } = deps.outbound;
+    const verdict = await checkOutboundUrl(parsed.data.webhookUrl, policy, lookup);
+    if (!verdict.ok) {
+      deps.logger.warn({ packageName: parsed.data.packageName, detail: verdict.message }, 'webhook url refused by the outbound policy');
+      return refuse(deps.logger, req, res, 'OUTBOUND_FORBIDDEN', outboundRefusalMessage('webhookUrl', policy));
     }
     try {
       const created = registerApp(deps.store, parsed.data);

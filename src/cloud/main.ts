@@ -8,7 +8,8 @@ import { createCloud } from './cloud.js';
 import { resolveCloudConfig } from './config.js';
 
 const config = resolveCloudConfig();
-const cloud = await createCloud({ config, host: '0.0.0.0' });
+// Listens on TETHER_HOST (127.0.0.1 unless told otherwise).
+const cloud = await createCloud({ config });
 console.log(`Tether cloud on ${cloud.url} — glasses ${cloud.glassesUrl}, apps ${cloud.appUrl}`);
 
 let stopping = false;

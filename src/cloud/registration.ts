@@ -16,6 +16,7 @@ import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
 import type { Logger } from '../logger.js';
 import { createRateLimiter, hit, retryAfterSeconds } from '../util/rateLimit.js';
 import { verifyApiKey } from './apiKeys.js';
+import { checkOutboundUrl, outboundRefusalMessage, type HostLookup, type OutboundPolicy } from './outboundPolicy.js';
 import type { AppRecovery, RecoveryPlan } from './recovery.js';
 import type { Store } from './store.js';
 
@@ -76,6 +77,11 @@ export interface RegistrationDeps {
   store: Store;
   recovery: Pick<AppRecovery, 'plan' | 'run' | 'liveSessionIds'>;
   logger: Logger;
+  /**
+   * Which addresses a `serverUrl` may resolve to (`outboundPolicy.ts`), checked before anything is
+   * recorded; the cloud always gives it (without it nothing is checked here, only when dialled).
+   */
+  outbound?: { policy: OutboundPolicy; lookup?: HostLookup };
   /** Clock in ms since the epoch, for the stored times (default `Date.now`); the rate limit reads `Date.now()`. */
   now?: () => number;
 }
@@ -112,6 +118,14 @@ export class RegistrationService {
     }
 
     const serverUrl = request.serverUrl.replace(/\/+$/, '');
+    if (this.deps.outbound) {
+      const { policy, lookup } = this.deps.outbound;
+      const verdict = await checkOutboundUrl(serverUrl, policy, lookup);
+      if (!verdict.ok) {
+        this.deps.logger.warn({ packageName: request.packageName, detail: verdict.message }, 'server url refused by the outbound policy');
+        return refusal('OUTBOUND_FORBIDDEN', outboundRefusalMessage('serverUrl', policy));
+      }
+    }
     let recorded: { registrationId: string; restarted: boolean };
     try {
       recorded = store.recordRegistration({
@@ -161,7 +175,7 @@ export function registrationHandler(service: RegistrationService, deps: Pick<Reg
       const raw: unknown = req.body;
       const claimed = typeof raw === 'object' && raw !== null && 'packageName' in raw ? raw.packageName : undefined;
       const packageName = typeof claimed === 'string' ? claimed.slice(0, 200) : undefined;
-      deps.logger.warn({ packageName, code: outcome.code }, 'app server registration refused');
+      deps.logger.warn({ packageName, code: outcome.code, remoteAddress: req.socket.remoteAddress }, 'app server registration refused');
       if (outcome.retryAfterMs !== undefined) res.setHeader('retry-after', retryAfterSeconds(outcome.retryAfterMs));
       res.status(outcome.status).json({
         success: false,

@@ -6,9 +6,14 @@
  * `appSession`: a `session_request` is re-sent only while no connection has arrived, since a
  * second one makes `@mentra/sdk` drop its live socket), and only the machine knows that.
  */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { LookupFunction } from 'node:net';
+import { Readable } from 'node:stream';
 import { defaultSessionConfig } from '../../machines/policy/sessionConfig.js';
 import type { Logger } from '../logger.js';
 import type { CloudMetrics } from './metrics.js';
+import { OutboundForbiddenError, checkOutboundHost, type HostLookup, type OutboundPolicy, type ResolvedAddress } from './outboundPolicy.js';
 
 /**
  * Most bytes of a response body read, in bytes (64 KiB). The SDK answers with a few dozen; the
@@ -24,6 +29,8 @@ export type WebhookFailureReason =
   | 'network'
   /** The server answered with a non-2xx status. */
   | 'http_status'
+  /** The host resolves to an address the outbound policy refuses: no connection was made. */
+  | 'forbidden'
   /** The caller's `signal` aborted it (its session ended). */
   | 'aborted'
   /** The URL is not http(s) or the body cannot be serialized: no request was made. */
@@ -86,14 +93,31 @@ export interface WebhookClientOptions {
   logger: Logger;
   /** Latency and failures are recorded here when given. */
   metrics?: Pick<CloudMetrics, 'webhookLatency' | 'webhookFailures'>;
-  /** `fetch` implementation; the global one by default (tests may inject). */
+  /**
+   * Which addresses a webhook may reach (`outboundPolicy.ts`; default `loopback`, the cloud passes
+   * its setting). The host is resolved and every address checked before each request, and the
+   * connection goes to the addresses checked, so a changed DNS answer cannot swap them.
+   */
+  outboundPolicy?: OutboundPolicy;
+  /** Host resolution (default `dns.lookup`, every address); tests inject one. */
+  lookup?: HostLookup;
+  /**
+   * `fetch` implementation, for tests only: with it the request goes where that `fetch` sends it,
+   * and the outbound policy is not applied.
+   */
   fetch?: typeof fetch;
 }
+
+/** One POST as the client sends it; answers with a `Response` whose body is still to be read. */
+type Transport = (target: URL, init: { headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<Response>;
 
 /** Creates a webhook client. */
 export function createWebhookClient(options: WebhookClientOptions): WebhookClient {
   const timeoutMs = options.timeoutMs ?? defaultSessionConfig.webhookTimeoutMs;
-  const doFetch = options.fetch ?? globalThis.fetch;
+  const injected = options.fetch;
+  const transport: Transport = injected
+    ? (target, init) => injected(target, { method: 'POST', ...init, redirect: 'manual' })
+    : pinnedTransport(options.outboundPolicy ?? 'loopback', options.lookup);
   const { logger, metrics } = options;
 
   async function send(url: string, body: unknown, sendOptions: WebhookSendOptions): Promise<WebhookResult> {
@@ -145,13 +169,11 @@ export function createWebhookClient(options: WebhookClientOptions): WebhookClien
     signal?.addEventListener('abort', onAbort, { once: true });
 
     try {
-      const response = await doFetch(target, {
-        method: 'POST',
+      // A redirect is reported as the 3xx it is, not followed to wherever it points.
+      const response = await transport(target, {
         headers: { 'content-type': 'application/json', 'x-correlation-id': correlationId },
         body: payload,
         signal: controller.signal,
-        // A redirect is reported as the 3xx it is, not followed to wherever it points.
-        redirect: 'manual',
       });
       const answer = await readBody(response);
       const latencyMs = elapsed();
@@ -174,6 +196,7 @@ export function createWebhookClient(options: WebhookClientOptions): WebhookClien
       const latencyMs = elapsed();
       if (timedOut) return finish(failure('timeout', `No answer within ${timeoutMs} ms`, latencyMs), logged);
       if (signal?.aborted) return finish(failure('aborted', 'Aborted by the caller', latencyMs), logged);
+      if (error instanceof OutboundForbiddenError) return finish(failure('forbidden', error.message, latencyMs), logged);
       return finish(failure('network', messageOf(error), latencyMs), logged);
     } finally {
       // Every path clears the timer: a pending 10 s timeout per webhook would keep the
@@ -184,6 +207,62 @@ export function createWebhookClient(options: WebhookClientOptions): WebhookClien
   }
 
   return { send };
+}
+
+/**
+ * POSTs with `node:http(s)` to the addresses of the host that the outbound policy allowed: the
+ * host is resolved once, every address checked, and the socket's own lookup answers with exactly
+ * those addresses (an IP literal is checked and dialled as it is). The request keeps the host
+ * name, so `Host`, SNI and the certificate check are the name's. Redirects are not followed.
+ */
+function pinnedTransport(policy: OutboundPolicy, lookup: HostLookup | undefined): Transport {
+  return async (target, init) => {
+    const verdict = await checkOutboundHost(target.hostname, policy, lookup);
+    if (!verdict.ok) {
+      if (verdict.reason === 'forbidden') throw new OutboundForbiddenError(verdict.message);
+      throw new Error(verdict.message);
+    }
+    const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<Response>((resolve, reject) => {
+      const req = request(
+        target,
+        {
+          method: 'POST',
+          headers: { ...init.headers, 'content-length': String(Buffer.byteLength(init.body)) },
+          signal: init.signal,
+          lookup: pinnedLookup(verdict.addresses),
+        },
+        (res: IncomingMessage) => {
+          const status = res.statusCode ?? 0;
+          // The Fetch standard allows no body with these statuses.
+          const bodyless = status === 204 || status === 205 || status === 304;
+          if (bodyless) res.resume();
+          try {
+            resolve(new Response(bodyless ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status }));
+          } catch (error) {
+            res.destroy();
+            reject(error instanceof Error ? error : new Error(String(error)));
+          }
+        },
+      );
+      req.on('error', reject);
+      req.end(init.body);
+    });
+  };
+}
+
+/** A socket lookup that answers with addresses resolved and checked beforehand, never asking DNS again. */
+function pinnedLookup(addresses: readonly ResolvedAddress[]): LookupFunction {
+  return (_hostname, options, callback) => {
+    const wanted = options.family === 4 || options.family === 6 ? addresses.filter((a) => a.family === options.family) : [...addresses];
+    const found = wanted.length > 0 ? wanted : [...addresses];
+    if (options.all) {
+      (callback as unknown as (error: null, addresses: ResolvedAddress[]) => void)(null, found);
+    } else {
+      const first = found[0]!;
+      callback(null, first.address, first.family);
+    }
+  };
 }
 
 /** Reads at most {@link MAX_WEBHOOK_RESPONSE_BYTES}; JSON when it parses, else text, `null` when empty. */

@@ -72,6 +72,9 @@ const nonAuthErrors = {
   INVALID_CONFIG: { category: 'system', httpStatus: 500, message: 'Invalid configuration' },
   ACTOR_NOT_PROVIDED: { category: 'system', httpStatus: 500, message: 'I/O actor was not provided to the machine' },
   WEBHOOK_FAILED: { category: 'system', httpStatus: 502, message: 'Webhook request failed' },
+  // A webhook or serverUrl host that resolves to an address the outbound policy refuses
+  // (private, link-local, metadata…); refused when registered, and not dialled.
+  OUTBOUND_FORBIDDEN: { category: 'system', httpStatus: 400, message: 'The URL’s host is not allowed by the outbound policy' },
   WEBHOOK_TIMEOUT: { category: 'connection', httpStatus: 504, message: 'The app did not answer its webhook in time' },
   APP_CONNECT_TIMEOUT: { category: 'connection', httpStatus: 504, message: 'The app did not connect after its webhook' },
   APP_SESSION_CRASHED: { category: 'internal', httpStatus: 500, message: 'The app session failed unexpectedly' },

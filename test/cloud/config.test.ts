@@ -101,6 +101,9 @@ describe('cloud config', () => {
         TETHER_REPLAY_MAX_BYTES: '65536',
         TETHER_REPLAY_BUDGET_BYTES: '1048576',
         TETHER_RECOVERY_CONCURRENCY: '20',
+        TETHER_HOST: '0.0.0.0',
+        TETHER_OUTBOUND_POLICY: 'PRIVATE',
+        TETHER_MAX_TOKEN_LIFETIME_MS: '3600000',
       },
     });
     expect(config).toEqual({
@@ -134,6 +137,9 @@ describe('cloud config', () => {
       replayMaxBytes: 65_536,
       replayBudgetBytes: 1_048_576,
       recoveryConcurrency: 20,
+      host: '0.0.0.0',
+      outboundPolicy: 'private',
+      maxTokenLifetimeMs: 3_600_000,
       warnings: [],
     });
   });
@@ -297,6 +303,9 @@ describe('cloud config', () => {
       'TETHER_REPLAY_MAX_BYTES',
       'TETHER_REPLAY_BUDGET_BYTES',
       'TETHER_RECOVERY_CONCURRENCY',
+      'TETHER_HOST',
+      'TETHER_OUTBOUND_POLICY',
+      'TETHER_MAX_TOKEN_LIFETIME_MS',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');

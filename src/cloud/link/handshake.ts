@@ -45,6 +45,8 @@ export interface HandshakeOptions {
   socketLimits: FrameLimits;
   /** The per-user budgets of the cloud, shared by each user's sockets. */
   userBudgets: UserBudgets;
+  /** The peer's address (`req.socket.remoteAddress` of the upgrade), bound to every log line of the socket. */
+  remoteAddress?: string | undefined;
 }
 
 /** One socket's handshake. */
@@ -77,7 +79,7 @@ export interface Handshake {
  */
 export function startHandshake(ws: WebSocket, options: HandshakeOptions): Handshake {
   const { side, metrics } = options;
-  const log = options.logger.child({ side });
+  const log = options.logger.child({ side, ...(options.remoteAddress !== undefined ? { remoteAddress: options.remoteAddress } : {}) });
   let refused = false;
   let bindings: object = {};
   const socketBudget = new FrameBudget(options.socketLimits);
