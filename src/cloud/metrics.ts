@@ -78,6 +78,11 @@ export interface CloudMetrics {
   /** `tether_app_recoveries_total{outcome}`: app-session recovery workflows, by result. */
   readonly appRecoveries: CounterOf<'outcome'>;
   /**
+   * `tether_app_control_refused_total{code}`: `start_app`/`stop_app` frames and
+   * `connection_init.runningApps` entries refused (`RATE_LIMITED`, `UNKNOWN_PACKAGE`, `INVALID_FIELDS`).
+   */
+  readonly appControlRefusals: CounterOf<'code'>;
+  /**
    * Every metric in the Prometheus text exposition format (`registry.contentType`): the
    * `tether_*` ones, then the process's. Rejects when a scrape-time collector throws.
    */
@@ -144,6 +149,12 @@ export function createCloudMetrics(): CloudMetrics {
       name: 'tether_app_recoveries_total',
       help: 'App-session recovery workflows, by outcome.',
       labelNames: ['outcome'],
+      registers,
+    }),
+    appControlRefusals: new Counter({
+      name: 'tether_app_control_refused_total',
+      help: 'start_app/stop_app frames and connection_init.runningApps entries refused, by error code.',
+      labelNames: ['code'],
       registers,
     }),
   };

@@ -83,6 +83,8 @@ describe('cloud config', () => {
         TETHER_REPLAY_WINDOW_MS: '5000',
         TETHER_REPLAY_MAX_MESSAGES: '200',
         TETHER_RECOVERY_CONCURRENCY: '20',
+        TETHER_MAX_RUNNING_APPS: '8',
+        TETHER_APP_CONTROL_PER_MINUTE: '0',
       },
     });
     expect(config).toEqual({
@@ -107,6 +109,8 @@ describe('cloud config', () => {
       replayWindowMs: 5000,
       replayMaxMessages: 200,
       recoveryConcurrency: 20,
+      maxRunningApps: 8,
+      appControlPerMinute: 0,
       warnings: [],
     });
   });
@@ -261,6 +265,8 @@ describe('cloud config', () => {
       'TETHER_REPLAY_WINDOW_MS',
       'TETHER_REPLAY_MAX_MESSAGES',
       'TETHER_RECOVERY_CONCURRENCY',
+      'TETHER_MAX_RUNNING_APPS',
+      'TETHER_APP_CONTROL_PER_MINUTE',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');
