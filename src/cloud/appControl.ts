@@ -18,7 +18,7 @@ import type { CloudMetrics } from './metrics.js';
 import type { Store } from './store.js';
 
 /** Window of the `start_app`/`stop_app` rate limit, in ms; `appControlPerMinute` counts within it. */
-export const APP_CONTROL_WINDOW_MS = 60_000;
+const APP_CONTROL_WINDOW_MS = 60_000;
 
 /** Package names quoted in one refusal's message and log line (count). */
 const QUOTED_NAMES = 5;
