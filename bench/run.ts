@@ -9,6 +9,7 @@
 import { formatHeartbeat, heartbeatDeadlineMs, heartbeatOptions, runHeartbeat } from './heartbeat.js';
 import { formatThroughput, runInspectorThroughput } from './inspectorThroughput.js';
 import { formatSessionMemory, runSessionMemory, sessionMemoryDeadlineMs, sessionMemoryOptions } from './sessionMemory.js';
+import { runSlowConsumer } from './slowConsumer.js';
 import { parseFlags, withDeadline, writeResult } from './support/report.js';
 
 /** Issue 4: the runtime with the hub attached and no page open keeps ≥ 95% of its throughput. */
@@ -33,6 +34,10 @@ const memoryRun = { ...sessionMemoryOptions(flags.quick), ...label, log };
 console.log(`\nmemory per user session: ${memoryRun.users} idle users (glasses + 2 apps)`);
 const memory = await withDeadline('sessionMemory', sessionMemoryDeadlineMs(memoryRun), () => runSessionMemory(memoryRun));
 console.log(`  wrote ${writeResult(memory)}`);
+
+console.log(`\nslow consumer: an app socket paused ${flags.quick ? 15 : 60} s while its glasses stream 2 MB/s`);
+const slow = await withDeadline('slowConsumer', 300_000, () => runSlowConsumer({ pauseMs: flags.quick ? 15_000 : 60_000, log }));
+console.log(`  wrote ${writeResult({ ...slow, ...label })}`);
 
 console.log('\n--- for docs/PERFORMANCE.md ---\n');
 console.log(formatThroughput(throughput));

@@ -173,10 +173,21 @@ function normalizeApps(apps: readonly string[]): string[] {
   return [...new Set(apps)].sort();
 }
 
+/**
+ * `sorted` (as {@link normalizeApps} leaves it) with `pkg` added in its place: one pass, no
+ * re-sort. `<` compares UTF-16 code units, the order of `Array.prototype.sort`.
+ */
+function withApp(sorted: readonly string[], pkg: string): string[] {
+  const at = sorted.findIndex((p) => p >= pkg);
+  if (at === -1) return [...sorted, pkg];
+  if (sorted[at] === pkg) return [...sorted];
+  return [...sorted.slice(0, at), pkg, ...sorted.slice(at)];
+}
+
 function runningOf(apps: Readonly<Record<string, AppEntry>>): string[] {
-  return Object.keys(apps)
-    .filter((pkg) => !apps[pkg]?.stopping)
-    .sort();
+  const running: string[] = [];
+  for (const [pkg, entry] of Object.entries(apps)) if (!entry.stopping) running.push(pkg);
+  return running.sort();
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -189,7 +200,7 @@ function desiredAfter(context: UserSessionContext, event: UserSessionEvent): str
     case 'glasses.connected':
       return event.runningApps ? normalizeApps(event.runningApps) : [...context.desiredApps];
     case 'app.startRequested':
-      return normalizeApps([...context.desiredApps, event.packageName]);
+      return withApp(context.desiredApps, event.packageName);
     case 'app.stopRequested':
       return context.desiredApps.filter((pkg) => pkg !== event.packageName);
     default:
@@ -197,8 +208,12 @@ function desiredAfter(context: UserSessionContext, event: UserSessionEvent): str
   }
 }
 
-/** Which children to spawn and stop so that the live set follows `desired` (for `only`, if given). */
+/**
+ * Which children to spawn and stop so that the live set follows `desired` (for `only`, if
+ * given). Linear in the number of apps: membership is asked of a Set, never of the list.
+ */
 function planApps(apps: Readonly<Record<string, AppEntry>>, desired: readonly string[], only?: string) {
+  const wanted = new Set(desired);
   const next: Record<string, AppEntry> = { ...apps };
   const spawn: string[] = [];
   const stop: string[] = [];
@@ -209,7 +224,7 @@ function planApps(apps: Readonly<Record<string, AppEntry>>, desired: readonly st
     }
   }
   for (const [pkg, entry] of Object.entries(next)) {
-    if ((only === undefined || pkg === only) && !entry.stopping && !desired.includes(pkg)) {
+    if ((only === undefined || pkg === only) && !entry.stopping && !wanted.has(pkg)) {
       stop.push(pkg);
       next[pkg] = { stopping: true };
     }

@@ -14,6 +14,7 @@ import { forEachAppSession, topStateOf } from '../../machines/sessionApi.js';
 import { CloseCode, CloseReason } from '../protocol/closeCodes.js';
 import { createLogger, type Logger } from '../logger.js';
 import { closeSocket } from '../util/closeSocket.js';
+import { AppControl } from './appControl.js';
 import { acceptAppSocket } from './appGateway.js';
 import { createAppWebhook } from './appWebhook.js';
 import { DeliveryLog } from './deliveryLog.js';
@@ -190,6 +191,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
   const outbound = { policy: config.outboundPolicy };
   const registration = new RegistrationService({ store, recovery, logger, outbound, ...(options.now ? { now: options.now } : {}) });
+  const appControl = new AppControl({ store, metrics, logger, maxRunningApps: config.maxRunningApps, appControlPerMinute: config.appControlPerMinute });
 
   // Counted at scrape time, so the data plane never pays for this gauge.
   metrics.sessions.collect((gauge) => {
@@ -231,7 +233,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     if (!accepting) return refuse('503 Service Unavailable');
     if (path === WS_PATHS.glasses) {
       glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) =>
-        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger }),
+        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger, appControl }),
       );
     } else if (path === WS_PATHS.app || path === WS_PATHS.appLegacy) {
       const remoteAddress = req.socket.remoteAddress;

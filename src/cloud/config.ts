@@ -228,6 +228,19 @@ export const CLOUD_SETTINGS = defineSettings({
     schema: integerSchema({ min: 1_000, max: Number.MAX_SAFE_INTEGER }),
     description: 'Longest lifetime (exp − iat, and exp − now) of a glasses core token accepted, in ms; a longer one is INVALID_TOKEN.',
   },
+  // Control plane from the glasses (issue 10 §2): what one user's start/stop and declaration may cost.
+  maxRunningApps: {
+    default: 32,
+    schema: integerSchema({ min: 1, max: 10_000 }),
+    description:
+      'Most entries of connection_init.runningApps considered (count); later ones are ignored and reported with INVALID_FIELDS, unregistered ones with UNKNOWN_PACKAGE.',
+  },
+  appControlPerMinute: {
+    default: 120,
+    schema: integerSchema({ min: 0, max: 1_000_000 }),
+    description:
+      'start_app and stop_app frames accepted per user per minute (count; 0 = no limit); more are answered with RATE_LIMITED and the socket stays open.',
+  },
 });
 
 /** Resolved values of {@link CLOUD_SETTINGS}, before defaults that depend on other settings. */

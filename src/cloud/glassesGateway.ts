@@ -10,6 +10,7 @@ import type { WebSocket } from 'ws';
 import { isGlassesStreamEvent, type GlassesToCloudMessage } from '../protocol/glassesToCloud.js';
 import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
+import type { AppControl } from './appControl.js';
 import { tokenFromUpgrade, verifyCoreToken } from './glassesAuth.js';
 import { startHandshake, type SocketLimits } from './link/handshake.js';
 import { registerSocket } from './link/socketAdapter.js';
@@ -33,6 +34,8 @@ export interface GlassesGatewayDeps {
   router: Router;
   metrics: CloudMetrics;
   logger: Logger;
+  /** What of `runningApps`, `start_app` and `stop_app` reaches the session. */
+  appControl: AppControl;
 }
 
 /** Handles one glasses socket from upgrade to close. */
@@ -79,8 +82,12 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     entry = socket;
     registerSocket(deps.sockets, socket);
     handshake.authenticated(socket.userId, { userId: socket.userId, gen: socket.gen });
-    log.info({ userId: socket.userId, gen: socket.gen, runningApps: init.runningApps }, 'glasses connected');
-    deps.sessions.glassesConnected(socket.userId, socket.gen, init.runningApps);
+    // Filtered before the session sees them: no actor for a package the cloud does not know.
+    const declared = init.runningApps ? deps.appControl.admitRunningApps(init.runningApps) : undefined;
+    log.info({ userId: socket.userId, gen: socket.gen, runningApps: declared?.apps }, 'glasses connected');
+    deps.sessions.glassesConnected(socket.userId, socket.gen, declared?.apps);
+    // After the ack the line above wrote, so a client reads it as a report, not a refusal.
+    if (declared) deps.appControl.report(ws, declared.refusals, { side: 'glasses', userId: socket.userId, gen: socket.gen });
     try {
       for (const frame of early.splice(0)) handle(socket, frame);
     } catch (error) {
@@ -101,13 +108,10 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
       if (deps.sessions.isCurrentGlasses(socket.userId, socket.gen)) deps.router.fromGlasses(socket.userId, message);
       return;
     }
-    const user = deps.sessions.get(socket.userId);
     switch (message.type) {
       case 'start_app':
-        user?.send({ type: 'app.startRequested', packageName: message.packageName });
-        break;
       case 'stop_app':
-        user?.send({ type: 'app.stopRequested', packageName: message.packageName });
+        void intent(socket, message.packageName, message.type === 'start_app');
         break;
       case 'heartbeat':
         writeFrame(ws, { type: 'heartbeat_ack' });
@@ -115,6 +119,17 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
       case 'connection_init':
         log.debug({ userId: socket.userId }, 'repeated connection_init ignored');
         break;
+    }
+  };
+
+  // Every start and stop takes the same awaits, so they reach the session in the order sent.
+  const intent = async (socket: SocketEntry, packageName: string, start: boolean) => {
+    try {
+      const refusal = await deps.appControl.admitIntent(socket.userId, packageName, start);
+      if (refusal) return deps.appControl.report(ws, [refusal], { side: 'glasses', userId: socket.userId, gen: socket.gen });
+      deps.sessions.get(socket.userId)?.send(start ? { type: 'app.startRequested', packageName } : { type: 'app.stopRequested', packageName });
+    } catch (error) {
+      log.error({ userId: socket.userId, err: error instanceof Error ? error.message : String(error) }, 'app control failed');
     }
   };
 

@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { TetherError, type ErrorCode } from '../protocol/errors.js';
+import { packageNameSchema } from '../protocol/packageName.js';
 import type { Logger } from '../logger.js';
 import { sendError } from '../util/httpError.js';
 import { generateApiKey, hashApiKey } from './apiKeys.js';
@@ -28,9 +29,7 @@ export interface HttpApiDeps {
 }
 
 const newAppSchema = z.object({
-  // No dash: session ids are `${userId}-${packageName}`, and a dash in the package name would let
-  // two users' sessions of two apps share one id (`alice-x` + `notify`, `alice` + `x-notify`).
-  packageName: z.string().regex(/^[A-Za-z0-9._]{1,200}$/, 'letters, digits, dots and underscores'),
+  packageName: packageNameSchema,
   name: z.string().min(1).max(200),
   webhookUrl: z.url({ protocol: /^https?$/ }),
 });

@@ -101,6 +101,11 @@ export interface CloudMetrics {
    */
   readonly replayEvictions: CounterOf<'reason'>;
   /**
+   * `tether_app_control_refused_total{code}`: `start_app`/`stop_app` frames and
+   * `connection_init.runningApps` entries refused (`RATE_LIMITED`, `UNKNOWN_PACKAGE`, `INVALID_FIELDS`).
+   */
+  readonly appControlRefusals: CounterOf<'code'>;
+  /**
    * Every metric in the Prometheus text exposition format (`registry.contentType`): the
    * `tether_*` ones, then the process's. Rejects when a scrape-time collector throws.
    */
@@ -214,6 +219,12 @@ export function createCloudMetrics(): CloudMetrics {
     }),
     replayBytes,
     replayEvictions,
+    appControlRefusals: new Counter({
+      name: 'tether_app_control_refused_total',
+      help: 'start_app/stop_app frames and connection_init.runningApps entries refused, by error code.',
+      labelNames: ['code'],
+      registers,
+    }),
   };
   const registry = Registry.merge([...registers, processMetrics()]);
   return {

@@ -13,6 +13,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
+import { packageNameSchema } from '../protocol/packageName.js';
 import type { Logger } from '../logger.js';
 import { createRateLimiter, hit, retryAfterSeconds } from '../util/rateLimit.js';
 import { verifyApiKey } from './apiKeys.js';
@@ -40,9 +41,7 @@ const httpUrl = z
   }, 'must have no query or fragment (/webhook is appended to it)');
 
 const registrationSchema = z.object({
-  // No dash: session ids are `${userId}-${packageName}`, and a dash in the package name would let
-  // two users' sessions of two apps share one id (`alice-x` + `notify`, `alice` + `x-notify`).
-  packageName: z.string().regex(/^[A-Za-z0-9._]{1,200}$/, 'letters, digits, dots and underscores'),
+  packageName: packageNameSchema,
   apiKey: z.string().min(1).max(512),
   serverUrl: httpUrl,
   version: z.string().min(1).max(100),

@@ -24,7 +24,7 @@ import {
 } from '../../machines/sessionApi.js';
 import type { appWebhookPort } from '../../machines/sessionPorts.js';
 import type { socketLinkMachine } from '../../machines/socketLink.js';
-import { userSessionMachine, type UserSessionEmitted } from '../../machines/userSession.js';
+import { userSessionMachine, type AppFailure, type UserSessionEmitted } from '../../machines/userSession.js';
 import type { Logger } from '../logger.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
@@ -72,6 +72,9 @@ export class SessionRegistry {
   private readonly sessions = new Map<string, UserSessionActor>();
   private readonly machine;
   private readonly options: SessionRegistryOptions;
+  /** The latest plain `runningApps` of each user not yet written to its glasses (see {@link scheduleAppState}). */
+  private readonly pendingAppStates = new Map<UserSessionActor, string[]>();
+  private appStateFlush: NodeJS.Immediate | undefined;
 
   constructor(options: SessionRegistryOptions) {
     this.options = options;
@@ -156,6 +159,9 @@ export class SessionRegistry {
   stopAll(): void {
     for (const actor of this.sessions.values()) actor.stop();
     this.sessions.clear();
+    clearImmediate(this.appStateFlush);
+    this.appStateFlush = undefined;
+    this.pendingAppStates.clear();
   }
 
   /**
@@ -258,12 +264,15 @@ export class SessionRegistry {
     switch (event.type) {
       case 'apps.changed': {
         this.options.store.setRunningApps(event.userId, event.desiredApps);
-        const gen = glassesGenOf(actor.getSnapshot());
-        const glasses = gen === undefined ? undefined : this.options.sockets.get(gen);
-        if (glasses) {
-          writeFrame(glasses.ws, { type: 'app_state_change', runningApps: event.runningApps, ...(event.error ? { error: event.error } : {}) });
+        if (event.error) {
+          // A failure goes out at once, each one (the glasses show why an app stopped); it
+          // carries the latest list, so a plain update pending for this user has nothing to add.
+          this.pendingAppStates.delete(actor);
+          this.writeAppState(actor, { runningApps: event.runningApps, error: event.error });
+          log.warn({ packageName: event.error.packageName, code: event.error.code }, 'app session failed');
+        } else {
+          this.scheduleAppState(actor, event.runningApps);
         }
-        if (event.error) log.warn({ packageName: event.error.packageName, code: event.error.code }, 'app session failed');
         break;
       }
       case 'glasses.reconnected':
@@ -275,6 +284,29 @@ export class SessionRegistry {
         log.info({ desiredApps: event.desiredApps }, 'user session disposed');
         break;
     }
+  }
+
+  /**
+   * Plain `app_state_change` updates are coalesced: at most one per user per tick, with the
+   * latest list, so N changes in one turn of the event loop (a reconnect, a burst of intents)
+   * cost one frame, not N frames of up to N names each (issue 10 §2).
+   */
+  private scheduleAppState(actor: UserSessionActor, runningApps: string[]): void {
+    this.pendingAppStates.set(actor, runningApps);
+    if (this.appStateFlush) return;
+    this.appStateFlush = setImmediate(() => {
+      this.appStateFlush = undefined;
+      const pending = [...this.pendingAppStates];
+      this.pendingAppStates.clear();
+      for (const [user, apps] of pending) this.writeAppState(user, { runningApps: apps });
+    });
+  }
+
+  /** Writes `app_state_change` to the glasses socket `actor` holds now, if it holds one. */
+  private writeAppState(actor: UserSessionActor, state: { runningApps: string[]; error?: AppFailure }): void {
+    const gen = glassesGenOf(actor.getSnapshot());
+    const glasses = gen === undefined ? undefined : this.options.sockets.get(gen);
+    if (glasses) writeFrame(glasses.ws, { type: 'app_state_change', ...state });
   }
 
   private forget(userId: string, actor: UserSessionActor): void {

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { DEFAULT_TRANSCRIBE_LANGUAGE } from './limits.js';
 import { defineMessage } from './message.js';
+import { packageNameSchema } from './packageName.js';
 import type { WireShape } from './message.js';
 
 /** Type strings of glasses → cloud messages. */
@@ -38,14 +39,16 @@ export const connectionInitSchema = defineMessage(T.CONNECTION_INIT, {
   coreToken: z.string().optional(),
   userId: z.string().optional(),
   // The apps the phone believes are running; the desired set for reconciliation (seed 05 option 4).
+  // Names are checked one by one after authentication (`appControl.ts`): one stale or bad name
+  // is reported and skipped instead of refusing the whole connection.
   runningApps: z.array(z.string()).optional(),
 });
 
 /** `start_app`: the user asked to start an app. */
-export const startAppSchema = defineMessage(T.START_APP, { packageName: z.string().min(1) });
+export const startAppSchema = defineMessage(T.START_APP, { packageName: packageNameSchema });
 
 /** `stop_app`: the user asked to stop an app. */
-export const stopAppSchema = defineMessage(T.STOP_APP, { packageName: z.string().min(1) });
+export const stopAppSchema = defineMessage(T.STOP_APP, { packageName: packageNameSchema });
 
 /** `button_press` stream event. */
 export const buttonPressSchema = defineMessage(T.BUTTON_PRESS, {

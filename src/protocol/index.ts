@@ -21,6 +21,7 @@ export {
   SDK_ACK_TIMEOUT_MS,
   WsPath,
 } from './limits.js';
+export { MAX_PACKAGE_NAME_LENGTH, packageNameSchema } from './packageName.js';
 export { parseMessage, serialize } from './parse.js';
 export type {
   MessageBySide,

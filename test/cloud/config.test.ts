@@ -104,6 +104,8 @@ describe('cloud config', () => {
         TETHER_HOST: '0.0.0.0',
         TETHER_OUTBOUND_POLICY: 'PRIVATE',
         TETHER_MAX_TOKEN_LIFETIME_MS: '3600000',
+        TETHER_MAX_RUNNING_APPS: '8',
+        TETHER_APP_CONTROL_PER_MINUTE: '0',
       },
     });
     expect(config).toEqual({
@@ -140,6 +142,8 @@ describe('cloud config', () => {
       host: '0.0.0.0',
       outboundPolicy: 'private',
       maxTokenLifetimeMs: 3_600_000,
+      maxRunningApps: 8,
+      appControlPerMinute: 0,
       warnings: [],
     });
   });
@@ -306,6 +310,8 @@ describe('cloud config', () => {
       'TETHER_HOST',
       'TETHER_OUTBOUND_POLICY',
       'TETHER_MAX_TOKEN_LIFETIME_MS',
+      'TETHER_MAX_RUNNING_APPS',
+      'TETHER_APP_CONTROL_PER_MINUTE',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');

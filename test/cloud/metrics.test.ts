@@ -42,6 +42,7 @@ const TETHER_METRICS = {
   tether_socket_congestion_total:
     'counter Sockets whose unsent bytes went over the high-water mark (congested), came back under it (drained), or stayed over it too long and were closed 1013 (closed), by side.',
   tether_replay_bytes: 'gauge Bytes held by the replay buffers of all app sessions (serialised data frames), read at scrape time.',
+  tether_app_control_refused_total: 'counter start_app/stop_app frames and connection_init.runningApps entries refused, by error code.',
   tether_replay_evicted_frames_total: 'counter Frames that left a replay buffer before a client asked for them, by reason (count, age, bytes, budget).',
 };
 
