@@ -78,6 +78,12 @@ export interface CloudMetrics {
   /** `tether_app_recoveries_total{outcome}`: app-session recovery workflows, by result. */
   readonly appRecoveries: CounterOf<'outcome'>;
   /**
+   * `tether_connections_refused_total{reason="pending"|"address"|"connections"|"emfile"|"enfile"}`:
+   * new connections refused over the pending cap, the per-address rate, the connection cap, or
+   * failed accepts.
+   */
+  readonly connectionsRefused: CounterOf<'reason'>;
+  /**
    * Every metric in the Prometheus text exposition format (`registry.contentType`): the
    * `tether_*` ones, then the process's. Rejects when a scrape-time collector throws.
    */
@@ -144,6 +150,12 @@ export function createCloudMetrics(): CloudMetrics {
       name: 'tether_app_recoveries_total',
       help: 'App-session recovery workflows, by outcome.',
       labelNames: ['outcome'],
+      registers,
+    }),
+    connectionsRefused: new Counter({
+      name: 'tether_connections_refused_total',
+      help: 'New connections refused, by reason (pending cap, per-address rate, connection cap, accept error).',
+      labelNames: ['reason'],
       registers,
     }),
   };

@@ -52,6 +52,10 @@ describe('cloud config', () => {
       replayWindowMs: 30_000,
       replayMaxMessages: 1_000,
       recoveryConcurrency: 50,
+      maxPendingSockets: 1_000,
+      connectionsPerAddressPerMinute: 600,
+      maxConnections: 0,
+      headersTimeoutMs: 10_000,
     });
     expectTypeOf(config.logLevel).toEqualTypeOf<LogLevel>();
     expectTypeOf(config.inspectorToken).toEqualTypeOf<string | undefined>();
@@ -83,6 +87,10 @@ describe('cloud config', () => {
         TETHER_REPLAY_WINDOW_MS: '5000',
         TETHER_REPLAY_MAX_MESSAGES: '200',
         TETHER_RECOVERY_CONCURRENCY: '20',
+        TETHER_MAX_PENDING_SOCKETS: '10',
+        TETHER_CONNECTIONS_PER_ADDRESS_PER_MINUTE: '0',
+        TETHER_MAX_CONNECTIONS: '500',
+        TETHER_HEADERS_TIMEOUT_MS: '2000',
       },
     });
     expect(config).toEqual({
@@ -107,6 +115,10 @@ describe('cloud config', () => {
       replayWindowMs: 5000,
       replayMaxMessages: 200,
       recoveryConcurrency: 20,
+      maxPendingSockets: 10,
+      connectionsPerAddressPerMinute: 0,
+      maxConnections: 500,
+      headersTimeoutMs: 2000,
       warnings: [],
     });
   });
@@ -261,6 +273,10 @@ describe('cloud config', () => {
       'TETHER_REPLAY_WINDOW_MS',
       'TETHER_REPLAY_MAX_MESSAGES',
       'TETHER_RECOVERY_CONCURRENCY',
+      'TETHER_MAX_PENDING_SOCKETS',
+      'TETHER_CONNECTIONS_PER_ADDRESS_PER_MINUTE',
+      'TETHER_MAX_CONNECTIONS',
+      'TETHER_HEADERS_TIMEOUT_MS',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');

@@ -36,6 +36,8 @@ const TETHER_METRICS = {
     'counter Webhooks that failed (timeout, network error, non-2xx status), by request type and outcome.',
   tether_bad_messages_total: 'counter Frames refused as invalid, by side (glasses or app) and error code.',
   tether_app_recoveries_total: 'counter App-session recovery workflows, by outcome.',
+  tether_connections_refused_total:
+    'counter New connections refused, by reason (pending cap, per-address rate, connection cap, accept error).',
 };
 
 /** Default metrics of prom-client that /metrics must serve: CPU, memory, heap, event loop, GC. */

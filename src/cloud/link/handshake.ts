@@ -10,6 +10,7 @@ import { CloseCode, closeReason } from '../../protocol/closeCodes.js';
 import { errorInfo, type ErrorCode } from '../../protocol/errors.js';
 import type { Logger } from '../../logger.js';
 import type { CloudMetrics } from '../metrics.js';
+import { socketAuthenticated } from './admission.js';
 import { reportOfSocketError } from './wsErrors.js';
 import { writeFrame } from './writePath.js';
 
@@ -80,7 +81,10 @@ export function startHandshake(ws: WebSocket, options: HandshakeOptions): Handsh
       return refused;
     },
     refuse,
-    complete: () => clearTimeout(timer),
+    complete: () => {
+      clearTimeout(timer);
+      socketAuthenticated(ws);
+    },
     reportBadFrame: (code, message, extra = {}) => {
       metrics.badMessages.inc({ side, code });
       log.warn({ code, ...bindings, ...extra }, 'bad frame');
