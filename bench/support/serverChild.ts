@@ -102,6 +102,9 @@ async function startTether(options: ServerChildOptions): Promise<Server> {
       logLevel: 'error',
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+      // Thousands of sockets from one address, opened in batches: the connection limits are off.
+      maxPendingSockets: 0,
+      connectionsPerAddressPerMinute: 0,
     },
     inspector: false,
     restore: false,

@@ -30,6 +30,7 @@ import { SessionRegistry } from './sessionRegistry.js';
 import { WriteGate } from './link/backpressure.js';
 import { UserBudgets } from './link/frameBudget.js';
 import type { SocketLimits } from './link/handshake.js';
+import { Admission, serverOptionsOf } from './link/admission.js';
 import { createSocketLinkLogic } from './link/socketAdapter.js';
 import { SocketTable } from './link/socketTable.js';
 import { combineInspectors, createStateLog } from './stateLog.js';
@@ -221,7 +222,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const appWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
   const inspectorEndpoints =
     inspectorServed && inspectorHub ? createInspectorServer({ hub: inspectorHub, token: config.inspectorToken, logger }) : undefined;
-  const server: Server = createServer(inspectorEndpoints ? inspectorEndpoints.wrap(http) : http);
+  const server: Server = createServer(serverOptionsOf(config), inspectorEndpoints ? inspectorEndpoints.wrap(http) : http);
+  const admission = new Admission({ settings: config, metrics, logger });
   let accepting = true;
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -231,13 +233,25 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
     if (!accepting) return refuse('503 Service Unavailable');
-    if (path === WS_PATHS.glasses) {
-      glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) =>
-        acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger, appControl }),
-      );
-    } else if (path === WS_PATHS.app || path === WS_PATHS.appLegacy) {
-      const remoteAddress = req.socket.remoteAddress;
-      appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger, remoteAddress }));
+    const glasses = path === WS_PATHS.glasses;
+    if (glasses || path === WS_PATHS.app || path === WS_PATHS.appLegacy) {
+      // Refused upgrades are answered by the admission; a failure there ends only this socket.
+      admission.admit(req, socket).then((pending) => {
+        if (!pending) return;
+        if (!accepting) return refuse('503 Service Unavailable');
+        if (glasses) {
+          glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+            pending.upgraded(ws);
+            acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger, appControl });
+          });
+        } else {
+          const remoteAddress = req.socket.remoteAddress;
+          appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+            pending.upgraded(ws);
+            acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger, remoteAddress });
+          });
+        }
+      }, () => socket.destroy());
     } else if (inspectorEndpoints?.handles(path)) {
       inspectorEndpoints.handleUpgrade(req, socket, head);
     } else refuse('404 Not Found');
@@ -250,6 +264,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       resolve();
     });
   });
+  admission.guard(server);
   const port = (server.address() as AddressInfo).port;
   const base = effectivePublicUrl(config, port);
   appUrl = `${base}${WS_PATHS.app}`;

@@ -241,6 +241,27 @@ export const CLOUD_SETTINGS = defineSettings({
     description:
       'start_app and stop_app frames accepted per user per minute (count; 0 = no limit); more are answered with RATE_LIMITED and the socket stays open.',
   },
+  // Connection limits (issue 10): what a new connection may hold before it authenticates.
+  maxPendingSockets: {
+    default: 1_000,
+    schema: integerSchema({ min: 0, max: 1_000_000 }),
+    description: 'Most sockets upgraded but not yet authenticated (count); one more is refused with 503 and Retry-After. 0 = no cap.',
+  },
+  connectionsPerAddressPerMinute: {
+    default: 600,
+    schema: integerSchema({ min: 0, max: 1_000_000 }),
+    description: 'New WebSocket upgrades allowed per remote address per minute (count), enough for a carrier NAT; more are refused with 429 and Retry-After. 0 = no limit.',
+  },
+  maxConnections: {
+    default: 0,
+    schema: integerSchema({ min: 0, max: 10_000_000 }),
+    description: 'Most open connections (count); more are closed on accept and counted. 0 = the open-file limit less the descriptors in use and a reserve of an eighth (Linux).',
+  },
+  headersTimeoutMs: {
+    default: 10_000,
+    schema: integerSchema({ min: 1, max: 300_000 }),
+    description: 'Time a new connection has to send its complete request headers, a WebSocket upgrade included, before it is answered 408 and closed, in ms.',
+  },
 });
 
 /** Resolved values of {@link CLOUD_SETTINGS}, before defaults that depend on other settings. */

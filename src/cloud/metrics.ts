@@ -106,6 +106,12 @@ export interface CloudMetrics {
    */
   readonly appControlRefusals: CounterOf<'code'>;
   /**
+   * `tether_connections_refused_total{reason="pending"|"address"|"connections"|"emfile"|"enfile"}`:
+   * new connections refused over the pending cap, the per-address rate, the connection cap, or
+   * failed accepts.
+   */
+  readonly connectionsRefused: CounterOf<'reason'>;
+  /**
    * Every metric in the Prometheus text exposition format (`registry.contentType`): the
    * `tether_*` ones, then the process's. Rejects when a scrape-time collector throws.
    */
@@ -223,6 +229,12 @@ export function createCloudMetrics(): CloudMetrics {
       name: 'tether_app_control_refused_total',
       help: 'start_app/stop_app frames and connection_init.runningApps entries refused, by error code.',
       labelNames: ['code'],
+      registers,
+    }),
+    connectionsRefused: new Counter({
+      name: 'tether_connections_refused_total',
+      help: 'New connections refused, by reason (pending cap, per-address rate, connection cap, accept error).',
+      labelNames: ['reason'],
       registers,
     }),
   };

@@ -61,6 +61,10 @@ describe('cloud config', () => {
       replayMaxBytes: 4_194_304,
       replayBudgetBytes: 268_435_456,
       recoveryConcurrency: 50,
+      maxPendingSockets: 1_000,
+      connectionsPerAddressPerMinute: 600,
+      maxConnections: 0,
+      headersTimeoutMs: 10_000,
     });
     expectTypeOf(config.logLevel).toEqualTypeOf<LogLevel>();
     expectTypeOf(config.inspectorToken).toEqualTypeOf<string | undefined>();
@@ -106,6 +110,10 @@ describe('cloud config', () => {
         TETHER_MAX_TOKEN_LIFETIME_MS: '3600000',
         TETHER_MAX_RUNNING_APPS: '8',
         TETHER_APP_CONTROL_PER_MINUTE: '0',
+        TETHER_MAX_PENDING_SOCKETS: '10',
+        TETHER_CONNECTIONS_PER_ADDRESS_PER_MINUTE: '0',
+        TETHER_MAX_CONNECTIONS: '500',
+        TETHER_HEADERS_TIMEOUT_MS: '2000',
       },
     });
     expect(config).toEqual({
@@ -144,6 +152,10 @@ describe('cloud config', () => {
       maxTokenLifetimeMs: 3_600_000,
       maxRunningApps: 8,
       appControlPerMinute: 0,
+      maxPendingSockets: 10,
+      connectionsPerAddressPerMinute: 0,
+      maxConnections: 500,
+      headersTimeoutMs: 2000,
       warnings: [],
     });
   });
@@ -312,6 +324,10 @@ describe('cloud config', () => {
       'TETHER_MAX_TOKEN_LIFETIME_MS',
       'TETHER_MAX_RUNNING_APPS',
       'TETHER_APP_CONTROL_PER_MINUTE',
+      'TETHER_MAX_PENDING_SOCKETS',
+      'TETHER_CONNECTIONS_PER_ADDRESS_PER_MINUTE',
+      'TETHER_MAX_CONNECTIONS',
+      'TETHER_HEADERS_TIMEOUT_MS',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');

@@ -44,6 +44,8 @@ const TETHER_METRICS = {
   tether_replay_bytes: 'gauge Bytes held by the replay buffers of all app sessions (serialised data frames), read at scrape time.',
   tether_app_control_refused_total: 'counter start_app/stop_app frames and connection_init.runningApps entries refused, by error code.',
   tether_replay_evicted_frames_total: 'counter Frames that left a replay buffer before a client asked for them, by reason (count, age, bytes, budget).',
+  tether_connections_refused_total:
+    'counter New connections refused, by reason (pending cap, per-address rate, connection cap, accept error).',
 };
 
 /** Default metrics of prom-client that /metrics must serve: CPU, memory, heap, event loop, GC. */

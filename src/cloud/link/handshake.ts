@@ -13,6 +13,7 @@ import { errorInfo, type ErrorCode } from '../../protocol/errors.js';
 import type { Logger } from '../../logger.js';
 import type { CloudMetrics } from '../metrics.js';
 import { FrameBudget, frameSize, type FrameLimits, type UserBudgets } from './frameBudget.js';
+import { socketAuthenticated } from './admission.js';
 import { reportOfSocketError } from './wsErrors.js';
 import { writeFrame } from './writePath.js';
 
@@ -121,7 +122,10 @@ export function startHandshake(ws: WebSocket, options: HandshakeOptions): Handsh
       return refused;
     },
     refuse,
-    complete: () => clearTimeout(timer),
+    complete: () => {
+      clearTimeout(timer);
+      socketAuthenticated(ws);
+    },
     reportBadFrame: (code, message, extra = {}) => {
       metrics.badMessages.inc({ side, code });
       log.warn({ code, ...bindings, ...extra }, 'bad frame');
