@@ -10,6 +10,7 @@
  * WebSocket are authorized too) — and answers 401 otherwise. The page feed also refuses a
  * browser connection from another origin, so a web page the developer visits cannot read it.
  */
+import { requestUrl } from '../src/util/requestUrl.js';
 import { createHmac, createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -176,14 +177,14 @@ export function createInspectorServer(options: InspectorServerOptions): Inspecto
   return {
     wrap(next) {
       return (req: IncomingMessage, res: ServerResponse) => {
-        const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+        const path = requestUrl(req.url).pathname;
         if (isInspectorPath(path)) app(req, res);
         else next(req, res);
       };
     },
     handles: (path) => path === INSPECTOR_PATHS.feed || path === INSPECTOR_PATHS.ingest,
     handleUpgrade(req, socket, head) {
-      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      const path = requestUrl(req.url).pathname;
       if (closing) return refuse(socket, '503 Service Unavailable');
       const verdict = auth.check(req, true);
       if (!verdict.ok) {
@@ -253,7 +254,7 @@ function createAuth(token: string | undefined): { check(req: IncomingMessage, up
   return {
     cookie,
     check(req, upgrade) {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = requestUrl(req.url);
       if (matches(url.searchParams.get('token'))) return { ok: true, via: 'query' };
       const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
       if (matches(bearer)) return { ok: true, via: 'header' };

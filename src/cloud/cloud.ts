@@ -4,6 +4,7 @@
  * (`/glasses-ws`, `/app-ws` with its alias `/tpa-ws`), the session registry, the router and the
  * store. Nothing listens at import time; `close()` shuts down in order.
  */
+import { requestUrl } from '../util/requestUrl.js';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -228,7 +229,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const path = requestUrl(req.url).pathname;
     const refuse = (status: string) => {
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };

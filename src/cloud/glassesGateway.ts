@@ -8,6 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { isGlassesStreamEvent, type GlassesToCloudMessage } from '../protocol/glassesToCloud.js';
+import { DATA_STREAM_HEADROOM_BYTES, MAX_MESSAGE_BYTES } from '../protocol/limits.js';
 import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
 import type { AppControl } from './appControl.js';
@@ -99,11 +100,15 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     socket.lastActivityAt = Date.now();
     const parsed = parseMessage('glassesToCloud', raw, parseOptions);
     if (!parsed.ok) return handshake.reportBadFrame(parsed.error.code, parsed.error.message, { type: parsed.error.type });
-    dispatch(socket, parsed.message);
+    dispatch(socket, parsed.message, raw.length);
   };
 
-  const dispatch = (socket: SocketEntry, message: GlassesToCloudMessage) => {
+  const dispatch = (socket: SocketEntry, message: GlassesToCloudMessage, size: number) => {
     if (isGlassesStreamEvent(message)) {
+      if (size > MAX_MESSAGE_BYTES - DATA_STREAM_HEADROOM_BYTES) {
+        handshake.reportBadFrame('MESSAGE_TOO_LARGE', 'Stream event too large to forward', { type: message.type });
+        return;
+      }
       // A replaced socket may still be draining: only the current one speaks for the user.
       if (deps.sessions.isCurrentGlasses(socket.userId, socket.gen)) deps.router.fromGlasses(socket.userId, message);
       return;

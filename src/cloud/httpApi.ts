@@ -102,6 +102,10 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     if (res.headersSent) return next(error);
     if ((error as { type?: string }).type === 'entity.parse.failed') return refuse(deps.logger, req, res, 'INVALID_JSON', 'Body is not valid JSON');
     if ((error as { type?: string }).type === 'entity.too.large') return refuse(deps.logger, req, res, 'MESSAGE_TOO_LARGE', 'Body is too large');
+    // body-parser's other refusals (unsupported encoding or charset, a body that fails to inflate)
+    // carry a 4xx status: the request was bad, not the server.
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) return refuse(deps.logger, req, res, 'BAD_REQUEST', 'Body could not be decoded');
     deps.logger.error({ err: (error as Error).message }, 'http handler failed');
     sendError(res, 'INTERNAL_ERROR', 'Internal error');
   });

@@ -18,6 +18,13 @@ export const MAX_MESSAGE_BYTES = 1_048_576;
  */
 export const MAX_JSON_DEPTH = 64;
 
+/**
+ * Room kept under {@link MAX_MESSAGE_BYTES} for the `data_stream` envelope a glasses stream event
+ * is forwarded in (`type`, `streamType`, `seq`, …): an event larger than the limit minus this is
+ * refused, so no forwarded frame exceeds what an SDK accepts.
+ */
+export const DATA_STREAM_HEADROOM_BYTES = 4_096;
+
 /** Largest WebSocket close reason, in UTF-8 bytes (RFC 6455: 125-byte payload minus the code). */
 export const MAX_CLOSE_REASON_BYTES = 123;
 

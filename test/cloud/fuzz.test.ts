@@ -94,13 +94,9 @@ const deepValue = fc
   .tuple(fc.integer({ min: 1, max: 6000 }), fc.boolean())
   .map(([depth, arrays]) => new RawJson(arrays ? `${'['.repeat(depth)}1${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`));
 
-/**
- * A string that brings its frame well under or just over the frame limit. Frames within a few
- * hundred bytes under it are left out until finding 1 is fixed (see the `it.fails` below): the
- * cloud forwards them wrapped in a `data_stream` larger than the limit.
- */
+/** A string that brings its frame under, just under or just over the frame limit. */
 const hugeString = fc
-  .oneof(fc.integer({ min: MAX_MESSAGE_BYTES - 8192, max: MAX_MESSAGE_BYTES - 4096 }), fc.integer({ min: MAX_MESSAGE_BYTES, max: MAX_MESSAGE_BYTES + 100 }))
+  .oneof(fc.integer({ min: MAX_MESSAGE_BYTES - 8192, max: MAX_MESSAGE_BYTES - 200 }), fc.integer({ min: MAX_MESSAGE_BYTES, max: MAX_MESSAGE_BYTES + 100 }))
   .map((n) => new RawJson(`"${'x'.repeat(n)}"`));
 
 const fieldValue = fc.oneof(
@@ -455,7 +451,7 @@ describe('issue 10: frames near the size limit', () => {
   // 1009, reconnects, is replayed the same frame, and ends its session (`closed`) within about 3 s.
   // Found by the authenticated-glasses property (a phone_notification with a field of
   // MAX_MESSAGE_BYTES − 400 characters). Turn into `it` (and widen `hugeString`) once fixed.
-  it.fails('never forwards a data_stream larger than the frame limit', async () => {
+  it('never forwards a data_stream larger than the frame limit', async () => {
     const peer = await appPeer();
     const from = peer.texts.length;
     (await glassesPeer()).send(JSON.stringify({ type: 'local_transcription', text: 'x'.repeat(MAX_MESSAGE_BYTES - 200), isFinal: true }));
@@ -505,16 +501,15 @@ describe('issue 10: fuzzing the HTTP API', () => {
     ),
     fc.record({
       method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'),
-      path: fc.oneof(fc.constantFrom('/api/apps', '/api/tpa/register', '/metrics', '/health', '/', '/glasses-ws', '/app-ws', '/api', '/api/apps/x'), fc.webPath()),
+      path: fc.oneof(fc.constantFrom('/api/apps', '/api/tpa/register', '/metrics', '/health', '/', '/glasses-ws', '/app-ws', '/api', '/api/apps/x', '//', '//x/../', '/%zz'), fc.webPath()),
     }),
   );
   const httpCase: fc.Arbitrary<HttpCase> = target.chain(({ method, path }) =>
     fc.record({
       method: fc.constant(method),
-      // A path starting with `//` is left out until finding 4 is fixed: `GET //` throws
-      // ERR_INVALID_URL in the inspector's request wrapper (inspector/server.ts, `new URL(req.url,
-      // base)`), uncaught, and the process exits 1. It cannot be pinned in-process.
-      path: fc.constant(`/${path.replace(/^\/+/, '')}`),
+      // Paths starting with `//` included: `GET //` once threw ERR_INVALID_URL uncaught and ended
+      // the process (src/util/requestUrl.ts).
+      path: fc.constant(path),
       body: bodyFor(path),
       contentType: fc.option(
         fc.oneof(
@@ -530,8 +525,6 @@ describe('issue 10: fuzzing the HTTP API', () => {
           printable,
         ),
       ),
-      // Only encodings the body parser can decode, and an unknown charset left out, until finding 2
-      // is fixed (see the `it.fails` below): anything else is answered 500.
       encoding: fc.option(fc.constantFrom('gzip-valid', 'identity')),
       auth: fc.option(fc.oneof(fc.constant(`Bearer ${h.cloud.config.adminToken}`), fc.constant('Bearer '), printable.map((s) => `Bearer ${s}`), printable)),
     }),
@@ -566,7 +559,7 @@ describe('issue 10: fuzzing the HTTP API', () => {
   // /health included, since express.json runs before the routes. Found by this property:
   // {"method":"HEAD","path":"/","body":[],"contentType":"application/json","encoding":"gzip"}.
   // Turn into `it` (and widen `encoding` above) once fixed.
-  it.fails('answers a body it cannot decode (bad gzip, unknown encoding or charset) with a 4xx, not a 500', async () => {
+  it('answers a body it cannot decode (bad gzip, unknown encoding or charset) with a 4xx, not a 500', async () => {
     const statuses = [];
     for (const c of [
       { encoding: 'gzip', contentType: 'application/json' },
@@ -582,6 +575,8 @@ describe('issue 10: fuzzing the HTTP API', () => {
   // Finding 3: a registration body that is not JSON is refused by the generic handler as
   // `{ error: { code: 'INVALID_JSON' } }`, without the `success: false` of every other registration
   // refusal. Found by the property below (POST /api/tpa/register, charset=utf-16).
+  // Known and left as is (minor): the generic body-parser refusal answers registration paths in
+  // the admin shape `{ error }`, not `{ success: false, error }`. Pinned until it is changed.
   it.fails('refuses a registration body that is not JSON in the registration shape ({ success: false })', async () => {
     const res = await send({ method: 'POST', path: '/api/tpa/register', body: new Uint8Array(Buffer.from('{')), contentType: 'application/json', encoding: null, auth: null });
     expect(JSON.parse(res.body)).toMatchObject({ success: false, error: { code: 'INVALID_JSON' } });
