@@ -143,14 +143,19 @@ describe('issue 10: an app socket that stops reading', () => {
     return { stop: () => clearInterval(timer), count: () => n };
   }
 
-  it('holds its frames while congested and delivers every one, in order, once it reads again', async () => {
-    const glasses = await h.glassesFor('slow', [RAW]);
+  /** `userId`'s glasses pouring into its raw app, whose TCP reads are paused. */
+  async function stalledAppOf(userId: string) {
+    const glasses = await h.glassesFor(userId, [RAW]);
     await glasses.connect();
-    const app = await rawAppFor('slow', ['phone_notification']);
+    const app = await rawAppFor(userId, ['phone_notification']);
     await new Promise((resolve) => setTimeout(resolve, 100));
     const socket = (app.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
     socket.pause();
-    const source = pour(glasses, 10);
+    return { glasses, app, socket, source: pour(glasses, 10) };
+  }
+
+  it('holds its frames while congested and delivers every one, in order, once it reads again', async () => {
+    const { app, socket, source } = await stalledAppOf('slow');
     await waitFor(async () => /tether_socket_congestion_total\{side="app",event="congested"\} [1-9]/.test(await h.cloud.metrics.render()), {
       timeoutMs: 3000,
     });
@@ -171,13 +176,7 @@ describe('issue 10: an app socket that stops reading', () => {
   });
 
   it('closes it 1013 once it has stayed congested past the limit; the app session waits for it to come back', async () => {
-    const glasses = await h.glassesFor('stalled', [RAW]);
-    await glasses.connect();
-    const app = await rawAppFor('stalled', ['phone_notification']);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const socket = (app.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
-    socket.pause();
-    const source = pour(glasses, 10);
+    const { glasses, app, socket, source } = await stalledAppOf('stalled');
     await waitFor(async () => /tether_socket_congestion_total\{side="app",event="closed"\} [1-9]/.test(await h.cloud.metrics.render()), {
       timeoutMs: CONGESTION_LIMIT_MS + 3000,
     });
