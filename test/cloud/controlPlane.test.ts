@@ -4,14 +4,13 @@
  * frames, spawns no app session for a package it does not know, and tells the glasses about app
  * changes at most once per tick — while a second user streams every 20 ms and loses nothing.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CloudToGlassesMessage, CloudToGlassesOf } from '../../src/protocol/cloudToGlasses.js';
 import type { SimulatedGlasses } from '../../src/sim/glassesClient.js';
 import { AppServer, type AppSession } from '../../src/sdk/index.js';
 import { startTestCloud } from '../support/cloudHarness.js';
 import { sleep, waitFor } from '../support/net.js';
+import { startRawWebhookServer, type RawWebhookServer } from '../support/rawWebhookServer.js';
 
 const PKG_B = 'com.example.beta';
 const USER_B = 'bob';
@@ -38,7 +37,7 @@ let h: Harness;
 let appB: TimedApp;
 let glassesB: SimulatedGlasses;
 let streaming: NodeJS.Timeout | undefined;
-let webhooks: { url: string; close(): Promise<void> };
+let webhooks: RawWebhookServer;
 
 const receivedByB = () => appB.transcripts.length;
 
@@ -84,24 +83,6 @@ const errorsOf = (glasses: SimulatedGlasses, since = 0) =>
 const appStatesOf = (glasses: SimulatedGlasses, since = 0) =>
   glasses.received.slice(since).flatMap((f) => (f.message.type === 'app_state_change' ? [f.message] : []));
 
-/** A webhook endpoint that answers every request 200 and never connects an app. */
-async function startIdleWebhooks(): Promise<{ url: string; close(): Promise<void> }> {
-  const server: Server = createServer((req: IncomingMessage, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"success"}'));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/webhook`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
-
 beforeAll(async () => {
   h = await startTestCloud({
     // Long enough that the idle sessions stay `starting` through every test.
@@ -116,7 +97,8 @@ beforeAll(async () => {
       userMessagesPerSecond: 0,
     },
   });
-  webhooks = await startIdleWebhooks();
+  // Answers every session_request 200 and never connects an app: the sessions stay `starting`.
+  webhooks = await startRawWebhookServer();
   for (const packageName of IDLE_PKGS) h.cloud.registerApp({ packageName, name: packageName, webhookUrl: webhooks.url });
   appB = (await h.serveApp(PKG_B, (apiKey) => new TimedApp({ packageName: PKG_B, apiKey }))).server as TimedApp;
   glassesB = await h.glassesFor(USER_B, [PKG_B]);
