@@ -27,15 +27,26 @@ export interface AppSessionError {
   permanent: boolean;
 }
 
+/** `ownership_release` reasons of `@mentra/sdk` 2.1 with a meaning of their own here (ARCHITECTURE.md, "Stock apps"). */
+export const OwnershipRelease = {
+  /** Its socket is being replaced by a newer one: not a failure (any unknown reason is read so). */
+  SWITCHING_CLOUDS: 'switching_clouds',
+  /** The app's server is going down on purpose: keep the app, ask again later. */
+  CLEAN_SHUTDOWN: 'clean_shutdown',
+  /** The user left this app: stop it for that user. */
+  USER_LOGOUT: 'user_logout',
+} as const;
+
 /** How an app session ended, the machine's output (the parent's `xstate.done.actor.*`). */
 export interface AppSessionOutput {
   packageName: string;
   sessionId: string;
   /**
    * `stopped`: a stop was requested; `ended`: the app closed its socket normally by itself;
-   * `failed`: it could not be started or brought back (`error` says why).
+   * `loggedOut`: the app released its session with `user_logout` (it leaves the desired set);
+   * `failed`: it could not be started or brought back within `appPatienceMs` (`error` says why).
    */
-  outcome: 'stopped' | 'ended' | 'failed';
+  outcome: 'stopped' | 'ended' | 'loggedOut' | 'failed';
   error: AppSessionError | null;
 }
 
@@ -69,8 +80,15 @@ export interface AppSessionContext {
   extensions: readonly string[];
   /** The app's current stream subscriptions; kept across reconnects, `[]` is legal. */
   subscriptions: readonly string[];
-  /** Webhook calls made since the current start began. */
+  /** Webhook calls made since the current start began (the backoff's exponent). */
   webhookAttempts: number;
+  /**
+   * Wall time (ms) after which a failing start gives up: set by the first failure of a start,
+   * cleared when the app connects or its server is back. A deadline, so it survives a restore.
+   */
+  patienceDeadline: number | null;
+  /** Wall time (ms) until which a session released with `clean_shutdown` waits before asking again. */
+  releaseDeadline: number | null;
   /** The backoff delay being waited before the next webhook call, drawn once per wait. */
   retryDelayMs: number;
   /** Wall time (ms) at which a dropped app stops being waited for and the webhook is re-sent. */
@@ -100,18 +118,30 @@ export interface AppRetiringLinkDoneEvent {
  * stream name; `[]` is legal and never means stop); the link's end arrives as its done event;
  * `app.stopRequested`, `user.reconnected` and `session.restored` come from
  * the parent `userSession`; `appServer.restarted` from the runtime when the app's server
- * registers again.
+ * registers again, `appServer.reachable` when the host of its webhook answers again after it
+ * could not be reached (the runtime's circuit breaker).
  */
 export type AppSessionEvent =
   | { type: 'app.connected'; gen: number; extensions?: readonly string[] }
   | { type: 'subscriptions.updated'; gen: number; subscriptions: readonly string[] }
   | AppRetiringLinkDoneEvent
   | { type: 'appServer.restarted'; correlationId?: string }
+  | { type: 'appServer.reachable'; correlationId?: string }
   | { type: 'app.stopRequested'; reason: AppStopReason }
   | { type: 'user.reconnected'; disconnectedMs: number; long: boolean }
   | { type: 'session.restored' };
 
 const USER_RECONNECTED_EXTENSION = 'user_reconnected';
+
+/**
+ * What an app session tells its parent `userSession` when it starts or stops waiting for its
+ * app (the glasses show such an app as reconnecting).
+ */
+export interface AppStandingEvent {
+  type: 'app.standing';
+  packageName: string;
+  reconnecting: boolean;
+}
 
 function closeReasonFor(reason: AppStopReason | null): string {
   return reason === 'session_ended' ? CloseReason.USER_SESSION_ENDED : CloseReason.APP_STOPPED;
@@ -159,7 +189,9 @@ interface RetireParams {
 
 /**
  * The app session statechart. States: `starting` (`callingWebhook` → `backingOff` /
- * `awaitingConnection`) → `running` → `resurrecting` → `stopping` → `stopped` (final).
+ * `awaitingConnection`) → `running` → `resurrecting` | `released` → `stopping` → `stopped` (final).
+ * A start that fails keeps trying with capped backoff for `appPatienceMs` (principle 12) and tells
+ * the parent it is reconnecting (`app.standing`).
  * Tags: `canSend` while `running` (an adopted, open socket); `buffering` while the session is
  * live (`starting`, `running`, `resurrecting`): the data plane numbers and keeps its frames for
  * replay, even with no socket to write them to; `webhookInFlight` while a `session_request` is
@@ -182,9 +214,12 @@ export const appSessionMachine = setup({
       event.output.cause === 'closed' &&
       classifyClose(event.output.code, event.output.reason) === 'normal',
     // `ownership_release` then a close means a newer socket takes over (MENTRA-SDK-WIRE §1.5).
-    isOwnershipReleased: ({ event }) => 'output' in event && event.output.ownershipReleased,
+    isOwnershipReleased: ({ event }) => 'output' in event && event.output.ownershipRelease !== null,
+    isReleasedFor: ({ event }, params: { reason: string }) => 'output' in event && event.output.ownershipRelease === params.reason,
     isPermanentFailure: ({ event }) => 'error' in event && webhookError(event.error).permanent,
-    hasWebhookAttemptsLeft: ({ context }) => context.webhookAttempts < context.config.webhookMaxAttempts,
+    // Before the first failure of a start there is no deadline yet: patience is whole.
+    hasPatienceLeft: ({ context }) =>
+      context.patienceDeadline === null ? context.config.appPatienceMs > 0 : context.now() < context.patienceDeadline,
     listensForUserReconnected: ({ context }) => context.extensions.includes(USER_RECONNECTED_EXTENSION),
   },
   delays: {
@@ -194,19 +229,40 @@ export const appSessionMachine = setup({
     // From a deadline, so an actor restored from a persisted snapshot waits only what is left.
     resurrectionWindow: ({ context }) =>
       Math.max(0, (context.resurrectionDeadline ?? context.now()) - context.now()),
+    releaseWait: ({ context }) => Math.max(0, (context.releaseDeadline ?? context.now()) - context.now()),
   },
   actions: {
-    resetWebhookAttempts: assign({ webhookAttempts: 0, lastError: null }),
+    // Each start (the first, after a drop, after a restore) has its whole patience.
+    resetWebhookAttempts: assign({ webhookAttempts: 0, lastError: null, patienceDeadline: null }),
     /**
      * The app server restarted while a session_request is in flight: that call is kept (a
      * second one for the same session makes `@mentra/sdk` drop its socket and run `onSession`
      * again), but it becomes the first attempt of a fresh round, so if it was addressed to the
      * dead server its failure is retried against the new one.
      */
-    restartWebhookRound: assign({ webhookAttempts: 1, lastError: null }),
+    restartWebhookRound: assign({ webhookAttempts: 1, lastError: null, patienceDeadline: null }),
+    /** The first failure of a start opens its patience window; later ones leave it as it is. */
+    startPatience: assign({
+      patienceDeadline: ({ context }) => context.patienceDeadline ?? context.now() + context.config.appPatienceMs,
+    }),
+    startReleaseWait: assign({
+      releaseDeadline: ({ context }) => context.now() + context.config.appReleaseWaitMs,
+      correlationId: null,
+    }),
+    /**
+     * Tells the parent whether this app is being waited for. A session run on its own (tests, a
+     * runtime without a user session) has no parent to tell.
+     */
+    reportStanding: enqueueActions(({ context, self, enqueue }, params: { reconnecting: boolean }) => {
+      if (!self._parent) return;
+      const standing: AppStandingEvent = { type: 'app.standing', packageName: context.packageName, reconnecting: params.reconnecting };
+      enqueue.sendParent(standing);
+    }),
     recordCorrelation: assign({
       correlationId: ({ context, event }) =>
-        event.type === 'appServer.restarted' ? (event.correlationId ?? null) : context.correlationId,
+        event.type === 'appServer.restarted' || event.type === 'appServer.reachable'
+          ? (event.correlationId ?? null)
+          : context.correlationId,
     }),
     countWebhookAttempt: assign({ webhookAttempts: ({ context }) => context.webhookAttempts + 1 }),
     drawRetryDelay: assign({
@@ -234,13 +290,21 @@ export const appSessionMachine = setup({
     }),
     recordFailure: assign({ outcome: 'failed' as const }),
     recordEnded: assign({ outcome: 'ended' as const }),
+    recordLoggedOut: assign({ outcome: 'loggedOut' as const }),
     recordStopRequest: assign({
       stopReason: ({ event, context }) => (event.type === 'app.stopRequested' ? event.reason : context.stopReason),
       outcome: 'stopped' as const,
     }),
     adoptSocket: assign(({ event }) => {
       assertEvent(event, 'app.connected');
-      return { gen: event.gen, extensions: [...(event.extensions ?? [])], resurrectionDeadline: null, correlationId: null };
+      return {
+        gen: event.gen,
+        extensions: [...(event.extensions ?? [])],
+        resurrectionDeadline: null,
+        releaseDeadline: null,
+        patienceDeadline: null,
+        correlationId: null,
+      };
     }),
     recordGen: assign({ gen: ({ event, context }) => (event.type === 'app.connected' ? event.gen : context.gen) }),
     /**
@@ -292,6 +356,8 @@ export const appSessionMachine = setup({
     extensions: [],
     subscriptions: [...(input.subscriptions ?? [])],
     webhookAttempts: 0,
+    patienceDeadline: null,
+    releaseDeadline: null,
     retryDelayMs: 0,
     resurrectionDeadline: null,
     lastError: null,
@@ -371,30 +437,32 @@ export const appSessionMachine = setup({
                 description: 'Retrying cannot help (app deleted, key revoked).',
               },
               {
-                guard: 'hasWebhookAttemptsLeft',
+                guard: 'hasPatienceLeft',
                 target: 'backingOff',
-                actions: 'recordWebhookFailure',
-                description: 'Transient failure with attempts left: back off, then call again.',
+                actions: ['recordWebhookFailure', 'startPatience'],
+                description:
+                  'Transient failure (server down, refused by its host’s open circuit, 5xx) within patience: back ' +
+                  'off, then call again.',
               },
               {
                 target: '#appSession.stopped',
                 actions: ['recordWebhookFailure', 'recordFailure'],
-                description: 'Attempts exhausted: fail with the last error (the app stays desired).',
+                description: 'Patience exhausted: fail with the last error (the app stays desired).',
               },
             ],
           },
           after: {
             webhookTimeout: [
               {
-                guard: 'hasWebhookAttemptsLeft',
+                guard: 'hasPatienceLeft',
                 target: 'backingOff',
-                actions: 'recordWebhookTimeout',
+                actions: ['recordWebhookTimeout', 'startPatience'],
                 description: 'No answer in time: abandon this call, back off, call again.',
               },
               {
                 target: '#appSession.stopped',
                 actions: ['recordWebhookTimeout', 'recordFailure'],
-                description: 'No answer in time and no attempts left.',
+                description: 'No answer in time and patience exhausted.',
               },
             ],
           },
@@ -408,14 +476,23 @@ export const appSessionMachine = setup({
           },
         },
         backingOff: {
-          description: 'Waiting d·(1 + 0.5·random()), d = min(max, base·1.5ⁿ), before the next webhook call.',
-          entry: 'drawRetryDelay',
+          description:
+            'A call failed: the app is shown as reconnecting. Waiting d·(1 + 0.5·random()), d = min(max, base·1.5ⁿ), ' +
+            'before the next webhook call.',
+          entry: ['drawRetryDelay', { type: 'reportStanding', params: { reconnecting: true } }],
           after: { webhookRetry: { target: 'callingWebhook', description: 'Call the webhook again.' } },
           on: {
             'appServer.restarted': {
               target: 'callingWebhook',
               actions: ['resetWebhookAttempts', 'recordCorrelation'],
               description: 'The app server came back: call it now, with a fresh attempt count, instead of waiting.',
+            },
+            'appServer.reachable': {
+              target: 'callingWebhook',
+              actions: ['resetWebhookAttempts', 'recordCorrelation'],
+              description:
+                'The host of the webhook answers again (its circuit closed; waiting sessions are released in paced ' +
+                'waves): call it now.',
             },
           },
         },
@@ -424,25 +501,25 @@ export const appSessionMachine = setup({
           after: {
             appConnectTimeout: [
               {
-                guard: 'hasWebhookAttemptsLeft',
+                guard: 'hasPatienceLeft',
                 target: 'backingOff',
-                actions: 'recordConnectTimeout',
+                actions: ['recordConnectTimeout', 'startPatience'],
                 description: 'The app never connected: call the webhook again after a backoff.',
               },
               {
                 target: '#appSession.stopped',
                 actions: ['recordConnectTimeout', 'recordFailure'],
-                description: 'The app never connected and no attempts are left.',
+                description: 'The app never connected and patience is exhausted.',
               },
             ],
           },
           on: {
             'appServer.restarted': {
               target: 'callingWebhook',
-              actions: ['resetWebhookAttempts', 'recordCorrelation'],
               description:
                 'The server that accepted the session restarted before the app connected: call the new one, ' +
                 'with a fresh attempt count.',
+              actions: ['resetWebhookAttempts', 'recordCorrelation'],
             },
           },
         },
@@ -453,6 +530,7 @@ export const appSessionMachine = setup({
         'The app socket is adopted and open, held by its link (pinged every heartbeatInterval, ended after ' +
         'heartbeatTimeout of silence): the router may write to it.',
       tags: ['canSend', 'buffering'],
+      entry: { type: 'reportStanding', params: { reconnecting: false } },
       invoke: {
         id: APP_LINK_ID,
         src: 'socketLink',
@@ -463,6 +541,20 @@ export const appSessionMachine = setup({
             target: 'stopped',
             actions: 'recordEnded',
             description: 'The app closed its session normally by itself (1000/1001, "App stopped").',
+          },
+          {
+            guard: { type: 'isReleasedFor', params: { reason: OwnershipRelease.USER_LOGOUT } },
+            target: 'stopped',
+            actions: 'recordLoggedOut',
+            description: 'ownership_release "user_logout", then the close: the user left this app; stop it for them.',
+          },
+          {
+            guard: { type: 'isReleasedFor', params: { reason: OwnershipRelease.CLEAN_SHUTDOWN } },
+            target: 'released',
+            actions: 'startReleaseWait',
+            description:
+              'ownership_release "clean_shutdown", then the close: the app server is going down on purpose. Keep ' +
+              'the app, send no webhook now.',
           },
           {
             target: 'resurrecting',
@@ -520,11 +612,54 @@ export const appSessionMachine = setup({
         },
       },
     },
+    released: {
+      description:
+        'The app released its session with clean_shutdown: its server is going down on purpose. The app stays ' +
+        'desired and is shown as reconnecting; no webhook until appReleaseWait (a deadline that survives a ' +
+        'restore) has passed, its server registers again or its host answers again after being unreachable.',
+      tags: ['buffering'],
+      entry: { type: 'reportStanding', params: { reconnecting: true } },
+      after: {
+        releaseWait: {
+          target: 'starting',
+          description: 'Ask again by webhook; if the server is not back yet, patience applies.',
+        },
+      },
+      on: {
+        'app.connected': {
+          guard: 'isNewerGen',
+          target: 'running',
+          actions: 'adoptSocket',
+          description: 'The app came back by itself (a replacement server picked the session up): adopt it.',
+        },
+        'appServer.restarted': {
+          target: 'starting',
+          actions: 'recordCorrelation',
+          description: 'A new server process registered: start the session on it now.',
+        },
+        'appServer.reachable': {
+          target: 'starting',
+          actions: 'recordCorrelation',
+          description: 'The host answers again after it could not be reached: start the session now.',
+        },
+        'app.stopRequested': {
+          target: 'stopping',
+          actions: 'recordStopRequest',
+          description: 'Stopped while the app was away.',
+        },
+        'session.restored': {
+          target: 'released',
+          reenter: true,
+          description: 'Restored from a persisted snapshot: wait only what is left.',
+        },
+      },
+    },
     resurrecting: {
       description:
         'The app dropped. Wait appReconnectWindow (a deadline that survives a restore) for its SDK to come ' +
         'back by itself, then re-send the webhook.',
       tags: ['buffering'],
+      entry: { type: 'reportStanding', params: { reconnecting: true } },
       after: {
         resurrectionWindow: {
           target: 'starting',

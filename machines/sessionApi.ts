@@ -151,8 +151,11 @@ export function standingOf(app: AppSessionSnapshot): AppSessionStanding {
   switch (app.status) {
     case 'active':
       return app.hasTag('canSend') ? 'running' : 'pending';
-    case 'done':
-      return app.output?.outcome ?? 'stopped';
+    case 'done': {
+      const outcome = app.output?.outcome ?? 'stopped';
+      // Logging out is the user's intent, like a stop.
+      return outcome === 'loggedOut' ? 'stopped' : outcome;
+    }
     case 'error':
       return 'failed';
     default:

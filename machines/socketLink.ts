@@ -44,10 +44,12 @@ export interface SocketLinkOutput {
   code: number;
   reason: string;
   /**
-   * The peer sent `ownership_release` before the close: `@mentra/sdk` hands its session to a
-   * newer socket and closes with 1005, which is not a failure (MENTRA-SDK-WIRE §1.5).
+   * The `reason` of the `ownership_release` the peer sent before the close, null when it sent
+   * none: `switching_clouds` (a newer socket takes over; the 1005 after it is no failure,
+   * MENTRA-SDK-WIRE §1.5), `clean_shutdown` (its server is going down on purpose) or
+   * `user_logout` (the user left this app).
    */
-  ownershipReleased: boolean;
+  ownershipRelease: string | null;
 }
 
 /** What a link is created with. */
@@ -86,7 +88,7 @@ export interface SocketLinkContext {
  * `link.send` from the session (a control message to write, such as `user_reconnected`).
  */
 export type SocketLinkEvent =
-  | { type: 'socket.closed'; gen: number; code: number; reason: string; ownershipReleased?: boolean }
+  | { type: 'socket.closed'; gen: number; code: number; reason: string; ownershipRelease?: string | null }
   | { type: 'link.send'; message: WireMessage };
 
 function ioNotProvided(name: string) {
@@ -141,7 +143,7 @@ export const socketLinkMachine = setup({
           cause: context.role === 'retiring' ? ('replaced' as const) : ('closed' as const),
           code: event.code,
           reason: event.reason,
-          ownershipReleased: event.ownershipReleased === true,
+          ownershipRelease: event.ownershipRelease ?? null,
         };
       },
     }),
@@ -151,7 +153,7 @@ export const socketLinkMachine = setup({
         cause: 'congested' as const,
         code: CloseCode.TRY_AGAIN_LATER,
         reason: CloseReason.CONGESTED,
-        ownershipReleased: false,
+        ownershipRelease: null,
       }),
     }),
     recordTimeout: assign({
@@ -160,7 +162,7 @@ export const socketLinkMachine = setup({
         cause: 'heartbeatTimeout' as const,
         code: CloseCode.ABNORMAL,
         reason: CloseReason.HEARTBEAT_TIMEOUT,
-        ownershipReleased: false,
+        ownershipRelease: null,
       }),
     }),
   },
@@ -183,7 +185,7 @@ export const socketLinkMachine = setup({
       cause: 'closed',
       code: CloseCode.ABNORMAL,
       reason: '',
-      ownershipReleased: false,
+      ownershipRelease: null,
     },
   entry: 'attachSocket',
   initial: 'starting',

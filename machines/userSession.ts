@@ -7,7 +7,7 @@
  * the first glasses socket has authenticated, and listens to its emitted events.
  */
 import { assign, emit, enqueueActions, setup } from 'xstate';
-import { appSessionMachine, type AppSessionInput, type AppSessionOutput } from './appSession.js';
+import { appSessionMachine, type AppSessionInput, type AppSessionOutput, type AppStandingEvent } from './appSession.js';
 import { CloseCode, CloseReason } from './policy/closePolicy.js';
 import type { SessionConfig } from './policy/sessionConfig.js';
 import {
@@ -39,6 +39,8 @@ export interface UserSessionInput {
 export interface AppEntry {
   /** True once the session was asked to stop; it stays listed until it has ended. */
   stopping: boolean;
+  /** True while the session waits for its app (server unreachable, app dropped, released): shown as reconnecting. */
+  reconnecting?: boolean;
 }
 
 /** A reconnection from grace, as measured when it happened. */
@@ -94,7 +96,9 @@ export interface RetiringLinkDoneEvent {
  * `app.startRequested` / `app.stopRequested` are the user's `start_app` / `stop_app`;
  * `session.restored` is sent once after the actor was created from a persisted snapshot;
  * `appServer.restarted` comes from the runtime's restart recovery when the server of
- * `packageName` registered with a new boot id (seed 02 §3.4).
+ * `packageName` registered with a new boot id (seed 02 §3.4), `appServer.reachable` when the
+ * host of its webhook answers again after being unreachable; `app.standing` from an app session
+ * child that starts or stops waiting for its app.
  */
 export type UserSessionEvent =
   | { type: 'glasses.connected'; gen: number; runningApps?: readonly string[] }
@@ -102,6 +106,8 @@ export type UserSessionEvent =
   | { type: 'app.startRequested'; packageName: string }
   | { type: 'app.stopRequested'; packageName: string }
   | { type: 'appServer.restarted'; packageName: string; correlationId?: string }
+  | { type: 'appServer.reachable'; packageName: string; correlationId?: string }
+  | AppStandingEvent
   | { type: 'session.restored' }
   | AppSessionDoneEvent
   | AppSessionErrorEvent;
@@ -122,6 +128,8 @@ export type UserSessionEmitted =
       desiredApps: string[];
       /** Apps with a live session not being stopped (starting, running or resurrecting). */
       runningApps: string[];
+      /** The part of `runningApps` whose session is waiting for its app: shown as reconnecting. */
+      reconnectingApps: string[];
       error?: AppFailure;
     }
   | ({ type: 'glasses.reconnected'; userId: string; gen: number } & Reconnection)
@@ -188,6 +196,23 @@ function runningOf(apps: Readonly<Record<string, AppEntry>>): string[] {
   const running: string[] = [];
   for (const [pkg, entry] of Object.entries(apps)) if (!entry.stopping) running.push(pkg);
   return running.sort();
+}
+
+function reconnectingOf(apps: Readonly<Record<string, AppEntry>>): string[] {
+  const waiting: string[] = [];
+  for (const [pkg, entry] of Object.entries(apps)) if (!entry.stopping && entry.reconnecting === true) waiting.push(pkg);
+  return waiting.sort();
+}
+
+/** The `apps.changed` event for `next`. */
+function appsChanged(context: UserSessionContext, desiredApps: string[], next: Readonly<Record<string, AppEntry>>) {
+  return {
+    type: 'apps.changed' as const,
+    userId: context.userId,
+    desiredApps,
+    runningApps: runningOf(next),
+    reconnectingApps: reconnectingOf(next),
+  };
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -276,7 +301,8 @@ export const userSessionMachine = setup({
     isNewerGen: ({ context, event }) => event.type === 'glasses.connected' && event.gen > context.gen,
     isOlderGen: ({ context, event }) => event.type === 'glasses.connected' && event.gen < context.gen,
     isDesiredApp: ({ context, event }) =>
-      event.type === 'appServer.restarted' && context.desiredApps.includes(event.packageName),
+      (event.type === 'appServer.restarted' || event.type === 'appServer.reachable') &&
+      context.desiredApps.includes(event.packageName),
   },
   delays: {
     // From a deadline, so an actor restored from a persisted snapshot waits only what is left.
@@ -338,7 +364,7 @@ export const userSessionMachine = setup({
       enqueue.assign({ desiredApps: desired, apps: next });
       const runningApps = runningOf(next);
       if (!sameList(desired, context.desiredApps) || !sameList(runningApps, runningOf(context.apps))) {
-        enqueue.emit({ type: 'apps.changed', userId: context.userId, desiredApps: desired, runningApps });
+        enqueue.emit(appsChanged(context, desired, next));
       }
     }),
     /**
@@ -353,7 +379,9 @@ export const userSessionMachine = setup({
       if (pkg === undefined || !context.apps[pkg]) return;
       const permanent =
         'output' in ended && ended.output.outcome === 'failed' && ended.output.error?.permanent === true;
-      const desired = permanent ? context.desiredApps.filter((p) => p !== pkg) : [...context.desiredApps];
+      // A `user_logout` release is the user's intent, like `stop_app`.
+      const loggedOut = 'output' in ended && ended.output.outcome === 'loggedOut';
+      const desired = permanent || loggedOut ? context.desiredApps.filter((p) => p !== pkg) : [...context.desiredApps];
       const remaining: Record<string, AppEntry> = { ...context.apps };
       delete remaining[pkg];
       enqueue.stopChild(ended.actorId);
@@ -364,7 +392,7 @@ export const userSessionMachine = setup({
       const error = failureOf(pkg, ended);
       const runningApps = runningOf(next);
       if (error || !sameList(desired, context.desiredApps) || !sameList(runningApps, runningOf(context.apps))) {
-        const change = { type: 'apps.changed' as const, userId: context.userId, desiredApps: desired, runningApps };
+        const change = appsChanged(context, desired, next);
         enqueue.emit(error ? { ...change, error } : change);
       }
     }),
@@ -376,23 +404,27 @@ export const userSessionMachine = setup({
      * starts it afresh.
      */
     recoverApp: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'appServer.restarted') return;
+      if (event.type !== 'appServer.restarted' && event.type !== 'appServer.reachable') return;
       const pkg = event.packageName;
       const entry = context.apps[pkg];
       const correlation = event.correlationId ? { correlationId: event.correlationId } : {};
       if (entry) {
-        if (!entry.stopping) enqueue.sendTo(appChildId(pkg), { type: 'appServer.restarted', ...correlation });
+        if (!entry.stopping) enqueue.sendTo(appChildId(pkg), { type: event.type, ...correlation });
         return;
       }
       enqueue.spawnChild('appSession', appSessionSpawn(context, pkg, event.correlationId));
       const next: Record<string, AppEntry> = { ...context.apps, [pkg]: { stopping: false } };
       enqueue.assign({ apps: next });
-      enqueue.emit({
-        type: 'apps.changed',
-        userId: context.userId,
-        desiredApps: [...context.desiredApps],
-        runningApps: runningOf(next),
-      });
+      enqueue.emit(appsChanged(context, [...context.desiredApps], next));
+    }),
+    /** An app session started or stopped waiting for its app: the glasses show it as reconnecting or not. */
+    recordStanding: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'app.standing') return;
+      const entry = context.apps[event.packageName];
+      if (!entry || entry.stopping || (entry.reconnecting === true) === event.reconnecting) return;
+      const next: Record<string, AppEntry> = { ...context.apps, [event.packageName]: { ...entry, reconnecting: event.reconnecting } };
+      enqueue.assign({ apps: next });
+      enqueue.emit(appsChanged(context, [...context.desiredApps], next));
     }),
     forwardRestored: enqueueActions(({ context, enqueue }) => {
       for (const pkg of Object.keys(context.apps)) enqueue.sendTo(appChildId(pkg), { type: 'session.restored' });
@@ -450,6 +482,17 @@ export const userSessionMachine = setup({
       description:
         "The app's server restarted: bring its session back (a live one that lost its socket restarts, a " +
         'failed one is started again); running sessions are left alone.',
+    },
+    'appServer.reachable': {
+      guard: 'isDesiredApp',
+      actions: 'recoverApp',
+      description:
+        "The host of the app's webhook answers again after being unreachable: sessions waiting for it call at " +
+        'once, a desired app whose start gave up is started again.',
+    },
+    'app.standing': {
+      actions: 'recordStanding',
+      description: 'An app session started or stopped waiting for its app: show it as reconnecting, or not.',
     },
     'xstate.done.actor.appSession.*': {
       actions: 'forgetApp',

@@ -22,8 +22,18 @@ export interface SessionConfig {
    * waits for the ack plus the app's own `onSession` time (MENTRA-SDK-WIRE §1.3).
    */
   webhookTimeoutMs: number;
-  /** Webhook calls made at most per start (the first one included). */
-  webhookMaxAttempts: number;
+  /**
+   * How long a start keeps retrying an app whose server cannot be reached (or that accepted the
+   * session and never connected), from its first failure: minutes, so a server that is
+   * redeployed or evicted for a while is waited out (principle 12). `0` gives up at once.
+   */
+  appPatienceMs: number;
+  /**
+   * After an app released its session with `clean_shutdown` (its server is going down on
+   * purpose), how long the cloud waits before it asks again by webhook; a registration of the
+   * app's server, or its host answering again, ends the wait at once.
+   */
+  appReleaseWaitMs: number;
   /** Backoff between webhook calls: `d·(1 + 0.5·random())`, `d = min(max, base·1.5ⁿ)`. */
   webhookRetry: BackoffConfig;
   /** After a webhook answered success, how long the app may take to open its socket. */
@@ -38,7 +48,8 @@ export const defaultSessionConfig: Readonly<SessionConfig> = Object.freeze({
   restartThresholdMs: 30_000,
   appReconnectWindowMs: 5000,
   webhookTimeoutMs: 10_000,
-  webhookMaxAttempts: 3,
+  appPatienceMs: 600_000,
+  appReleaseWaitMs: 30_000,
   webhookRetry: Object.freeze({ baseDelayMs: 1000, maxDelayMs: 10_000 }),
   appConnectTimeoutMs: 10_000,
 });

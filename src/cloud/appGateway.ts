@@ -67,7 +67,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
       sessionId,
       extensions: new Set(extensions),
       ...(init.lastSeq !== undefined ? { lastSeq: init.lastSeq } : {}),
-      ownershipReleased: false,
+      ownershipRelease: null,
       heardAt: performance.now(),
       link: undefined,
     };
@@ -95,7 +95,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
         }
         break;
       case 'ownership_release':
-        socket.ownershipReleased = true;
+        socket.ownershipRelease = message.reason;
         break;
       case 'heartbeat':
         writeFrame(ws, { type: 'heartbeat_ack' });

@@ -75,7 +75,7 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
       ws,
       userId: verdict.userId,
       extensions: new Set(),
-      ownershipReleased: false,
+      ownershipRelease: null,
       lastActivityAt: Date.now(),
       heardAt: performance.now(),
       link: undefined,

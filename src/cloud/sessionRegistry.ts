@@ -58,6 +58,12 @@ export interface SessionRegistryOptions {
   random?: () => number;
 }
 
+/** The body of `app_state_change`: the running apps, and those among them being waited for. */
+interface AppState {
+  runningApps: string[];
+  reconnectingApps: string[];
+}
+
 /** What the cloud keeps of one user session across a restart. */
 interface PersistedSession {
   version: 1;
@@ -72,8 +78,8 @@ export class SessionRegistry {
   private readonly sessions = new Map<string, UserSessionActor>();
   private readonly machine;
   private readonly options: SessionRegistryOptions;
-  /** The latest plain `runningApps` of each user not yet written to its glasses (see {@link scheduleAppState}). */
-  private readonly pendingAppStates = new Map<UserSessionActor, string[]>();
+  /** The latest plain app state of each user not yet written to its glasses (see {@link scheduleAppState}). */
+  private readonly pendingAppStates = new Map<UserSessionActor, AppState>();
   private appStateFlush: NodeJS.Immediate | undefined;
 
   constructor(options: SessionRegistryOptions) {
@@ -268,10 +274,10 @@ export class SessionRegistry {
           // A failure goes out at once, each one (the glasses show why an app stopped); it
           // carries the latest list, so a plain update pending for this user has nothing to add.
           this.pendingAppStates.delete(actor);
-          this.writeAppState(actor, { runningApps: event.runningApps, error: event.error });
+          this.writeAppState(actor, { runningApps: event.runningApps, reconnectingApps: event.reconnectingApps, error: event.error });
           log.warn({ packageName: event.error.packageName, code: event.error.code }, 'app session failed');
         } else {
-          this.scheduleAppState(actor, event.runningApps);
+          this.scheduleAppState(actor, { runningApps: event.runningApps, reconnectingApps: event.reconnectingApps });
         }
         break;
       }
@@ -291,19 +297,19 @@ export class SessionRegistry {
    * latest list, so N changes in one turn of the event loop (a reconnect, a burst of intents)
    * cost one frame, not N frames of up to N names each (issue 10 §2).
    */
-  private scheduleAppState(actor: UserSessionActor, runningApps: string[]): void {
-    this.pendingAppStates.set(actor, runningApps);
+  private scheduleAppState(actor: UserSessionActor, state: AppState): void {
+    this.pendingAppStates.set(actor, state);
     if (this.appStateFlush) return;
     this.appStateFlush = setImmediate(() => {
       this.appStateFlush = undefined;
       const pending = [...this.pendingAppStates];
       this.pendingAppStates.clear();
-      for (const [user, apps] of pending) this.writeAppState(user, { runningApps: apps });
+      for (const [user, state] of pending) this.writeAppState(user, state);
     });
   }
 
   /** Writes `app_state_change` to the glasses socket `actor` holds now, if it holds one. */
-  private writeAppState(actor: UserSessionActor, state: { runningApps: string[]; error?: AppFailure }): void {
+  private writeAppState(actor: UserSessionActor, state: AppState & { error?: AppFailure }): void {
     const gen = glassesGenOf(actor.getSnapshot());
     const glasses = gen === undefined ? undefined : this.options.sockets.get(gen);
     if (glasses) writeFrame(glasses.ws, { type: 'app_state_change', ...state });

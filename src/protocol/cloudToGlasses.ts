@@ -50,9 +50,14 @@ export const appErrorSchema = z.looseObject({
   packageName: z.string(),
 });
 
-/** `app_state_change`: the set of running apps changed, possibly because one failed. */
+/**
+ * `app_state_change`: the set of running apps changed, possibly because one failed, or an app
+ * started or stopped being waited for (`reconnectingApps`: its server is unreachable, it
+ * dropped, or it released its session for a clean shutdown; it stays in `runningApps`).
+ */
 export const appStateChangeSchema = defineMessage(T.APP_STATE_CHANGE, {
   runningApps: z.array(z.string()),
+  reconnectingApps: z.array(z.string()).optional(),
   error: appErrorSchema.optional(),
 });
 

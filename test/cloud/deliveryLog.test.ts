@@ -22,7 +22,7 @@ function appEntry(ws: WebSocket, gen: number, init: { lastSeq?: number; extensio
     sessionId: 'u-com.example.app',
     extensions: new Set(init.extensions ?? []),
     ...(init.lastSeq !== undefined ? { lastSeq: init.lastSeq } : {}),
-    ownershipReleased: false,
+    ownershipRelease: null,
     heardAt: 0,
     link: undefined,
   };

@@ -122,7 +122,7 @@ async function recoveries(outcome: string): Promise<number> {
 beforeAll(async () => {
   h = await startTestCloud({
     settings: productionTimings,
-    session: { webhookMaxAttempts: 3, webhookRetry: { baseDelayMs: 1000, maxDelayMs: 10_000 }, appConnectTimeoutMs: 10_000 },
+    session: { webhookRetry: { baseDelayMs: 1000, maxDelayMs: 10_000 }, appConnectTimeoutMs: 10_000 },
     inspect: watch,
   });
   for (const packageName of PACKAGES) {

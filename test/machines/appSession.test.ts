@@ -36,8 +36,8 @@ function startApp(overrides: Partial<SessionConfig> = {}, random: () => number =
   actor.start();
   const socket = (gen: number) => sockets.find((s) => s.gen === gen && s.id === APP_LINK_ID);
   /** The socket of generation `gen` closes: the peer's close, or a network loss (1006). */
-  const closeSocket = (gen: number, code: number, reason = '', ownershipReleased = false) =>
-    sockets.find((s) => s.gen === gen)?.close(code, reason, ownershipReleased);
+  const closeSocket = (gen: number, code: number, reason = '', ownershipRelease: string | null = null) =>
+    sockets.find((s) => s.gen === gen)?.close(code, reason, ownershipRelease);
   /** The peer of socket `gen` sends a frame or a pong. */
   const hear = (gen: number) => sockets.find((s) => s.gen === gen)?.hear();
   const lastWebhook = () => webhooks.at(-1)!;
@@ -135,8 +135,8 @@ describe('appSession: starting', () => {
     expect(t.sessionRequests()).toHaveLength(2);
   });
 
-  it('fails with the last error after webhookMaxAttempts, the error being transient', async () => {
-    const t = startApp({ webhookMaxAttempts: 2 });
+  it('fails with the last error once appPatienceMs has passed since the first failure, the error being transient', async () => {
+    const t = startApp({ appPatienceMs: 1 });
     t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: '500' });
     await flush();
     advance(t.clock, 10_000);
@@ -220,7 +220,7 @@ describe('appSession: running', () => {
 
   it('treats ownership_release followed by a close as a replacement, even with 1000', async () => {
     const t = await running();
-    t.closeSocket(1, 1000, '', true);
+    t.closeSocket(1, 1000, '', 'switching_clouds');
     expect(value(t)).toBe('resurrecting');
     t.actor.send({ type: 'app.connected', gen: 2 });
     expect(value(t)).toEqual('running');
@@ -281,8 +281,8 @@ describe('appSession: resurrecting', () => {
     expect(t.sessionRequests()).toHaveLength(1);
   });
 
-  it('re-sends the webhook after the window, then stops with an error when attempts run out', async () => {
-    const t = await dropped({ webhookMaxAttempts: 2 });
+  it('re-sends the webhook after the window, then stops with an error when patience runs out', async () => {
+    const t = await dropped({ appPatienceMs: 1 });
     advance(t.clock, 4999);
     expect(value(t)).toBe('resurrecting');
     advance(t.clock, 1);
@@ -325,7 +325,7 @@ describe('appSession: resurrecting', () => {
   });
 
   it('keeps a call in flight when the app server restarts, and retries its failure with a fresh count', async () => {
-    const t = startApp({ webhookMaxAttempts: 2 });
+    const t = startApp({ appPatienceMs: 1 });
     t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
     await flush();
     advance(t.clock, 10_000);
@@ -457,5 +457,132 @@ describe('appSession: stopping', () => {
     t.actor.send({ type: 'app.stopRequested', reason: 'user_disabled' });
     t.actor.send({ type: 'app.stopRequested', reason: 'session_ended' });
     expect(t.webhooks.filter((w) => w.input.type === 'stop_request')).toHaveLength(1);
+  });
+});
+
+describe('appSession: patience with an app server that stays down (issue 11)', () => {
+  const UNREACHABLE = { code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' };
+
+  /** Fails every session_request as it is made, for `forMs` of simulated time; returns the call times. */
+  async function failEveryCall(t: ReturnType<typeof startApp>, forMs: number): Promise<number[]> {
+    const calls: number[] = [];
+    const until = t.clock.now() + forMs;
+    while (t.clock.now() < until && t.actor.getSnapshot().status === 'active') {
+      const call = t.lastWebhook();
+      if (!call.settled) {
+        calls.push(t.clock.now());
+        call.reject(UNREACHABLE);
+        await flush();
+      }
+      advance(t.clock, 100);
+    }
+    return calls;
+  }
+
+  it('keeps calling with capped, jittered backoff for appPatienceMs, then fails with a transient error', async () => {
+    const t = startApp({ appPatienceMs: 120_000 }, seededRandom(5));
+    const calls = await failEveryCall(t, 200_000);
+    const gaps = calls.slice(1).map((at, i) => at - calls[i]!);
+    // Growing from the base, never above the cap plus its jitter (10 s · 1.5), and not in lockstep.
+    expect(gaps[0]).toBeLessThan(2000);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(15_100);
+    expect(Math.max(...gaps)).toBeGreaterThanOrEqual(10_000);
+    expect(new Set(gaps.slice(-4)).size).toBeGreaterThan(1);
+    // Every call fails at once, so the last one falls at the deadline at the latest.
+    expect(calls.at(-1)!).toBeGreaterThanOrEqual(120_000 - 15_100);
+    expect(t.actor.getSnapshot().output).toMatchObject({ outcome: 'failed', error: { code: 'WEBHOOK_FAILED', permanent: false } });
+  });
+
+  it('calls at once, with whole patience, when the host answers again', async () => {
+    const t = startApp({ appPatienceMs: 60_000 });
+    t.lastWebhook().reject(UNREACHABLE);
+    await flush();
+    expect(value(t)).toEqual({ starting: 'backingOff' });
+    advance(t.clock, 1);
+    t.actor.send({ type: 'appServer.reachable', correlationId: 'host:127.0.0.1:1' });
+    expect(value(t)).toEqual({ starting: 'callingWebhook' });
+    expect(t.lastWebhook().input).toMatchObject({ attempt: 1, correlationId: 'host:127.0.0.1:1' });
+    expect(t.actor.getSnapshot().context.patienceDeadline).toBeNull();
+  });
+
+  it('ignores the host answering again while a call is in flight or the app runs', async () => {
+    const t = startApp();
+    t.actor.send({ type: 'appServer.reachable' });
+    expect(t.sessionRequests()).toHaveLength(1);
+    t.actor.send({ type: 'app.connected', gen: 1 });
+    t.actor.send({ type: 'appServer.reachable' });
+    expect(value(t)).toBe('running');
+    expect(t.sessionRequests()).toHaveLength(1);
+  });
+});
+
+describe('appSession: ownership_release reasons (issue 11)', () => {
+  async function released(overrides: Partial<SessionConfig> = {}) {
+    const t = startApp(overrides);
+    t.actor.send({ type: 'app.connected', gen: 1 });
+    t.lastWebhook().resolve();
+    await flush();
+    t.closeSocket(1, 1005, '', 'clean_shutdown');
+    return t;
+  }
+
+  it('clean_shutdown: keeps the session without a webhook for appReleaseWaitMs, then asks again', async () => {
+    const t = await released();
+    expect(value(t)).toBe('released');
+    expect(t.actor.getSnapshot().hasTag('buffering')).toBe(true);
+    advance(t.clock, defaultSessionConfig.appReleaseWaitMs - 1);
+    expect(t.sessionRequests()).toHaveLength(1);
+    advance(t.clock, 1);
+    expect(value(t)).toEqual({ starting: 'callingWebhook' });
+    expect(t.sessionRequests()).toHaveLength(2);
+  });
+
+  it('clean_shutdown: a registration or the host answering ends the wait at once', async () => {
+    for (const type of ['appServer.restarted', 'appServer.reachable'] as const) {
+      const t = await released();
+      advance(t.clock, 2000);
+      t.actor.send({ type });
+      expect(value(t)).toEqual({ starting: 'callingWebhook' });
+      expect(t.sessionRequests()).toHaveLength(2);
+    }
+  });
+
+  it('clean_shutdown: adopts the app if a new server picks the session up by itself', async () => {
+    const t = await released();
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    expect(value(t)).toBe('running');
+    expect(t.actor.getSnapshot().context.releaseDeadline).toBeNull();
+  });
+
+  it('clean_shutdown: a restored session waits only what is left of the wait', async () => {
+    const t = await released();
+    advance(t.clock, 20_000);
+    const persisted = JSON.parse(JSON.stringify(t.actor.getPersistedSnapshot())) as { context: Record<string, unknown> };
+    t.actor.stop();
+    persisted.context.now = t.input.now;
+    persisted.context.random = t.input.random;
+    const clock = t.clock;
+    const restored = createActor(t.machine, { snapshot: persisted as never, clock });
+    restored.start();
+    restored.send({ type: 'session.restored' });
+    advance(clock, 9999);
+    expect(restored.getSnapshot().value).toBe('released');
+    advance(clock, 1);
+    expect(restored.getSnapshot().value).toEqual({ starting: 'callingWebhook' });
+  });
+
+  it('user_logout: ends the session as logged out, with no webhook', async () => {
+    const t = startApp();
+    t.actor.send({ type: 'app.connected', gen: 1 });
+    t.closeSocket(1, 1005, '', 'user_logout');
+    expect(t.actor.getSnapshot().output).toMatchObject({ outcome: 'loggedOut', error: null });
+    expect(t.webhooks.filter((w) => w.input.type === 'stop_request')).toHaveLength(0);
+  });
+
+  it('an unknown reason reads as switching_clouds: a replacement is awaited', async () => {
+    const t = startApp();
+    t.actor.send({ type: 'app.connected', gen: 1 });
+    t.closeSocket(1, 1005, '', 'moving_house');
+    expect(value(t)).toBe('resurrecting');
   });
 });

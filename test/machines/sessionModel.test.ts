@@ -235,7 +235,7 @@ async function endLink(replayer: Replayer, event: LinkEnded): Promise<true> {
     const ticks = Math.ceil(heartbeatTimeoutMs / heartbeatIntervalMs) + 1;
     for (let i = 0; i < ticks && link.getSnapshot().status === 'active'; i++) advance(replayer.clock, heartbeatIntervalMs);
   } else {
-    socket.close(output.code, output.reason, output.ownershipReleased);
+    socket.close(output.code, output.reason, output.ownershipRelease);
   }
   await settle();
   const heard = replayer.received.filter((e) => e.type === event.type).map((e) => (e as unknown as LinkEnded).output);
@@ -251,7 +251,7 @@ async function endLink(replayer: Replayer, event: LinkEnded): Promise<true> {
 function linkEndings(
   snapshot: MachineSnapshotLike,
   heldId: string,
-  closes: ReadonlyArray<Pick<SocketLinkOutput, 'code' | 'reason' | 'ownershipReleased'>>,
+  closes: ReadonlyArray<Pick<SocketLinkOutput, 'code' | 'reason' | 'ownershipRelease'>>,
 ): ModelEvent[] {
   const events: ModelEvent[] = [];
   for (const [id, child] of Object.entries(snapshot.children)) {
@@ -266,12 +266,12 @@ function linkEndings(
           cause: 'heartbeatTimeout',
           code: CloseCode.ABNORMAL,
           reason: CloseReason.HEARTBEAT_TIMEOUT,
-          ownershipReleased: false,
+          ownershipRelease: null,
         }),
       );
     } else if (link.role === 'retiring' && id === retiringLinkId(gen)) {
       events.push(
-        linkEnded(id, { gen, cause: 'replaced', code: link.closeCode!, reason: link.closeReason!, ownershipReleased: false }),
+        linkEnded(id, { gen, cause: 'replaced', code: link.closeCode!, reason: link.closeReason!, ownershipRelease: null }),
       );
     }
   }
@@ -435,7 +435,7 @@ describe('session machines: descriptions', () => {
 // ---------------------------------------------------------------------------------------------
 // Fakes
 
-const config: SessionConfig = { ...defaultSessionConfig, webhookMaxAttempts: 2 };
+const config: SessionConfig = { ...defaultSessionConfig, appPatienceMs: 1 };
 
 // ---------------------------------------------------------------------------------------------
 // appSession
@@ -453,6 +453,7 @@ function appEvents(machine: AnyStateMachine) {
       { type: 'subscriptions.updated', gen: 'current', subscriptions: ['transcription:en-US'] },
       { type: 'appServer.restarted' },
       { type: 'appServer.restarted', correlationId: 'recovery:r1:user-com.example.a' },
+      { type: 'appServer.reachable' },
       { type: 'app.stopRequested', reason: 'user_disabled' },
       { type: 'app.stopRequested', reason: 'session_ended' },
       { type: 'user.reconnected', disconnectedMs: 232, long: false },
@@ -460,10 +461,12 @@ function appEvents(machine: AnyStateMachine) {
       ...delayed(snapshot),
       // The app link ends however its socket does: each close the session tells apart, or silence.
       ...linkEndings(snapshot, APP_LINK_ID, [
-        { code: CloseCode.ABNORMAL, reason: '', ownershipReleased: false },
-        { code: CloseCode.NORMAL, reason: '', ownershipReleased: false },
-        { code: CloseCode.NORMAL, reason: '', ownershipReleased: true },
-        { code: 1005, reason: '', ownershipReleased: true },
+        { code: CloseCode.ABNORMAL, reason: '', ownershipRelease: null },
+        { code: CloseCode.NORMAL, reason: '', ownershipRelease: null },
+        { code: CloseCode.NORMAL, reason: '', ownershipRelease: 'switching_clouds' },
+        { code: 1005, reason: '', ownershipRelease: 'switching_clouds' },
+        { code: 1005, reason: '', ownershipRelease: 'clean_shutdown' },
+        { code: 1005, reason: '', ownershipRelease: 'user_logout' },
       ]),
     ];
     // A webhook can only answer while its call is in flight (its invoked actor exists).
@@ -518,14 +521,24 @@ describe('appSession: model-based coverage', () => {
       now: () => clock.now(),
       random: seededRandom(11),
     });
+    // Time moves on between any two readings, as it does between two failures of a real start
+    // (a backoff lies between them): with appPatienceMs 1 the second failure exhausts patience.
+    let tick = 0;
     const { paths, taken, visited } = await exercise({
       machine: appSessionMachine,
-      input: makeInput({ now: () => 0 }),
+      input: makeInput({ now: () => tick++ }),
       events: appEvents(appSessionMachine),
       // The generation is relative in model events, so it is abstracted away here.
       serialize: (s) => {
         const ctx = s.context as AppSessionContext;
-        return JSON.stringify([s.value, ctx.webhookAttempts, hasRetiringLinks(s), ctx.extensions.length > 0, s.status]);
+        return JSON.stringify([
+          s.value,
+          Math.min(ctx.webhookAttempts, 2),
+          ctx.patienceDeadline !== null,
+          hasRetiringLinks(s),
+          ctx.extensions.length > 0,
+          s.status,
+        ]);
       },
       replayer: appReplayer(
         (links) => appSessionMachine.provide({ actors: { socketLink: links, appWebhook: webhook } }),
@@ -594,11 +607,12 @@ function userEvents(machine: AnyStateMachine) {
       { type: 'app.stopRequested', packageName: B },
       { type: 'appServer.restarted', packageName: A, correlationId: 'recovery:r1:user-a' },
       { type: 'appServer.restarted', packageName: B },
+      { type: 'appServer.reachable', packageName: A },
       { type: 'session.restored' },
       ...delayed(snapshot),
       ...linkEndings(snapshot, GLASSES_LINK_ID, [
-        { code: CloseCode.ABNORMAL, reason: '', ownershipReleased: false },
-        { code: CloseCode.NORMAL, reason: '', ownershipReleased: false },
+        { code: CloseCode.ABNORMAL, reason: '', ownershipRelease: null },
+        { code: CloseCode.NORMAL, reason: '', ownershipRelease: null },
       ]),
     ];
     for (const pkg of Object.keys(ctx.apps)) {
@@ -606,6 +620,9 @@ function userEvents(machine: AnyStateMachine) {
       events.push(
         { type: `xstate.done.actor.${id}`, output: ending(pkg, 'stopped'), actorId: id },
         { type: `xstate.done.actor.${id}`, output: ending(pkg, 'ended'), actorId: id },
+        { type: `xstate.done.actor.${id}`, output: ending(pkg, 'loggedOut'), actorId: id },
+        { type: 'app.standing', packageName: pkg, reconnecting: true },
+        { type: 'app.standing', packageName: pkg, reconnecting: false },
         {
           type: `xstate.done.actor.${id}`,
           output: ending(pkg, 'failed', { code: 'WEBHOOK_FAILED', category: 'connection', message: '500', permanent: false }),

@@ -70,7 +70,7 @@ type Snapshot = ReturnType<typeof model.transition>;
 function eventsFor(snapshot: Snapshot): ModelEvent[] {
   const events: ModelEvent[] = [
     { type: 'socket.closed', gen: GEN, code: CloseCode.NORMAL, reason: 'bye' },
-    { type: 'socket.closed', gen: GEN, code: 1005, reason: '', ownershipReleased: true },
+    { type: 'socket.closed', gen: GEN, code: 1005, reason: '', ownershipRelease: 'switching_clouds' },
     { type: 'socket.closed', gen: GEN, code: CloseCode.ABNORMAL, reason: '' },
     { type: 'socket.closed', gen: GEN + 1, code: CloseCode.ABNORMAL, reason: '' },
     { type: 'link.send', message: { type: 'user_reconnected' } },

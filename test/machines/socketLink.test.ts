@@ -59,7 +59,7 @@ describe('socketLink: adoption', () => {
   it('ends at once as closed 1006 when its socket is already gone at attach', () => {
     const t = startLink({ goneAtAttach: true });
     expect(t.status()).toBe('done');
-    expect(t.output()).toEqual({ gen: 1, cause: 'closed', code: CloseCode.ABNORMAL, reason: '', ownershipReleased: false });
+    expect(t.output()).toEqual({ gen: 1, cause: 'closed', code: CloseCode.ABNORMAL, reason: '', ownershipRelease: null });
     expect(t.detached).toEqual([1]);
   });
 });
@@ -131,12 +131,12 @@ describe('socketLink: heartbeat', () => {
 
 describe('socketLink: endings', () => {
   it.each([
-    { code: CloseCode.NORMAL, reason: 'App stopped', ownershipReleased: false },
-    { code: CloseCode.ABNORMAL, reason: '', ownershipReleased: false },
-    { code: 1005, reason: '', ownershipReleased: true },
-  ])('ends as closed with code $code, its reason and ownershipReleased $ownershipReleased', (close) => {
+    { code: CloseCode.NORMAL, reason: 'App stopped', ownershipRelease: null },
+    { code: CloseCode.ABNORMAL, reason: '', ownershipRelease: null },
+    { code: 1005, reason: '', ownershipRelease: 'switching_clouds' },
+  ])('ends as closed with code $code, its reason and ownershipRelease $ownershipRelease', (close) => {
     const t = startLink({ gen: 7 });
-    t.socket.close(close.code, close.reason, close.ownershipReleased);
+    t.socket.close(close.code, close.reason, close.ownershipRelease);
     expect(t.status()).toBe('done');
     expect(t.output()).toEqual({ gen: 7, cause: 'closed', ...close });
   });
@@ -149,7 +149,7 @@ describe('socketLink: endings', () => {
       cause: 'heartbeatTimeout',
       code: CloseCode.ABNORMAL,
       reason: CloseReason.HEARTBEAT_TIMEOUT,
-      ownershipReleased: false,
+      ownershipRelease: null,
     });
   });
 
@@ -161,7 +161,7 @@ describe('socketLink: endings', () => {
     expect(t.status()).toBe('active');
     advance(t.clock, 1);
     expect(t.socket.commands.at(-1)).toEqual({ type: 'socket.close', code: 1013, reason: CloseReason.CONGESTED });
-    expect(t.output()).toEqual({ gen: 9, cause: 'congested', code: 1013, reason: CloseReason.CONGESTED, ownershipReleased: false });
+    expect(t.output()).toEqual({ gen: 9, cause: 'congested', code: 1013, reason: CloseReason.CONGESTED, ownershipRelease: null });
   });
 
   it('stops pinging and detaches from its socket once it has ended', () => {
@@ -206,7 +206,7 @@ describe('socketLink: retiring', () => {
       cause: 'replaced',
       code: CloseCode.NORMAL,
       reason: CloseReason.APP_STOPPED,
-      ownershipReleased: false,
+      ownershipRelease: null,
     });
     expect(t.detached).toEqual([5]);
   });
@@ -225,6 +225,6 @@ describe('socketLink: retiring', () => {
 
   it('ends at once as replaced 1006 when its socket is already gone at attach', () => {
     const t = startLink({ ...retiring, goneAtAttach: true });
-    expect(t.output()).toEqual({ gen: 1, cause: 'replaced', code: CloseCode.ABNORMAL, reason: '', ownershipReleased: false });
+    expect(t.output()).toEqual({ gen: 1, cause: 'replaced', code: CloseCode.ABNORMAL, reason: '', ownershipRelease: null });
   });
 });

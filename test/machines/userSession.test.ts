@@ -85,8 +85,8 @@ function startUser(
   const appSocket = (pkg: string) => appSockets.filter((s) => s.packageName === pkg && s.id === APP_LINK_ID).at(-1);
   const glassesSocket = (gen: number) => glasses.find((s) => s.gen === gen && s.id === GLASSES_LINK_ID);
   /** Socket `gen` closes (the peer's close, or a network loss: 1006). */
-  const closeSocket = (gen: number, code: number, reason = '') =>
-    [...glasses, ...appSockets].find((s) => s.gen === gen)?.close(code, reason);
+  const closeSocket = (gen: number, code: number, reason = '', ownershipRelease: string | null = null) =>
+    [...glasses, ...appSockets].find((s) => s.gen === gen)?.close(code, reason, ownershipRelease);
   /** The peer of socket `gen` sends a frame or a pong. */
   const hear = (gen: number) => [...glasses, ...appSockets].find((s) => s.gen === gen)?.hear();
   const ofType = <T extends UserSessionEmitted['type']>(type: T) =>
@@ -114,7 +114,7 @@ describe('userSession: start', () => {
     expect(t.sessionRequests(CAPTIONS)).toHaveLength(1);
     expect(t.sessionRequests(NOTES)).toHaveLength(1);
     expect(t.ofType('apps.changed')).toEqual([
-      { type: 'apps.changed', userId: USER, desiredApps: [CAPTIONS, NOTES], runningApps: [CAPTIONS, NOTES] },
+      { type: 'apps.changed', userId: USER, desiredApps: [CAPTIONS, NOTES], runningApps: [CAPTIONS, NOTES], reconnectingApps: [] },
     ]);
   });
 
@@ -178,7 +178,7 @@ describe('seed 05: quick reconnect below the restart threshold', () => {
 
 describe('seed 05: reconnect after the threshold but inside grace', () => {
   it('has every desired app running afterwards, none started twice', async () => {
-    const t = startUser({ persistedApps: [CAPTIONS, NOTES], config: { webhookMaxAttempts: 1 } });
+    const t = startUser({ persistedApps: [CAPTIONS, NOTES], config: { appPatienceMs: 0 } });
     t.connectApp(CAPTIONS);
     // Notes' server is down: a transient failure, which must not drop it from the desired set.
     t.sessionRequests(NOTES)[0]?.reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
@@ -189,6 +189,7 @@ describe('seed 05: reconnect after the threshold but inside grace', () => {
       userId: USER,
       desiredApps: [CAPTIONS, NOTES],
       runningApps: [CAPTIONS],
+      reconnectingApps: [],
       error: { packageName: NOTES, code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' },
     });
 
@@ -338,7 +339,7 @@ describe('userSession: user intents', () => {
   });
 
   it('drops an app from the desired set only on a permanent failure', async () => {
-    const t = startUser({ persistedApps: [MAPS, NOTES], config: { webhookMaxAttempts: 1 } });
+    const t = startUser({ persistedApps: [MAPS, NOTES], config: { appPatienceMs: 0 } });
     t.sessionRequests(NOTES)[0]?.reject({ code: 'WEBHOOK_TIMEOUT', message: 'no answer' });
     t.sessionRequests(MAPS)[0]?.reject({ code: 'UNKNOWN_PACKAGE', message: 'app deleted', permanent: true });
     await flush();
@@ -364,7 +365,7 @@ describe('userSession: user intents', () => {
 
 describe("seed 02 §3.4: the app's server restarts", () => {
   it('starts again, once, a desired app whose start failed while its server was down', async () => {
-    const t = startUser({ persistedApps: [CAPTIONS, NOTES], config: { webhookMaxAttempts: 1 } });
+    const t = startUser({ persistedApps: [CAPTIONS, NOTES], config: { appPatienceMs: 0 } });
     t.connectApp(CAPTIONS);
     t.sessionRequests(NOTES)[0]?.reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
     await flush();
@@ -378,6 +379,7 @@ describe("seed 02 §3.4: the app's server restarts", () => {
       userId: USER,
       desiredApps: [CAPTIONS, NOTES],
       runningApps: [CAPTIONS, NOTES],
+      reconnectingApps: [],
     });
     // A second restart event finds the session live and starting: no second start.
     t.actor.send({ type: 'appServer.restarted', packageName: NOTES });
@@ -416,7 +418,7 @@ describe("seed 02 §3.4: the app's server restarts", () => {
   });
 
   it('recovers apps in grace too, so they are there when the glasses come back', async () => {
-    const t = startUser({ persistedApps: [NOTES], config: { webhookMaxAttempts: 1 } });
+    const t = startUser({ persistedApps: [NOTES], config: { appPatienceMs: 0 } });
     t.sessionRequests(NOTES)[0]?.reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
     await flush();
     t.closeSocket(1, 1006, '');
@@ -473,5 +475,69 @@ describe('userSession: persistence', () => {
     expect(app()).toBe('resurrecting');
     advance(clock, 1);
     expect(app()).toEqual({ starting: 'callingWebhook' });
+  });
+});
+
+describe('issue 11: apps waited for are shown as reconnecting; user_logout stops the app', () => {
+  it('shows an app whose server cannot be reached as reconnecting, keeps it desired, and clears it once it connects', async () => {
+    const t = startUser({ persistedApps: [CAPTIONS, NOTES] });
+    t.connectApp(CAPTIONS);
+    t.sessionRequests(NOTES)[0]!.reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
+    await flush();
+    expect(t.ofType('apps.changed').at(-1)).toMatchObject({
+      desiredApps: [CAPTIONS, NOTES],
+      runningApps: [CAPTIONS, NOTES],
+      reconnectingApps: [NOTES],
+    });
+    expect(t.ofType('apps.changed').at(-1)).not.toHaveProperty('error');
+    // Five minutes of failures change nothing the glasses see: the app stays desired and waited for.
+    for (let i = 0; i < 30; i++) {
+      advance(t.clock, 10_000);
+      const last = t.sessionRequests(NOTES).at(-1)!;
+      if (!last.settled) last.reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
+      await flush();
+    }
+    const changes = t.ofType('apps.changed').length;
+    expect(t.actor.getSnapshot().context.desiredApps).toEqual([CAPTIONS, NOTES]);
+    t.actor.send({ type: 'appServer.reachable', packageName: NOTES });
+    t.connectApp(NOTES);
+    expect(t.ofType('apps.changed').at(-1)).toMatchObject({ runningApps: [CAPTIONS, NOTES], reconnectingApps: [] });
+    expect(t.ofType('apps.changed')).toHaveLength(changes + 1);
+  });
+
+  it('shows an app that dropped as reconnecting until its SDK is back', () => {
+    const t = startUser({ persistedApps: [NOTES] });
+    const gen = t.connectApp(NOTES);
+    t.closeSocket(gen, 1006);
+    expect(t.ofType('apps.changed').at(-1)).toMatchObject({ reconnectingApps: [NOTES] });
+    t.connectApp(NOTES);
+    expect(t.ofType('apps.changed').at(-1)).toMatchObject({ reconnectingApps: [] });
+  });
+
+  it('user_logout removes the app from the desired set; clean_shutdown keeps it', () => {
+    const t = startUser({ persistedApps: [CAPTIONS, NOTES] });
+    const captions = t.connectApp(CAPTIONS);
+    const notes = t.connectApp(NOTES);
+    t.closeSocket(notes, 1005, '', 'user_logout');
+    t.closeSocket(captions, 1005, '', 'clean_shutdown');
+    expect(t.actor.getSnapshot().context.desiredApps).toEqual([CAPTIONS]);
+    expect(t.appState(NOTES)).toBeUndefined();
+    expect(t.appState(CAPTIONS)).toBe('released');
+    expect(t.ofType('apps.changed').at(-1)).toMatchObject({
+      desiredApps: [CAPTIONS],
+      runningApps: [CAPTIONS],
+      reconnectingApps: [CAPTIONS],
+    });
+    expect(t.stopRequests(NOTES)).toHaveLength(0);
+  });
+
+  it('starts a desired app whose start gave up once its host answers again', async () => {
+    const t = startUser({ persistedApps: [NOTES], config: { appPatienceMs: 0 } });
+    t.sessionRequests(NOTES)[0]!.reject({ code: 'WEBHOOK_FAILED', message: 'ECONNREFUSED' });
+    await flush();
+    expect(t.app(NOTES)).toBeUndefined();
+    t.actor.send({ type: 'appServer.reachable', packageName: NOTES, correlationId: 'host:x' });
+    expect(t.sessionRequests(NOTES)).toHaveLength(2);
+    expect(t.sessionRequests(NOTES)[1]?.input.correlationId).toBe('host:x');
   });
 });

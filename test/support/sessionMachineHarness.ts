@@ -49,7 +49,7 @@ export interface FakeSocket {
   /** The peer sends a frame: any inbound traffic counts as a sign of life. */
   hear(): void;
   /** The socket closes (the peer's close, or a network loss seen as 1006). */
-  close(code: number, reason?: string, ownershipReleased?: boolean): void;
+  close(code: number, reason?: string, ownershipRelease?: string | null): void;
 }
 
 /** One webhook call a machine made; it stays in flight until the test settles it. */
@@ -112,10 +112,10 @@ export function fakeLinks(
       hear: () => {
         socket.heardAt = clock.now();
       },
-      close: (code, reason = '', ownershipReleased = false) => {
+      close: (code, reason = '', ownershipRelease = null) => {
         if (socket.closed) return;
         socket.closed = true;
-        const closed: SocketLinkEvent = { type: 'socket.closed', gen, code, reason, ownershipReleased };
+        const closed: SocketLinkEvent = { type: 'socket.closed', gen, code, reason, ownershipRelease };
         if (socket.link?.getSnapshot().status === 'active') socket.link.send(closed);
       },
     };

@@ -66,7 +66,7 @@ export function registerSocket(sockets: SocketTable, entry: SocketEntry): void {
       gen: entry.gen,
       code,
       reason: reason.toString(),
-      ownershipReleased: entry.ownershipReleased,
+      ownershipRelease: entry.ownershipRelease,
     };
     link.send(closed);
   });

@@ -21,8 +21,8 @@ export interface SocketEntry {
   extensions: ReadonlySet<string>;
   /** App sockets only: the `lastSeq` of the init (Tether SDK), where the replay resumes after. */
   lastSeq?: number;
-  /** Set when the app sent `ownership_release`: its next close is a hand-over, not a failure. */
-  ownershipReleased: boolean;
+  /** The reason of the app's `ownership_release`, once sent: its next close is no plain failure. */
+  ownershipRelease: string | null;
   /**
    * Glasses sockets: wall time (ms) of the latest frame, written by the gateway on the data
    * path (a plain write, no event); restart recovery serves the most recently active users first.
