@@ -8,6 +8,7 @@ import { fromPromise } from 'xstate';
 import type { AppWebhookFailure, AppWebhookInput, AppWebhookOutput } from '../../machines/sessionPorts.js';
 import { errorInfo } from '../protocol/errors.js';
 import type { Store } from './store.js';
+import { circuitKeyOf, reachOf, type WebhookCircuits } from './webhookCircuits.js';
 import { sessionRequestBody, stopRequestBody, type WebhookClient } from './webhookClient.js';
 
 /** What the webhook actor needs from the cloud. */
@@ -21,6 +22,8 @@ export interface AppWebhookDeps {
    * the returned function is called once it has answered, so the recovery can bound its calls.
    */
   onRecoveryCall?(correlationId: string): () => void;
+  /** Per-host circuits for `session_request`s: while a host is down, one probe at a time goes out. */
+  circuits?: WebhookCircuits;
 }
 
 /**
@@ -63,8 +66,14 @@ export function createAppWebhook(deps: AppWebhookDeps) {
     // session_request only after its ack and onSession, so the app has usually connected (and
     // the machine left `callingWebhook`) before the answer comes; cutting the request would only
     // turn a success into a logged failure. A stop_request must finish anyway (sessionPorts).
+    const host = isStart && deps.circuits ? circuitKeyOf(app.webhookUrl) : undefined;
+    const admission = host === undefined ? undefined : deps.circuits?.admit(host);
+    if (admission && !admission.send) {
+      throw new AppWebhookError({ code: 'APP_SERVER_UNREACHABLE', message: errorInfo('APP_SERVER_UNREACHABLE').message });
+    }
     const answered = input.correlationId ? deps.onRecoveryCall?.(input.correlationId) : undefined;
     const result = await deps.client.send(app.webhookUrl, body, { correlationId }).finally(() => answered?.());
+    if (host !== undefined && admission) deps.circuits?.settle(host, admission, result.ok ? 'reachable' : reachOf(result));
     if (result.ok) return { status: result.status };
     // The glasses see this message (`app_state_change.error`): never the network's own words
     // (`connect ECONNREFUSED 10.0.0.5:6379`), which would make the cloud a port scanner for

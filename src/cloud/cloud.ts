@@ -38,6 +38,7 @@ import { combineInspectors, createStateLog } from './stateLog.js';
 import { createInspectorHub, createInspectorServer, INSPECTOR_PATHS, type InspectorHub } from '../../inspector/index.js';
 import { createSqliteStore, type Store } from './store.js';
 import { createWebhookClient } from './webhookClient.js';
+import { circuitKeyOf, WebhookCircuits } from './webhookCircuits.js';
 import { classifyAddress } from './outboundPolicy.js';
 
 /** Whether `host` is a loopback interface (`127.x.x.x`, `::1`, `localhost`): nothing off the machine reaches it. */
@@ -126,6 +127,14 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const sockets = new SocketTable();
   const webhookClient = createWebhookClient({ timeoutMs: config.webhookTimeoutMs, logger, metrics, outboundPolicy: config.outboundPolicy });
   const recoveryCalls = new RecoveryCalls();
+  // Set once the recovery dispatcher exists; a circuit can only close after sessions were created.
+  let releaseHost: (host: string) => void = () => {};
+  const circuits = new WebhookCircuits({
+    probe: { baseDelayMs: 1000, maxDelayMs: config.circuitProbeMaxDelayMs },
+    logger,
+    ...(options.random ? { random: options.random } : {}),
+    onClosed: (host) => releaseHost(host),
+  });
   let appUrl = '';
   const deliveries = new DeliveryLog({
     limits: { maxMessages: config.replayMaxMessages, maxAgeMs: config.replayWindowMs, maxBytes: config.replayMaxBytes },
@@ -186,11 +195,21 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         client: webhookClient,
         appWebsocketUrl: () => appUrl,
         onRecoveryCall: (correlationId) => recoveryCalls.begin(correlationId),
+        circuits,
       }),
     },
   });
   const router = new Router(sessions, sockets, deliveries, gate);
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
+  // A host that answers again releases the sessions of every app it serves, paced like a restart recovery.
+  let hostReturns = 0;
+  releaseHost = (host) => {
+    hostReturns += 1;
+    for (const app of store.listApps()) {
+      if (circuitKeyOf(app.webhookUrl) !== host) continue;
+      void recovery.run(recovery.plan(app.packageName, `host-${hostReturns}`, 'appServer.reachable'));
+    }
+  };
   const outbound = { policy: config.outboundPolicy };
   const registration = new RegistrationService({ store, recovery, logger, outbound, ...(options.now ? { now: options.now } : {}) });
   const appControl = new AppControl({ store, metrics, logger, maxRunningApps: config.maxRunningApps, appControlPerMinute: config.appControlPerMinute });
@@ -291,6 +310,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       }
       // Stopped in the same tick as the closes began: no actor reacts to its socket closing.
       recovery.stop();
+      circuits.clear();
       sessions.stopAll();
       if (inspectorEndpoints) closes.push(inspectorEndpoints.close());
       await Promise.all(closes);

@@ -113,6 +113,29 @@ export const CLOUD_SETTINGS = defineSettings({
     schema: durationMsSchema(),
     description: 'Time an app is given to reconnect by itself before the webhook is re-sent, in ms.',
   },
+  appPatienceMs: {
+    default: defaultSessionConfig.appPatienceMs,
+    schema: durationMsSchema(0),
+    description:
+      'How long a start keeps retrying an app whose server cannot be reached, from its first failure, in ms (0: give up at the first failure); the app stays desired and shows as reconnecting meanwhile.',
+  },
+  appReleaseWaitMs: {
+    default: defaultSessionConfig.appReleaseWaitMs,
+    schema: durationMsSchema(),
+    description:
+      'After an app releases its session with clean_shutdown, how long the cloud waits before it sends session_request again, in ms (a registration or the host answering ends it sooner).',
+  },
+  webhookRetryMaxDelayMs: {
+    default: defaultSessionConfig.webhookRetry.maxDelayMs,
+    schema: durationMsSchema(),
+    description: 'Cap of the backoff between two session_request attempts of one session, in ms (jitter adds up to half).',
+  },
+  circuitProbeMaxDelayMs: {
+    default: 5000,
+    schema: durationMsSchema(),
+    description:
+      'Cap of the backoff between two probes of an app server that cannot be reached, in ms; while it is down one session_request at a time is let through.',
+  },
   webhookTimeoutMs: {
     default: defaultSessionConfig.webhookTimeoutMs,
     schema: durationMsSchema(),
@@ -421,6 +444,8 @@ const SESSION_SETTINGS = [
   'restartThresholdMs',
   'appReconnectWindowMs',
   'webhookTimeoutMs',
+  'appPatienceMs',
+  'appReleaseWaitMs',
 ] as const satisfies readonly (keyof SessionConfig & keyof CloudSettings)[];
 
 /**
@@ -428,9 +453,12 @@ const SESSION_SETTINGS = [
  * every timing the configuration names (grace period, heartbeat, restart threshold, app
  * reconnect window, webhook timeout; all ms) taken from it.
  */
-export function sessionConfigOf(config: Pick<CloudConfig, (typeof SESSION_SETTINGS)[number]>): SessionConfig {
+export function sessionConfigOf(
+  config: Pick<CloudConfig, (typeof SESSION_SETTINGS)[number] | 'webhookRetryMaxDelayMs'>,
+): SessionConfig {
   const session: SessionConfig = { ...defaultSessionConfig };
   for (const key of SESSION_SETTINGS) session[key] = config[key];
+  session.webhookRetry = { ...defaultSessionConfig.webhookRetry, maxDelayMs: config.webhookRetryMaxDelayMs };
   return session;
 }
 

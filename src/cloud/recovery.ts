@@ -19,6 +19,10 @@
  * (and show an error) moments before their turn came. The event costs them no webhook — they
  * keep their call and only count it as the first of a fresh round.
  *
+ * The same dispatcher releases the sessions waiting for an app server that was unreachable, once
+ * its host's circuit closes (`webhookCircuits.ts`): one `appServer.reachable` per session, paced
+ * alike, so a server that comes back is not met by every session's `session_request` at once.
+ *
  * Outcomes are counted in `tether_app_recoveries_total{outcome="recovered"|"failed"}`. A
  * recovered session shows nothing on the glasses; a failed one ends with its error, which the
  * registry already sends as `app_state_change.error`.
@@ -52,10 +56,18 @@ export interface RecoveryTarget {
   readonly correlationId: string;
 }
 
-/** The sessions one registration brings back, in the order they are dispatched. */
+/**
+ * What brings sessions back: a registration with a new boot id (`appServer.restarted`), or the
+ * webhook host's circuit closing after it was unreachable (`appServer.reachable`).
+ */
+export type RecoveryTrigger = 'appServer.restarted' | 'appServer.reachable';
+
+/** The sessions one registration (or one host coming back) brings back, in the order they are dispatched. */
 export interface RecoveryPlan {
   readonly packageName: string;
+  /** The registration's id, or `host-<n>` for a host that answers again. */
   readonly registrationId: string;
+  readonly trigger: RecoveryTrigger;
   readonly targets: readonly RecoveryTarget[];
 }
 
@@ -154,7 +166,7 @@ export class AppRecovery {
   }
 
   /** The sessions of `packageName` that lost their app, in dispatch order. */
-  plan(packageName: string, registrationId: string): RecoveryPlan {
+  plan(packageName: string, registrationId: string, trigger: RecoveryTrigger = 'appServer.restarted'): RecoveryPlan {
     const ranked: Array<{ target: RecoveryTarget; connected: boolean; at: number }> = [];
     for (const user of this.deps.sessions.values()) {
       const snapshot = user.getSnapshot();
@@ -167,7 +179,7 @@ export class AppRecovery {
       ranked.push({ target: { userId, sessionId, correlationId: `recovery:${registrationId}:${sessionId}` }, connected, at });
     }
     ranked.sort((a, b) => Number(b.connected) - Number(a.connected) || b.at - a.at);
-    return { packageName, registrationId, targets: ranked.map((r) => r.target) };
+    return { packageName, registrationId, trigger, targets: ranked.map((r) => r.target) };
   }
 
   /**
@@ -176,7 +188,7 @@ export class AppRecovery {
    * not settled yet (the newer plan covers those sessions again).
    */
   async run(plan: RecoveryPlan): Promise<RecoveryReport> {
-    const { packageName, registrationId, targets } = plan;
+    const { packageName, registrationId, targets, trigger } = plan;
     const log = this.deps.logger.child({ packageName, registrationId });
     this.runs.get(packageName)?.abort();
     const controller = new AbortController();
@@ -186,7 +198,8 @@ export class AppRecovery {
     const counts: Record<RecoveryResult, number> = { recovered: 0, failed: 0, skipped: 0, abandoned: 0 };
     const started = performance.now();
     log.info({ planned: targets.length, concurrency: this.concurrency }, 'app server recovery started');
-    for (const target of targets) this.renewCallInFlight(packageName, target);
+    // A host that answers again has not lost the sessions its calls in flight are for.
+    if (trigger === 'appServer.restarted') for (const target of targets) this.renewCallInFlight(packageName, target);
 
     let next = 0;
     const worker = async () => {
@@ -194,7 +207,7 @@ export class AppRecovery {
         const target = targets[next++]!;
         let result: RecoveryResult;
         try {
-          result = await this.recoverOne(packageName, target, controller.signal, log);
+          result = await this.recoverOne(plan, target, controller.signal, log);
         } catch (error) {
           log.error({ correlationId: target.correlationId, err: (error as Error).message }, 'app session recovery crashed');
           result = 'failed';
@@ -234,13 +247,14 @@ export class AppRecovery {
     }
   }
 
-  private async recoverOne(packageName: string, target: RecoveryTarget, signal: AbortSignal, log: Logger): Promise<RecoveryResult> {
+  private async recoverOne(plan: RecoveryPlan, target: RecoveryTarget, signal: AbortSignal, log: Logger): Promise<RecoveryResult> {
+    const { packageName, trigger } = plan;
     if (signal.aborted) return 'abandoned';
     const user = this.deps.sessions.get(target.userId);
     if (!user || !hasLostApp(user.getSnapshot(), packageName)) return 'skipped';
     const { correlationId } = target;
     log.debug({ correlationId, userId: target.userId, sessionId: target.sessionId }, 'app session recovery dispatched');
-    user.send({ type: 'appServer.restarted', packageName, correlationId });
+    user.send({ type: trigger, packageName, correlationId });
     const app = liveAppSession(user, target.sessionId);
     if (!app) return 'skipped';
     let result = await settled(app, signal);

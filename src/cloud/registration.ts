@@ -2,7 +2,8 @@
  * App-server registration (seed 02 §3.1): `POST /api/tpa/register`, alias `/api/app/register`.
  * An app server announces itself when it starts and refreshes every minute; each process draws
  * a random `bootId`, so a registration whose boot id the store has not seen before is a restart
- * (or a new replica), which starts the restart recovery of that package (`recovery.ts`).
+ * (or a new replica), which starts the restart recovery of that package (`recovery.ts`). A
+ * registration without a boot id may always be a restart, and starts the recovery each time.
  *
  * The registering server also becomes the app's webhook target, `serverUrl` + `/webhook`: an
  * app server that comes back on another host or port is the usual case, and the key that may
@@ -10,6 +11,7 @@
  * so the refreshes of an older process that is still draining during a rolling deploy do not
  * flip the webhook back and forth.
  */
+import { randomUUID } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { TetherError, errorInfo, type ErrorCode } from '../protocol/errors.js';
@@ -46,7 +48,7 @@ const registrationSchema = z.object({
   serverUrl: httpUrl,
   version: z.string().min(1).max(100),
   capabilities: z.array(z.string().min(1).max(100)).max(100).optional(),
-  bootId: z.string().regex(/^[A-Za-z0-9._:-]{8,128}$/, '8 to 128 letters, digits, dots, dashes, underscores or colons'),
+  bootId: z.string().regex(/^[A-Za-z0-9._:-]{8,128}$/, '8 to 128 letters, digits, dots, dashes, underscores or colons').optional(),
 });
 
 /** A valid registration request. */
@@ -131,7 +133,10 @@ export class RegistrationService {
         packageName: request.packageName,
         serverUrl,
         version: request.version,
-        bootId: request.bootId,
+        // Without a boot id (the shape seed 02 gives it) nothing tells a refresh from a restart,
+        // so each registration is taken as a new process: safe, because recovery only touches
+        // sessions that lost their app, never a running one.
+        bootId: request.bootId ?? `unannounced:${randomUUID()}`,
         at: this.now(),
       });
     } catch (error) {
@@ -139,7 +144,8 @@ export class RegistrationService {
       if (error instanceof TetherError) return refusal(error.code, error.message);
       throw error;
     }
-    const { registrationId, restarted } = recorded;
+    const { registrationId } = recorded;
+    const restarted = recorded.restarted || request.bootId === undefined;
     const webhookUrl = `${serverUrl}${WEBHOOK_PATH}`;
     const newest = store.listRegistrations(request.packageName)[0];
     if (newest?.registrationId === registrationId && app.webhookUrl !== webhookUrl) {

@@ -76,6 +76,8 @@ const nonAuthErrors = {
   // (private, link-local, metadata…); refused when registered, and not dialled.
   OUTBOUND_FORBIDDEN: { category: 'system', httpStatus: 400, message: 'The URL’s host is not allowed by the outbound policy' },
   WEBHOOK_TIMEOUT: { category: 'connection', httpStatus: 504, message: 'The app did not answer its webhook in time' },
+  // Refused without a call: the circuit of the webhook's host is open (its server is down).
+  APP_SERVER_UNREACHABLE: { category: 'connection', httpStatus: 503, message: 'The app’s server cannot be reached' },
   APP_CONNECT_TIMEOUT: { category: 'connection', httpStatus: 504, message: 'The app did not connect after its webhook' },
   APP_SESSION_CRASHED: { category: 'internal', httpStatus: 500, message: 'The app session failed unexpectedly' },
   UNAUTHORIZED: { category: 'system', httpStatus: 401, message: 'Unauthorized' },

@@ -228,7 +228,7 @@ describe('app_state_change', () => {
     user.send({ type: 'app.stopRequested', packageName: IDLE_PKGS[4]! });
     await glasses.waitFor('app_state_change', { since, timeoutMs: 1000 });
     await sleep(100);
-    expect(appStatesOf(glasses, since)).toEqual([{ type: 'app_state_change', runningApps: IDLE_PKGS.slice(0, 4) }]);
+    expect(appStatesOf(glasses, since)).toEqual([{ type: 'app_state_change', runningApps: IDLE_PKGS.slice(0, 4), reconnectingApps: [] }]);
 
     // The next tick's change is a frame of its own.
     const next = glasses.received.length;

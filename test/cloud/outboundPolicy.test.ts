@@ -258,7 +258,7 @@ describe('a webhook dial that fails, as the glasses see it', () => {
   };
 
   it('shows WEBHOOK_FAILED with a generic message for a refused connection; the detail goes to the log', async () => {
-    h = await startTestCloud({ session: { webhookRetry: { baseDelayMs: 20, maxDelayMs: 40 }, appConnectTimeoutMs: 2000 } });
+    h = await startTestCloud({ session: { webhookRetry: { baseDelayMs: 20, maxDelayMs: 40 }, appConnectTimeoutMs: 2000, appPatienceMs: 0 } });
     const port = await freePort();
     h.cloud.registerApp({ packageName: 'com.example.gone', name: 'Gone', webhookUrl: `http://127.0.0.1:${port}/webhook` });
     const error = await appStateError(h, 'com.example.gone');
@@ -274,7 +274,7 @@ describe('a webhook dial that fails, as the glasses see it', () => {
     });
     await new Promise<void>((resolve) => tcp!.listen(0, '127.0.0.1', resolve));
     const port = (tcp.address() as AddressInfo).port;
-    h = await startTestCloud({ session: { webhookRetry: { baseDelayMs: 20, maxDelayMs: 40 }, appConnectTimeoutMs: 2000 } });
+    h = await startTestCloud({ session: { webhookRetry: { baseDelayMs: 20, maxDelayMs: 40 }, appConnectTimeoutMs: 2000, appPatienceMs: 0 } });
     h.cloud.registerApp({ packageName: 'com.example.ssh', name: 'Ssh', webhookUrl: `http://127.0.0.1:${port}/webhook` });
     const error = await appStateError(h, 'com.example.ssh');
     expect(error?.code).toBe('WEBHOOK_FAILED');
@@ -291,7 +291,7 @@ describe('a webhook dial that fails, as the glasses see it', () => {
     const port = (tcp.address() as AddressInfo).port;
     h = await startTestCloud({
       settings: production,
-      session: { webhookRetry: { baseDelayMs: 20, maxDelayMs: 40 }, appConnectTimeoutMs: 2000 },
+      session: { webhookRetry: { baseDelayMs: 20, maxDelayMs: 40 }, appConnectTimeoutMs: 2000, appPatienceMs: 0 },
     });
     // Stored directly, as a URL registered before the policy was tightened would be.
     h.cloud.registerApp({ packageName: 'com.example.inside', name: 'Inside', webhookUrl: `http://127.0.0.1:${port}/webhook` });

@@ -67,7 +67,7 @@ describe('RegistrationService', () => {
         liveSessionIds: () => ['u1-com.example.registered'],
         plan: (packageName, registrationId): RecoveryPlan => {
           plans.push(registrationId);
-          return { packageName, registrationId, targets: [{ userId: 'u2', sessionId: `u2-${packageName}`, correlationId: `recovery:${registrationId}:u2-${packageName}` }] };
+          return { packageName, registrationId, trigger: 'appServer.restarted', targets: [{ userId: 'u2', sessionId: `u2-${packageName}`, correlationId: `recovery:${registrationId}:u2-${packageName}` }] };
         },
         run: async () => ({ packageName: PKG, registrationId: '', planned: 0, counts: { recovered: 0, failed: 0, skipped: 0, abandoned: 0 }, durationMs: 0 }),
       },
@@ -84,7 +84,6 @@ describe('RegistrationService', () => {
     for (const bad of [
       undefined,
       'text',
-      body({ bootId: undefined }),
       body({ bootId: 'x' }),
       body({ serverUrl: 'ftp://127.0.0.1' }),
       body({ serverUrl: 'http://127.0.0.1:7010/?token=1' }),
@@ -145,6 +144,19 @@ describe('RegistrationService', () => {
     ]);
   });
 
+  it('accepts a registration without a boot id (seed 02’s shape) and takes each one as a possible restart', async () => {
+    const first = await service.register(body({ bootId: undefined }));
+    clock += 60_000;
+    const second = await service.register(body({ bootId: undefined }));
+    if (!first.ok || !second.ok) throw new Error('a registration was refused');
+    expect(first.body.restarted).toBe(true);
+    expect(second.body.restarted).toBe(true);
+    expect(second.body.registrationId).not.toBe(first.body.registrationId);
+    // Both plan a recovery; it only ever touches sessions that lost their app.
+    expect(plans).toEqual([first.body.registrationId, second.body.registrationId]);
+    expect(store.listRegistrations(PKG)[0]?.bootId).toMatch(/^unannounced:/);
+  });
+
   it("points the app's webhook at the newest boot's serverUrl, and an older boot's refresh does not move it back", async () => {
     await service.register(body({ bootId: 'boot-0001', serverUrl: 'http://127.0.0.1:7010/' }));
     expect(store.getApp(PKG)?.webhookUrl).toBe('http://127.0.0.1:7010/webhook');
@@ -189,7 +201,7 @@ describe('POST /api/tpa/register on a running cloud', () => {
     const unknown = await post('/api/app/register', body({ packageName: 'com.example.nobody' }));
     expect(unknown.status).toBe(401);
     expect(await unknown.json()).toMatchObject({ error: { code: 'UNKNOWN_PACKAGE' } });
-    const invalid = await post('/api/app/register', body({ apiKey, bootId: undefined }));
+    const invalid = await post('/api/app/register', body({ apiKey, bootId: 'x' }));
     expect(invalid.status).toBe(400);
     expect(await invalid.json()).toMatchObject({ success: false, error: { code: 'INVALID_FIELDS', category: 'format' } });
   });

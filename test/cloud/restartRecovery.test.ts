@@ -6,10 +6,11 @@
  * session was started twice, and the glasses saw no error from the recovery. The time from the
  * cloud's answer to the registration to the last session running is reported, with its p95.
  *
- * The cloud runs with production timings (app reconnect window 5 s, three webhook attempts
- * 1 s and 1.5 s apart, 10 s webhook timeout), and the app server comes back once part of the
- * sessions have already failed (webhook attempts exhausted) while the rest are still trying:
- * both kinds must come back.
+ * The cloud runs with production timings (app reconnect window 5 s, webhook retries from 1 s
+ * with backoff, 10 s webhook timeout, ten minutes of patience), and the app server comes back
+ * once the sessions are waiting out its absence: none fails meanwhile (issue 11), and the
+ * registration brings them all back. (Sessions whose patience ran out, with no session left,
+ * come back too: `recovery.test.ts`.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -110,7 +111,6 @@ function sessionStates(): Record<string, number> {
 }
 
 const running = () => sessionStates().running ?? 0;
-const failed = () => sessionStates().failed ?? 0;
 const errorFrames = () =>
   fleet!.glasses.flatMap((g) => g.received).filter((f) => f.message.type === 'app_state_change' && 'error' in f.message && f.message.error);
 
@@ -178,10 +178,13 @@ describe('seed 02 §3.4: an app server killed with SIGKILL and started again', (
     await kill(first);
     // The cloud sees every app socket drop (1006) and starts waiting for the apps to come back.
     await waitFor(() => running() === 0, { timeoutMs: 5000, message: `still running: ${JSON.stringify(sessionStates())}` });
-    // The server takes a while to come back: by then the sessions have used up some or all of
-    // their webhook attempts against the dead port; those that have failed (the app stays
-    // desired, the glasses were shown an error) must come back too.
-    await waitFor(() => failed() >= 1, { timeoutMs: 15_000, intervalMs: 20, message: `states: ${JSON.stringify(sessionStates())}` });
+    // The server takes a while to come back: by then the sessions have failed against the dead
+    // port and are backing off (its circuit open, one probe at a time), shown as reconnecting.
+    await waitFor(() => (sessionStates()['starting.backingOff'] ?? 0) >= USERS, {
+      timeoutMs: 15_000,
+      intervalMs: 20,
+      message: `states: ${JSON.stringify(sessionStates())}`,
+    });
     figures.atRestart = Object.entries(sessionStates())
       .map(([state, n]) => `${n} ${state}`)
       .join(', ');
@@ -242,7 +245,8 @@ describe('seed 02 §3.4: an app server killed with SIGKILL and started again', (
     const failures = lines.flatMap((line, i) => (line.msg === 'app session failed' ? [{ i, packageName: line.packageName! }] : []));
     expect(failures.filter((f) => f.i > registeredLine.get(f.packageName)!)).toEqual([]);
     figures.failedAtRegistration = failures.length;
-    expect(figures.failedAtRegistration).toBeGreaterThanOrEqual(1);
+    // Patience: a server away for seconds fails no session.
+    expect(figures.failedAtRegistration).toBe(0);
     await waitFor(() => errorFrames().length === failures.length, { timeoutMs: 1000, message: `${errorFrames().length} error frames` });
     for (let i = 0; i < USERS; i++) {
       expect(h.cloud.sessions.get(userIdFor(i))?.getSnapshot().context.desiredApps).toEqual([...PACKAGES]);

@@ -557,12 +557,7 @@ describe('appSession: ownership_release reasons (issue 11)', () => {
   it('clean_shutdown: a restored session waits only what is left of the wait', async () => {
     const t = await released();
     advance(t.clock, 20_000);
-    const persisted = JSON.parse(JSON.stringify(t.actor.getPersistedSnapshot())) as { context: Record<string, unknown> };
-    t.actor.stop();
-    persisted.context.now = t.input.now;
-    persisted.context.random = t.input.random;
-    const clock = t.clock;
-    const restored = createActor(t.machine, { snapshot: persisted as never, clock });
+    const { restored, clock } = restartAfter(t, 0);
     restored.start();
     restored.send({ type: 'session.restored' });
     advance(clock, 9999);
