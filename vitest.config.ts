@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Real outages of minutes: `npm run test:chaos` (vitest.chaos.config.ts), also run by .ci/run.
+    exclude: ['test/chaos/**', '**/node_modules/**'],
     environment: 'node',
     testTimeout: 20_000,
     hookTimeout: 20_000,
