@@ -141,7 +141,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const sessionConfig: SessionConfig = { ...sessionConfigOf(config), ...options.session };
 
   // Screen restore (issue 11 §3): each app's last display per view, written through to the store.
-  const screenWriter = new ScreenWriter(store, logger);
+  const screenWriter = new ScreenWriter({ store, logger });
   const screens = new ScreenMemory({
     maxBytesPerUser: config.screenMemoryMaxBytes,
     budgetBytes: config.screenMemoryBudgetBytes,

@@ -1,25 +1,49 @@
 /**
  * Keeps the store's copy of the screen memory in step (ARCHITECTURE.md, principle 13: written
- * through, batched per tick), so a cloud killed with SIGKILL restarts with every screen drawn
- * before its last tick. Changes are coalesced per (session, view): an app that redraws 50 times
- * in one turn of the event loop costs one row, and one turn costs one transaction of at most one
- * row per screen that changed.
+ * through, batched), so a cloud killed with SIGKILL restarts with the screens its apps drew.
+ * Changes are coalesced per (session, view) and written in one transaction: the first change
+ * after a quiet spell goes out on the next tick, later ones at most once per
+ * {@link SCREEN_WRITE_INTERVAL_MS}. So the cost is bounded by the number of screens, not by how
+ * fast apps redraw — a captions app redrawing ten times a second costs one row a second, not ten
+ * (6 µs a row measured; docs/PERFORMANCE.md) — and a SIGKILL loses at most the redraws of the last
+ * interval, never a screen that stood still.
  */
 import type { Logger } from '../logger.js';
 import type { Screen, ScreenSink } from './screenMemory.js';
 import type { ScreenKey, ScreenRecord, Store } from './store.js';
 
-/** Writes screen changes to the store once per tick; one per cloud. */
+/** Shortest time between two writes of the screen table, in ms. */
+export const SCREEN_WRITE_INTERVAL_MS = 1_000;
+
+/** Options of a {@link ScreenWriter}. */
+export interface ScreenWriterOptions {
+  store: Pick<Store, 'saveScreens'>;
+  logger: Logger;
+  /** Shortest time between two writes, in ms; {@link SCREEN_WRITE_INTERVAL_MS} by default. */
+  minIntervalMs?: number;
+  /** Monotonic clock in ms; `performance.now` unless a test injects one. */
+  now?: () => number;
+}
+
+/** Writes screen changes to the store in batches; one per cloud. */
 export class ScreenWriter implements ScreenSink {
   /** Latest change per key since the last flush: the screen to write, or the key to delete. */
   private readonly pending = new Map<string, Screen | ScreenKey>();
-  private scheduled: NodeJS.Immediate | undefined;
+  private readonly store: Pick<Store, 'saveScreens'>;
+  private readonly logger: Logger;
+  private readonly minIntervalMs: number;
+  private readonly now: () => number;
+  private immediate: NodeJS.Immediate | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private lastWriteAt = Number.NEGATIVE_INFINITY;
   private closed = false;
 
-  constructor(
-    private readonly store: Pick<Store, 'saveScreens'>,
-    private readonly logger: Logger,
-  ) {}
+  constructor(options: ScreenWriterOptions) {
+    this.store = options.store;
+    this.logger = options.logger;
+    this.minIntervalMs = options.minIntervalMs ?? SCREEN_WRITE_INTERVAL_MS;
+    this.now = options.now ?? (() => performance.now());
+  }
 
   put(screen: Screen): void {
     this.change(screen.sessionId, screen.view, screen);
@@ -31,9 +55,12 @@ export class ScreenWriter implements ScreenSink {
 
   /** Writes what is pending now, in one transaction. A failure is logged; the data plane never sees it. */
   flush(): void {
-    clearImmediate(this.scheduled);
-    this.scheduled = undefined;
+    clearImmediate(this.immediate);
+    clearTimeout(this.timer);
+    this.immediate = undefined;
+    this.timer = undefined;
     if (this.pending.size === 0) return;
+    this.lastWriteAt = this.now();
     const puts: ScreenRecord[] = [];
     const removals: ScreenKey[] = [];
     for (const change of this.pending.values()) {
@@ -51,7 +78,7 @@ export class ScreenWriter implements ScreenSink {
     }
   }
 
-  /** Flushes and stops writing (shutdown): later changes — every actor stopping — stay in memory. */
+  /** Flushes and stops writing (shutdown): later changes — every actor stopping — stay in memory. Idempotent. */
   close(): void {
     this.flush();
     this.closed = true;
@@ -62,7 +89,11 @@ export class ScreenWriter implements ScreenSink {
     const key = `${sessionId}\u0000${view}`;
     this.pending.delete(key);
     this.pending.set(key, change);
-    this.scheduled ??= setImmediate(() => this.flush());
+    if (this.immediate || this.timer) return;
+    const wait = this.lastWriteAt + this.minIntervalMs - this.now();
+    if (wait <= 0) this.immediate = setImmediate(() => this.flush());
+    // Unreferenced: pending screens never keep a process alive (shutdown flushes them).
+    else this.timer = setTimeout(() => this.flush(), wait).unref();
   }
 }
 

@@ -102,6 +102,7 @@ describe('screen restore after a reconnect in grace', () => {
     );
     for (const d of after.displays) expect(d.afterAckMs).toBeLessThan(RESTORE_BOUND_MS);
     expect(after.types[0]).toBe('connection_ack');
+    console.log(`[screenRestore] reconnect in grace: screens ${after.displays.map((d) => d.afterAckMs).join(', ')} ms after the ack`);
     // The app sessions were kept (grace), not started again: nobody drew after the reconnect.
     expect(alpha.sessions.size).toBe(1);
   });
@@ -260,6 +261,7 @@ describe('screen restore after a cloud restart', () => {
     const after = await displaysOn(g, g.gen, 2);
     expect(after.displays.map((d) => d.shown)).toEqual(['alpha/main:text_wall:alpha before restart', 'beta/dashboard:dashboard_card:beta|dashboard']);
     for (const d of after.displays) expect(d.afterAckMs).toBeLessThan(RESTORE_BOUND_MS);
+    console.log(`[screenRestore] after a restart: screens ${after.displays.map((d) => d.afterAckMs).join(', ')} ms after the ack`);
     // The apps come back to the new process by themselves; their sessions were never restarted.
     await waitFor(() => second.cloud.sessions.appSession('joy', `joy-${ALPHA}`)?.getSnapshot().hasTag('canSend'), { timeoutMs: 4000 });
     expect(alpha.sessions.size).toBe(1);
