@@ -288,8 +288,12 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const restoredSessions = options.restore === false ? 0 : sessions.restoreAll();
   // The screens of sessions that came back; the rest are deleted (their sessions are gone).
-  screens.load(store.loadScreens(), (userId, sessionId) => sessions.appSession(userId, sessionId) !== undefined);
-  logger.info({ host, port, appUrl, restoredSessions }, 'cloud listening');
+  // Without a restore both stay in the store as they are, for a later start that restores.
+  const restoredScreens =
+    options.restore === false
+      ? 0
+      : screens.load(store.loadScreens(), (userId, sessionId) => sessions.appSession(userId, sessionId) !== undefined);
+  logger.info({ host, port, appUrl, restoredSessions, restoredScreens }, 'cloud listening');
 
   let closing: Promise<void> | undefined;
   const close = ({ persist = true }: { persist?: boolean } = {}) =>
