@@ -78,7 +78,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     found.app.send({ type: 'app.connected', gen: socket.gen, extensions });
   };
 
-  const dispatch = (socket: SocketEntry, message: AppToCloudMessage) => {
+  const dispatch = (socket: SocketEntry, message: AppToCloudMessage, size: number) => {
     switch (message.type) {
       case 'subscription_update':
         deps.sessions.appSessionOfSocket(socket)?.send({
@@ -90,8 +90,8 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
       case 'display_event':
         // `@mentra/sdk` sends `sessionId: ""`: the socket says whose display this is. Only the
         // socket its session adopted may draw: a refused one (an app stopping) never does.
-        if (deps.sessions.isAdoptedAppSocket(socket)) {
-          deps.router.toGlasses(socket.userId, { ...message, packageName: socket.packageName, sessionId: socket.sessionId });
+        if (socket.sessionId !== undefined && socket.packageName !== undefined && deps.sessions.isAdoptedAppSocket(socket)) {
+          deps.router.toGlasses(socket.userId, { ...message, packageName: socket.packageName, sessionId: socket.sessionId }, size);
         }
         break;
       case 'ownership_release':
@@ -123,7 +123,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
       if (!entry) return handshake.refuse(parsed.error.code, parsed.error.message);
       return handshake.reportBadFrame(parsed.error.code, parsed.error.message, { type: parsed.error.type });
     }
-    if (entry) dispatch(entry, parsed.message);
+    if (entry) dispatch(entry, parsed.message, data.length);
     else if (parsed.message.type === 'tpa_connection_init') authenticate(parsed.message);
     else handshake.refuse('BAD_REQUEST', 'the first frame must be tpa_connection_init');
   };

@@ -27,6 +27,9 @@ import { createCloudMetrics, type CloudMetrics } from './metrics.js';
 import { AppRecovery, RecoveryCalls } from './recovery.js';
 import { REGISTER_PATHS, RegistrationService, registrationHandler } from './registration.js';
 import { flushHeldDisplays, Router } from './router.js';
+import { ScreenMemory } from './screenMemory.js';
+import { createScreenRestore } from './screenRestore.js';
+import { ScreenWriter } from './screenWriter.js';
 import { SessionRegistry } from './sessionRegistry.js';
 import { WriteGate } from './link/backpressure.js';
 import { UserBudgets } from './link/frameBudget.js';
@@ -146,6 +149,15 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
 
   const sessionConfig: SessionConfig = { ...sessionConfigOf(config), ...options.session };
 
+  // Screen restore (issue 11 §3): each app's last display per view, written through to the store.
+  const screenWriter = new ScreenWriter({ store, logger });
+  const screens = new ScreenMemory({
+    maxBytesPerUser: config.screenMemoryMaxBytes,
+    budgetBytes: config.screenMemoryBudgetBytes,
+    sink: screenWriter,
+    ...(options.now ? { now: options.now } : {}),
+  });
+
   // The inspector is served behind its token; without one only in development on loopback.
   const host = options.host ?? config.host;
   const inspectorServed =
@@ -172,14 +184,17 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     sockets,
     metrics,
     logger,
-    inspect: combineInspectors(createStateLog(logger), deliveries.observe, options.inspect, inspectorHub?.inspect),
+    inspect: combineInspectors(createStateLog(logger), deliveries.observe, screens.observe, options.inspect, inspectorHub?.inspect),
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     actors: {
       socketLink: createSocketLinkLogic({
         sockets,
         kinds: {
-          glasses: { ack: (entry) => ({ type: 'connection_ack', sessionId: entry.userId, userId: entry.userId }) },
+          glasses: {
+            ack: (entry) => ({ type: 'connection_ack', sessionId: entry.userId, userId: entry.userId }),
+            afterAck: (entry) => restoreScreens(entry),
+          },
           app: {
             ack: (entry) => ({ type: 'tpa_connection_ack', sessionId: entry.sessionId, settings: [], mentraosSettings: {}, capabilities: null }),
             // Missed frames go out after the ack and before any live one.
@@ -199,7 +214,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       }),
     },
   });
-  const router = new Router(sessions, sockets, deliveries, gate);
+  const router = new Router(sessions, sockets, deliveries, gate, screens);
+  const restoreScreens = createScreenRestore({ sessions, screens, router });
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
   // A host that answers again releases the sessions of every app it serves, paced like a restart recovery.
   let hostReturns = 0;
@@ -290,7 +306,13 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   appUrl = `${base}${WS_PATHS.app}`;
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const restoredSessions = options.restore === false ? 0 : sessions.restoreAll();
-  logger.info({ host, port, appUrl, restoredSessions }, 'cloud listening');
+  // The screens of sessions that came back; the rest are deleted (their sessions are gone).
+  // Without a restore both stay in the store as they are, for a later start that restores.
+  const restoredScreens =
+    options.restore === false
+      ? 0
+      : screens.load(store.loadScreens(), (userId, sessionId) => sessions.appSession(userId, sessionId) !== undefined);
+  logger.info({ host, port, appUrl, restoredSessions, restoredScreens }, 'cloud listening');
 
   let closing: Promise<void> | undefined;
   const close = ({ persist = true }: { persist?: boolean } = {}) =>
@@ -308,6 +330,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       for (const ws of [...glassesWss.clients, ...appWss.clients]) {
         if (!registered.has(ws)) closes.push(closeSocket(ws, CloseCode.GOING_AWAY, CloseReason.SERVER_RESTART));
       }
+      // Saved for the next process; stopping the actors below must not delete them.
+      screenWriter.close();
       // Stopped in the same tick as the closes began: no actor reacts to its socket closing.
       recovery.stop();
       circuits.clear();

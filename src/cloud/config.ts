@@ -227,6 +227,18 @@ export const CLOUD_SETTINGS = defineSettings({
     description:
       'Most bytes all replay buffers of the process keep together; over it the largest buffers are cut to a common level (oldest frames first) down to 7/8 of it.',
   },
+  // Screen restore (issue 11 §3).
+  screenMemoryMaxBytes: {
+    default: 262_144,
+    schema: integerSchema({ min: 1_024, max: 1_073_741_824 }),
+    description:
+      'Most bytes (display frames as they arrived) of the screens kept for one user, to show their glasses again after a reconnect or a cloud restart; the screen drawn longest ago goes first, a larger display is not kept.',
+  },
+  screenMemoryBudgetBytes: {
+    default: 67_108_864,
+    schema: integerSchema({ min: 1_024, max: 68_719_476_736 }),
+    description: 'Most bytes of screens the process keeps for all users together; over it the screen drawn longest ago, of any user, goes first.',
+  },
   recoveryConcurrency: {
     default: 50,
     schema: integerSchema({ min: 1, max: 10_000 }),

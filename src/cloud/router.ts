@@ -17,6 +17,7 @@ import { DeliveryLog } from './deliveryLog.js';
 import type { WriteGate } from './link/backpressure.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
+import type { DisplayFrame, ScreenMemory } from './screenMemory.js';
 import type { SessionRegistry } from './sessionRegistry.js';
 
 /** Routes data frames between one cloud's glasses and apps. */
@@ -26,6 +27,7 @@ export class Router {
     private readonly sockets: SocketTable,
     private readonly deliveries: DeliveryLog,
     private readonly gate: WriteGate,
+    private readonly screens: ScreenMemory,
   ) {}
 
   /**
@@ -59,16 +61,28 @@ export class Router {
   }
 
   /**
-   * Sends an app's display event to its user's glasses, if they are connected. While their
-   * socket is congested only the latest display per app and view is kept, and written when it
-   * drains ({@link flushHeldDisplays}): a screen nobody could see in between need not be drawn.
+   * Sends an app's display event to its user's glasses, if they are connected, and remembers it
+   * as that app's current screen in its view (also while the glasses are away: they are shown
+   * it when they come back, `screenRestore.ts`).
+   *
+   * @param bytes - the frame's size as it arrived, what the screen memory counts it with
    */
-  toGlasses(userId: string, message: { packageName?: string; view?: string; [field: string]: unknown }): boolean {
+  toGlasses(userId: string, message: DisplayFrame, bytes: number): boolean {
+    this.screens.record(userId, message, bytes);
     const glasses = this.sessions.glassesSocketOf(userId);
-    if (!glasses) return false;
+    return glasses ? this.show(glasses, message) : false;
+  }
+
+  /**
+   * Writes a display to a glasses socket through the write gate. While the socket is congested
+   * only the latest display per app and view is kept, and written when it drains
+   * ({@link flushHeldDisplays}): a screen nobody could see in between need not be drawn.
+   * Returns whether it was written now.
+   */
+  show(glasses: SocketEntry, message: DisplayFrame): boolean {
     if (this.gate.canWrite(glasses)) return writeFrame(glasses.ws, message);
     const held = (glasses.heldDisplays ??= new Map());
-    const key = `${message.packageName ?? ''}\u0000${message.view ?? 'main'}`;
+    const key = `${message.packageName}\u0000${message.view ?? 'main'}`;
     held.delete(key);
     held.set(key, message);
     return false;

@@ -13,6 +13,8 @@ import type {
   RegistrationInput,
   RegistrationRecord,
   RegistrationResult,
+  ScreenKey,
+  ScreenRecord,
   SessionSnapshotRecord,
   Store,
 } from './store.js';
@@ -70,6 +72,26 @@ const SCHEMA = `
   );
 `;
 
+/**
+ * Tables added after schema version 1 went out. Each is created when missing, in a file of any
+ * known version: adding an empty table changes nothing an older build reads, so it needs no
+ * version bump and no migration.
+ */
+const ADDITIVE_SCHEMA = `
+  -- The screens each app session last showed, per view (src/cloud/screenMemory.ts); user_id lets
+  -- a restart drop those of users whose sessions did not come back.
+  CREATE TABLE IF NOT EXISTS screens (
+    session_id TEXT NOT NULL,
+    view       TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    frame      TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    shown_at   INTEGER NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (session_id, view)
+  );
+`;
+
 interface AppRow {
   package_name: string;
   name: string;
@@ -86,6 +108,16 @@ interface RegistrationRow {
   version: string;
   registered_at: number;
   last_seen_at: number;
+}
+
+interface ScreenRow {
+  session_id: string;
+  view: string;
+  user_id: string;
+  frame: string;
+  seq: number;
+  shown_at: number;
+  expires_at: number | null;
 }
 
 interface SnapshotRow {
@@ -142,6 +174,7 @@ function openSchema(db: Database.Database, path: string): void {
       .map((row) => row.name);
     if (tables.length === 0) {
       db.exec(SCHEMA);
+      db.exec(ADDITIVE_SCHEMA);
       db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION);
       return;
     }
@@ -157,6 +190,7 @@ function openSchema(db: Database.Database, path: string): void {
         { path, found: row?.version, expected: SCHEMA_VERSION },
       );
     }
+    db.exec(ADDITIVE_SCHEMA);
   }).immediate();
 }
 
@@ -183,9 +217,13 @@ class SqliteStore implements Store {
   private readonly upsertSnapshot;
   private readonly selectSnapshots;
   private readonly removeSnapshot;
+  private readonly upsertScreen;
+  private readonly removeScreen;
+  private readonly selectScreens;
 
   private readonly replaceRunningApps: (userId: string, packageNames: readonly string[]) => void;
   private readonly registerBoot: (input: RegistrationInput) => RegistrationResult;
+  private readonly writeScreens: (puts: readonly ScreenRecord[], removals: readonly ScreenKey[]) => void;
 
   constructor(db: Database.Database) {
     this.db = db;
@@ -237,6 +275,29 @@ class SqliteStore implements Store {
     );
     this.selectSnapshots = db.prepare<[], SnapshotRow>('SELECT * FROM session_snapshots ORDER BY user_id');
     this.removeSnapshot = db.prepare<[string]>('DELETE FROM session_snapshots WHERE user_id = ?');
+
+    this.upsertScreen = db.prepare<[ScreenRow]>(
+      `INSERT INTO screens (session_id, view, user_id, frame, seq, shown_at, expires_at)
+       VALUES (@session_id, @view, @user_id, @frame, @seq, @shown_at, @expires_at)
+       ON CONFLICT (session_id, view) DO UPDATE SET user_id = excluded.user_id, frame = excluded.frame,
+         seq = excluded.seq, shown_at = excluded.shown_at, expires_at = excluded.expires_at`,
+    );
+    this.removeScreen = db.prepare<[string, string]>('DELETE FROM screens WHERE session_id = ? AND view = ?');
+    this.selectScreens = db.prepare<[], ScreenRow>('SELECT * FROM screens ORDER BY seq');
+    this.writeScreens = db.transaction((puts: readonly ScreenRecord[], removals: readonly ScreenKey[]) => {
+      for (const key of removals) this.removeScreen.run(key.sessionId, key.view);
+      for (const screen of puts) {
+        this.upsertScreen.run({
+          session_id: screen.sessionId,
+          view: screen.view,
+          user_id: screen.userId,
+          frame: screen.json,
+          seq: screen.seq,
+          shown_at: screen.shownAt,
+          expires_at: screen.expiresAt ?? null,
+        });
+      }
+    });
 
     this.replaceRunningApps = db.transaction((userId: string, packageNames: readonly string[]) => {
       this.clearRunning.run(userId);
@@ -354,6 +415,24 @@ class SqliteStore implements Store {
   deleteSessionSnapshot(userId: string): boolean {
     this.ensureOpen();
     return this.removeSnapshot.run(userId).changes > 0;
+  }
+
+  saveScreens(puts: readonly ScreenRecord[], removals: readonly ScreenKey[]): void {
+    this.ensureOpen();
+    if (puts.length > 0 || removals.length > 0) this.writeScreens(puts, removals);
+  }
+
+  loadScreens(): ScreenRecord[] {
+    this.ensureOpen();
+    return this.selectScreens.all().map((row) => ({
+      sessionId: row.session_id,
+      view: row.view,
+      userId: row.user_id,
+      json: row.frame,
+      seq: row.seq,
+      shownAt: row.shown_at,
+      ...(row.expires_at !== null ? { expiresAt: row.expires_at } : {}),
+    }));
   }
 
   close(): void {

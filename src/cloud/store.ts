@@ -1,12 +1,12 @@
 /**
  * The cloud's persistence contract (ARCHITECTURE.md "Persistence"): apps and their hashed API
- * keys, each user's running apps, app-server registrations with their restart history, and
- * persisted user-session snapshots.
+ * keys, each user's running apps, app-server registrations with their restart history,
+ * persisted user-session snapshots, and the screens each app last showed (issue 11 §3).
  *
- * Only lifecycle events touch the store (an app created, a session disposed, a server
- * registered); the data plane never does. The API is synchronous because the default
- * implementation, SQLite through better-sqlite3, is: each call is a short local transaction,
- * cheaper than the promise machinery around it would be.
+ * Lifecycle events touch the store (an app created, a session disposed, a server registered);
+ * the data plane only through a batched writer, at most once per tick (`screenWriter.ts`). The
+ * API is synchronous because the default implementation, SQLite through better-sqlite3, is:
+ * each call is a short local transaction, cheaper than the promise machinery around it would be.
  */
 
 export { createSqliteStore } from './sqliteStore.js';
@@ -85,6 +85,25 @@ export interface SessionSnapshotRecord {
   readonly savedAt: number;
 }
 
+/** Which screen: an app session's view (`main`, `dashboard`). */
+export interface ScreenKey {
+  readonly sessionId: string;
+  readonly view: string;
+}
+
+/** A remembered screen (`screenMemory.ts`): an app session's last display in one view. */
+export interface ScreenRecord extends ScreenKey {
+  readonly userId: string;
+  /** The `display_event` frame as the caller serialized it (JSON text); the store does not interpret it. */
+  readonly json: string;
+  /** Drawing order (larger is newer), kept so a restart shows the screens in the order they were drawn. */
+  readonly seq: number;
+  /** When it was drawn, in epoch ms. */
+  readonly shownAt: number;
+  /** When its `durationMs` runs out, in epoch ms; undefined: shown until replaced. */
+  readonly expiresAt?: number | undefined;
+}
+
 /**
  * The persistence contract of the cloud. Every method is synchronous and throws a
  * `TetherError` on failure (`ALREADY_EXISTS` for a duplicate app, `UNKNOWN_PACKAGE` for a
@@ -126,6 +145,14 @@ export interface Store {
   loadSessionSnapshots(): SessionSnapshotRecord[];
   /** Removes the user's snapshot; returns whether there was one. */
   deleteSessionSnapshot(userId: string): boolean;
+
+  /**
+   * Writes a batch of screen changes in one transaction: each of `puts` replaces the screen of
+   * its (session, view), each of `removals` deletes one (absent ones are ignored).
+   */
+  saveScreens(puts: readonly ScreenRecord[], removals: readonly ScreenKey[]): void;
+  /** Every saved screen, in drawing order (`seq`). */
+  loadScreens(): ScreenRecord[];
 
   /** Closes the store. Idempotent; any other call afterwards throws `INTERNAL_ERROR`. */
   close(): void;
