@@ -13,6 +13,7 @@ import type {
   RegistrationInput,
   RegistrationRecord,
   RegistrationResult,
+  SessionSnapshotChanges,
   SessionSnapshotRecord,
   Store,
 } from './store.js';
@@ -183,9 +184,11 @@ class SqliteStore implements Store {
   private readonly upsertSnapshot;
   private readonly selectSnapshots;
   private readonly removeSnapshot;
+  private readonly removeSnapshots;
 
   private readonly replaceRunningApps: (userId: string, packageNames: readonly string[]) => void;
   private readonly registerBoot: (input: RegistrationInput) => RegistrationResult;
+  private readonly applySnapshotChanges: (changes: SessionSnapshotChanges) => void;
 
   constructor(db: Database.Database) {
     this.db = db;
@@ -237,6 +240,13 @@ class SqliteStore implements Store {
     );
     this.selectSnapshots = db.prepare<[], SnapshotRow>('SELECT * FROM session_snapshots ORDER BY user_id');
     this.removeSnapshot = db.prepare<[string]>('DELETE FROM session_snapshots WHERE user_id = ?');
+    this.removeSnapshots = db.prepare<[]>('DELETE FROM session_snapshots');
+
+    this.applySnapshotChanges = db.transaction((changes: SessionSnapshotChanges) => {
+      const savedAt = changes.savedAt ?? Date.now();
+      for (const { userId, json } of changes.save) this.upsertSnapshot.run(userId, json, savedAt);
+      for (const userId of changes.remove) this.removeSnapshot.run(userId);
+    });
 
     this.replaceRunningApps = db.transaction((userId: string, packageNames: readonly string[]) => {
       this.clearRunning.run(userId);
@@ -354,6 +364,16 @@ class SqliteStore implements Store {
   deleteSessionSnapshot(userId: string): boolean {
     this.ensureOpen();
     return this.removeSnapshot.run(userId).changes > 0;
+  }
+
+  writeSessionSnapshots(changes: SessionSnapshotChanges): void {
+    this.ensureOpen();
+    this.applySnapshotChanges(changes);
+  }
+
+  clearSessionSnapshots(): number {
+    this.ensureOpen();
+    return this.removeSnapshots.run().changes;
   }
 
   close(): void {

@@ -3,8 +3,9 @@
  * keys, each user's running apps, app-server registrations with their restart history, and
  * persisted user-session snapshots.
  *
- * Only lifecycle events touch the store (an app created, a session disposed, a server
- * registered); the data plane never does. The API is synchronous because the default
+ * Only lifecycle events touch the store (an app created, a session changing state, a server
+ * registered); the data plane never does (delivery positions are reserved in blocks, see
+ * `sessionPersistence.ts`). The API is synchronous because the default
  * implementation, SQLite through better-sqlite3, is: each call is a short local transaction,
  * cheaper than the promise machinery around it would be.
  */
@@ -85,6 +86,16 @@ export interface SessionSnapshotRecord {
   readonly savedAt: number;
 }
 
+/** One batch of {@link Store.writeSessionSnapshots}. */
+export interface SessionSnapshotChanges {
+  /** Snapshots to save (replace), as the caller serialized them (JSON text). */
+  readonly save: ReadonlyArray<{ readonly userId: string; readonly json: string }>;
+  /** Users whose snapshot is removed. */
+  readonly remove: readonly string[];
+  /** When the batch was written, in epoch ms; defaults to now. */
+  readonly savedAt?: number;
+}
+
 /**
  * The persistence contract of the cloud. Every method is synchronous and throws a
  * `TetherError` on failure (`ALREADY_EXISTS` for a duplicate app, `UNKNOWN_PACKAGE` for a
@@ -126,6 +137,14 @@ export interface Store {
   loadSessionSnapshots(): SessionSnapshotRecord[];
   /** Removes the user's snapshot; returns whether there was one. */
   deleteSessionSnapshot(userId: string): boolean;
+  /**
+   * Applies a batch of snapshot changes in one transaction (the write-through of one tick): each
+   * save replaces the user's snapshot, each removal deletes it. All or nothing: a process killed
+   * mid-batch leaves the store as it was before it.
+   */
+  writeSessionSnapshots(changes: SessionSnapshotChanges): void;
+  /** Removes every session snapshot; returns how many there were. */
+  clearSessionSnapshots(): number;
 
   /** Closes the store. Idempotent; any other call afterwards throws `INTERNAL_ERROR`. */
   close(): void;
