@@ -296,7 +296,7 @@ export class ReplayBuffer {
    */
   reserve(block: number): ResumeState {
     const half = Math.floor(block / 2);
-    if (this.next + half > this.reservedBelow) this.reservedBelow = this.next + block;
+    if (this.next + half >= this.reservedBelow) this.reservedBelow = this.next + block;
     this.renewAt = this.reservedBelow - half;
     return { nextSeq: this.reservedBelow, droppedAtSeq: this.sentThrough };
   }
