@@ -17,6 +17,8 @@ export interface AppWebhook {
   readonly acked: number;
   /** `stop_request`s answered so far. */
   readonly stopped: number;
+  /** `data_stream` frames received so far, over all its sockets. */
+  readonly dataFrames: number;
   /** The key its app sockets authenticate with; set once the app is registered. */
   apiKey: string;
   readonly sockets: ClientSocket[];
@@ -28,13 +30,17 @@ export interface AppWebhook {
   close(): Promise<void>;
 }
 
-/** Starts the webhook of `packageName` on 127.0.0.1 (any free port). */
-export async function startAppWebhook(packageName: string): Promise<AppWebhook> {
+/** Starts the webhook of `packageName` on 127.0.0.1 (any free port), subscribing to `subscriptions` (none by default). */
+export async function startAppWebhook(packageName: string, subscriptions: readonly string[] = []): Promise<AppWebhook> {
   const sockets: ClientSocket[] = [];
   const bySession = new Map<string, { socket: ClientSocket; url: string }>();
   const connect = async (sessionId: string, url: string) => {
     const socket = await openAcked(url, { type: 'tpa_connection_init', sessionId, packageName, apiKey: hook.apiKey }, 'tpa_connection_ack');
-    socket.ws.send(JSON.stringify({ type: 'subscription_update', packageName, subscriptions: [] }));
+    socket.ws.send(JSON.stringify({ type: 'subscription_update', packageName, subscriptions }));
+    socket.ws.on('message', (data: Buffer) => {
+      // Only a cheap look: every frame after the ack is data or a heartbeat here.
+      if (data.includes('"data_stream"')) hook.dataFrames++;
+    });
     sockets.push(socket);
     bySession.set(sessionId, { socket, url });
     hook.acked++;
@@ -43,6 +49,7 @@ export async function startAppWebhook(packageName: string): Promise<AppWebhook> 
     url: '',
     acked: 0,
     stopped: 0,
+    dataFrames: 0,
     apiKey: '',
     sockets,
     async reconnect(sessionId: string) {
