@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 /** JWT secret the child is started with (mint glasses tokens with it). */
 export const CLOUD_PROCESS_SECRET = 'cloud-process-test-secret-of-32-bytes!!';
 /** Admin token the child is started with. */
-export const CLOUD_PROCESS_ADMIN = 'cloud-process-admin-token';
+const CLOUD_PROCESS_ADMIN = 'cloud-process-admin-token';
 
 /** Options of {@link startCloudProcess}. */
 export interface CloudProcessOptions {
