@@ -66,16 +66,17 @@ class CrashMentraApp extends MentraAppServer implements MentraAppWithLiveSession
   }
 }
 
-/** App sessions the store says are running (a read-only look from outside the cloud process). */
-function storedRunningApps(dbPath: string): number {
+/** What the store holds (a read-only look from outside the cloud process): sessions, and app sessions running. */
+function stored(dbPath: string): { sessions: number; runningApps: number } {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
-    let running = 0;
-    for (const { snapshot } of db.prepare<[], { snapshot: string }>('SELECT snapshot FROM session_snapshots').all()) {
+    const rows = db.prepare<[], { snapshot: string }>('SELECT snapshot FROM session_snapshots').all();
+    let runningApps = 0;
+    for (const { snapshot } of rows) {
       const children = (JSON.parse(snapshot) as { snapshot: { children: Record<string, { snapshot?: { value?: unknown } }> } }).snapshot.children;
-      for (const pkg of [TETHER_PKG, MENTRA_PKG]) if (children[appChildId(pkg)]?.snapshot?.value === 'running') running++;
+      for (const pkg of [TETHER_PKG, MENTRA_PKG]) if (children[appChildId(pkg)]?.snapshot?.value === 'running') runningApps++;
     }
-    return running;
+    return { sessions: rows.length, runningApps };
   } finally {
     db.close();
   }
@@ -139,7 +140,7 @@ it(`brings ${USERS} users' apps back after a SIGKILL, without a second session_r
   for (const [i, g] of glasses.entries()) for (let k = 0; k < 3; k++) g.transcribe(`user${i} before ${k}`);
   await waitFor(() => tether.transcripts.length === 3 * USERS && mentra.app.transcripts.length === 3 * USERS, { timeoutMs: 10_000 });
   // Written through by the running cloud: every app session is in the store as running.
-  await waitFor(() => storedRunningApps(dbPath) === 2 * USERS, { timeoutMs: 2000, intervalMs: 100 });
+  await waitFor(() => stored(dbPath).runningApps === 2 * USERS, { timeoutMs: 2000, intervalMs: 100 });
   const seqBefore = new Map([...tether.bySession].map(([id, s]) => [id, s.delivery.lastSeq ?? 0]));
 
   cloud.child.kill('SIGKILL');
@@ -147,6 +148,8 @@ it(`brings ${USERS} users' apps back after a SIGKILL, without a second session_r
   await cloud.exited;
   const restarted = await startCloudProcess({ port, dbPath, env: { TETHER_APP_RECONNECT_WINDOW_MS: '6000' } });
   cloud = restarted;
+  // The restored sessions keep their rows: a second crash now would restore them again.
+  expect(stored(dbPath).sessions).toBe(USERS);
 
   // Glasses come back by themselves in real life; here the test reconnects each one, well within grace.
   await connectAll(10_000);
