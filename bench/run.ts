@@ -1,13 +1,15 @@
 /**
  * `npm run bench [-- --quick] [-- --label <text>]`: runs every benchmark, prints its figures,
  * then the text to paste into docs/PERFORMANCE.md; the socket benchmarks (heartbeat, session
- * memory) also write `bench/results/<name>.json`, and `--quick` runs them at their smaller size.
+ * memory, persistence) also write `bench/results/<name>.json`, and `--quick` runs them at their
+ * smaller size.
  * It reports whether each target was met but does not fail on a miss: single rounds vary by
  * ±10% (V8's JIT and GC, other load on the machine), so a verdict needs a person reading the
  * medians and their spread, not an exit code.
  */
 import { formatHeartbeat, heartbeatDeadlineMs, heartbeatOptions, runHeartbeat } from './heartbeat.js';
 import { formatThroughput, runInspectorThroughput } from './inspectorThroughput.js';
+import { formatPersistence, persistenceDeadlineMs, persistenceOptions, runPersistence } from './persistence.js';
 import { formatSessionMemory, runSessionMemory, sessionMemoryDeadlineMs, sessionMemoryOptions } from './sessionMemory.js';
 import { runSlowConsumer } from './slowConsumer.js';
 import { parseFlags, withDeadline, writeResult } from './support/report.js';
@@ -39,11 +41,17 @@ console.log(`\nslow consumer: an app socket paused ${flags.quick ? 15 : 60} s wh
 const slow = await withDeadline('slowConsumer', 300_000, () => runSlowConsumer({ pauseMs: flags.quick ? 15_000 : 60_000, log }));
 console.log(`  wrote ${writeResult({ ...slow, ...label })}`);
 
+const persistenceRun = { ...persistenceOptions(flags.quick), ...label, log };
+console.log(`\nwrite-through cost: ${persistenceRun.users} users' lifecycle churn, sessions written through vs at shutdown only`);
+const persistence = await withDeadline('persistence', persistenceDeadlineMs(persistenceRun), () => runPersistence(persistenceRun));
+console.log(`  wrote ${writeResult(persistence)}`);
+
 console.log('\n--- for docs/PERFORMANCE.md ---\n');
 console.log(formatThroughput(throughput));
 console.log('\n' + formatThroughput(headline));
 console.log('\n### Heartbeat cost\n\n' + formatHeartbeat(heartbeat));
 console.log('\n### Memory per user session\n\n' + formatSessionMemory(memory));
+console.log('\n### Write-through cost\n\n' + formatPersistence(persistence));
 console.log(`\n(benchmarks took ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
 const runtime = headline.ratios.find((r) => r.name === 'cloud+hub/cloud');

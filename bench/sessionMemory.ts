@@ -25,11 +25,10 @@
  * `bench/results/sessionMemory.json`. Run it before and after a change (`--label before-…`,
  * `--label after-…`) and compare `perSessionKiB` field by field.
  */
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startAppWebhook, type AppWebhook } from './support/appWebhook.js';
 import { closeAll, openAcked, openGlasses, type ClientSocket } from './support/clients.js';
 import { startServerChild, type ServerChild } from './support/children.js';
-import { fixed, isMain, median, parseFlags, sleep, table, withDeadline, writeResult, type BenchFigures } from './support/report.js';
+import { fixed, isMain, median, parseFlags, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
 import type { MemoryFigures } from './support/serverChild.js';
 
 /** The cloud's default heartbeat, in ms (the baseline pings at the same pace). */
@@ -62,79 +61,6 @@ interface RunFigures {
   before: MemoryFigures;
   after: MemoryFigures;
   perSessionKiB: { rss: number; heapUsed: number; external: number };
-}
-
-/** An app server's webhook: opens the app socket the way `@mentra/sdk` does, then answers. */
-interface AppWebhook {
-  readonly url: string;
-  /** App sockets acked so far. */
-  readonly acked: number;
-  apiKey: string;
-  readonly sockets: ClientSocket[];
-  close(): Promise<void>;
-}
-
-async function startAppWebhook(packageName: string): Promise<AppWebhook> {
-  const sockets: ClientSocket[] = [];
-  const bySession = new Map<string, ClientSocket>();
-  const hook = {
-    url: '',
-    acked: 0,
-    apiKey: '',
-    sockets,
-    close: async () => {
-      closeAll(sockets);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    },
-  };
-  const server: HttpServer = createServer((req, res) => {
-    void readJson(req).then(async (body) => {
-      const answer = (status: number, payload: object) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
-      const { type, sessionId } = body as { type?: string; sessionId?: string };
-      if (type === 'stop_request' && sessionId) {
-        bySession.get(sessionId)?.ws.close();
-        bySession.delete(sessionId);
-        return answer(200, { status: 'success' });
-      }
-      const url = (body as { mentraOSWebsocketUrl?: string }).mentraOSWebsocketUrl ?? (body as { augmentOSWebsocketUrl?: string }).augmentOSWebsocketUrl;
-      if (type !== 'session_request' || !sessionId || !url) return answer(400, { status: 'error', message: 'Unknown webhook request type' });
-      try {
-        const socket = await openAcked(url, { type: 'tpa_connection_init', sessionId, packageName, apiKey: hook.apiKey }, 'tpa_connection_ack');
-        socket.ws.send(JSON.stringify({ type: 'subscription_update', packageName, subscriptions: [] }));
-        sockets.push(socket);
-        bySession.set(sessionId, socket);
-        hook.acked++;
-        answer(200, { status: 'success' });
-      } catch {
-        answer(500, { status: 'error', message: 'Failed to connect' });
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  hook.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`;
-  return hook;
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString()) as unknown;
-  } catch {
-    return {};
-  }
-}
-
-/** Waits until `done()` holds, polling every 50 ms; rejects after `timeoutMs` with `what`. */
-async function until(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what()}`);
-    await sleep(50);
-  }
 }
 
 /** Brings `count` users up on a Tether cloud: glasses with both apps declared running, both app sockets acked. */

@@ -181,7 +181,7 @@ function appLinkInput(
 }
 
 /** Which socket a retirement closes: the one the event names, or the one the session holds. */
-interface RetireParams {
+export interface RetireParams {
   of: 'event' | 'held';
   code: number;
   reason: string;

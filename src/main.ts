@@ -1,5 +1,5 @@
 /**
- * `npm start`: the cloud with its example apps (Notify, Live Captions) registered automatically
+ * `npm start` (or, compiled, `node dist/src/main.js`): the cloud with its example apps (Notify, Live Captions) registered automatically
  * and the inspector, on the embedded SQLite store; prints the URLs and a development glasses
  * token. The example apps stream their own connection actors into the inspector too.
  */
@@ -64,13 +64,23 @@ Try: npm run sim -- --token <token> --apps com.tether.captions
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (stopping) return;
+    // Repeated signals (a process group's Ctrl-C) must not cut the shutdown short.
+    if (stopping) {
+      cloud.logger.warn({ signal }, 'already shutting down; signal ignored');
+      return;
+    }
     stopping = true;
+    cloud.logger.info({ signal }, 'shutting down');
     void (async () => {
       for (const app of apps) await app.stop();
       for (const ingest of ingests) await ingest.close();
       await cloud.close();
-      process.exit(0);
-    })();
+    })().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        cloud.logger.error({ err: (error as Error).message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   });
 }

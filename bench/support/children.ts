@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ChildCall, ChildReady, CpuWindow, MemoryFigures, ServerChildOptions } from './serverChild.js';
+import type { ChildCall, ChildReady, CpuWindow, MemoryFigures, PersistenceFigures, ServerChildOptions, ShutdownFlush } from './serverChild.js';
 
 const CHILD_SCRIPT = fileURLToPath(new URL('./serverChild.ts', import.meta.url));
 /** tsx's loader, resolved from here so the child does not depend on its working directory. */
@@ -29,6 +29,10 @@ export interface ServerChild {
   measureStop(): Promise<CpuWindow>;
   /** Memory after two full GCs. */
   memory(): Promise<MemoryFigures>;
+  /** The cloud's write-through counters (tether only). */
+  persistence(): Promise<PersistenceFigures>;
+  /** Runs the shutdown's flush and says what it took (tether only; the cloud writes nothing after it). */
+  flushForShutdown(): Promise<ShutdownFlush>;
   /** Closes the server and ends the process (killed by pid if it does not exit in 10 s). */
   close(): Promise<void>;
 }
@@ -127,6 +131,8 @@ export async function startServerChild(options: Omit<ServerChildOptions, 'lifeti
     measureStart: () => call<void>({ op: 'measureStart' }),
     measureStop: () => call<CpuWindow>({ op: 'measureStop' }),
     memory: () => call<MemoryFigures>({ op: 'memory' }),
+    persistence: () => call<PersistenceFigures>({ op: 'persistence' }),
+    flushForShutdown: () => call<ShutdownFlush>({ op: 'flushForShutdown' }),
     async close() {
       if (exited) return;
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));

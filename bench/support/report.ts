@@ -115,6 +115,15 @@ export async function withDeadline<T>(name: string, ms: number, body: () => Prom
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Waits until `done()` holds, polling every 50 ms; rejects after `timeoutMs` with `what`. */
+export async function until(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what()}`);
+    await sleep(50);
+  }
+}
+
 /** Formats `n` with `digits` decimals. */
 export const fixed = (n: number, digits = 1) => n.toFixed(digits);
 

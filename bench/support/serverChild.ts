@@ -28,6 +28,10 @@ export interface ServerChildOptions {
   heartbeatTimeoutMs: number;
   /** The child exits by itself after this long, whatever happens, in ms. */
   lifetimeMs: number;
+  /** SQLite file of the cloud (tether only); in memory by default. */
+  dbPath?: string;
+  /** Whether the cloud writes sessions through as they change (tether only; default true). */
+  writeThrough?: boolean;
 }
 
 /** Where the child's server listens, sent once it does. */
@@ -46,6 +50,8 @@ export type ChildCall =
   | { op: 'measureStart' }
   | { op: 'measureStop' }
   | { op: 'memory' }
+  | { op: 'persistence' }
+  | { op: 'flushForShutdown' }
   | { op: 'close' };
 
 /** A request from the parent; the child answers `{ id, ok, result }` or `{ id, ok: false, error }`. */
@@ -82,6 +88,25 @@ export interface MemoryFigures {
   arrayBuffers: number;
 }
 
+/** Answer to `persistence` (tether only): the cloud's write-through counters. */
+export interface PersistenceFigures {
+  /** Transactions written. */
+  batches: number;
+  /** Session rows saved and deleted. */
+  saved: number;
+  removed: number;
+}
+
+/** Answer to `flushForShutdown`: what the shutdown's flush (a SIGTERM) took. */
+export interface ShutdownFlush {
+  /** Sessions the store holds afterwards. */
+  sessions: number;
+  /** Rows the flush itself wrote. */
+  rows: number;
+  /** Time the flush took, in ms. */
+  ms: number;
+}
+
 /** Sampling interval of the event-loop delay histogram, in ms. */
 const EVENT_LOOP_RESOLUTION_MS = 10;
 
@@ -90,6 +115,8 @@ interface Server {
   appUrl: string;
   tokens(userIds: string[]): Promise<string[]>;
   registerApp(packageName: string, webhookUrl: string): string;
+  persistence(): PersistenceFigures;
+  flushForShutdown(): ShutdownFlush;
   close(): Promise<void>;
 }
 
@@ -98,7 +125,7 @@ async function startTether(options: ServerChildOptions): Promise<Server> {
     host: '127.0.0.1',
     overrides: {
       port: 0,
-      dbPath: ':memory:',
+      dbPath: options.dbPath ?? ':memory:',
       logLevel: 'error',
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,
@@ -108,6 +135,7 @@ async function startTether(options: ServerChildOptions): Promise<Server> {
     },
     inspector: false,
     restore: false,
+    ...(options.writeThrough === undefined ? {} : { writeThrough: options.writeThrough }),
   });
   // A renamed setting would leave the default in place and measure the wrong thing.
   if (cloud.config.heartbeatIntervalMs !== options.heartbeatIntervalMs || cloud.config.heartbeatTimeoutMs !== options.heartbeatTimeoutMs) {
@@ -118,6 +146,13 @@ async function startTether(options: ServerChildOptions): Promise<Server> {
     appUrl: cloud.appUrl,
     tokens: (userIds) => Promise.all(userIds.map((userId) => cloud.createGlassesToken(userId))),
     registerApp: (packageName, webhookUrl) => cloud.registerApp({ packageName, name: packageName, webhookUrl }).apiKey,
+    persistence: () => ({ ...cloud.sessions.persistenceStats }),
+    flushForShutdown: () => {
+      const saved = cloud.sessions.persistenceStats.saved;
+      const started = performance.now();
+      const sessions = cloud.sessions.persistAll();
+      return { sessions, rows: cloud.sessions.persistenceStats.saved - saved, ms: performance.now() - started };
+    },
     close: () => cloud.close({ persist: false }),
   };
 }
@@ -163,6 +198,12 @@ async function startBaseline(options: ServerChildOptions): Promise<Server> {
     // The same length as a real core token, so the frames weigh the same.
     tokens: async (userIds) => userIds.map((userId) => `baseline.${userId}.`.padEnd(180, 'x')),
     registerApp: () => 'baseline-api-key',
+    persistence: () => {
+      throw new Error('the baseline server persists nothing');
+    },
+    flushForShutdown: () => {
+      throw new Error('the baseline server persists nothing');
+    },
     close: async () => {
       for (const ws of wss.clients) ws.terminate();
       wss.close();
@@ -232,6 +273,10 @@ async function main(): Promise<void> {
         const m = process.memoryUsage();
         return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers } satisfies MemoryFigures;
       }
+      case 'persistence':
+        return server.persistence();
+      case 'flushForShutdown':
+        return server.flushForShutdown();
       case 'close':
         await server.close();
         setImmediate(() => process.exit(0));

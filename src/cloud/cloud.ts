@@ -71,8 +71,17 @@ export interface CreateCloudOptions {
   inspector?: InspectorHub | false;
   /** Session timing beyond what the configuration names (webhook retries, app connect timeout). */
   session?: Partial<SessionConfig>;
-  /** Restore the sessions a previous process persisted (default true). */
+  /**
+   * Restore the sessions a previous process left in the store (default true); `false` deletes
+   * them and starts afresh.
+   */
   restore?: boolean;
+  /**
+   * Write every user session through to the store as it changes (default true), so a crash loses
+   * nothing. `false` saves them only at shutdown, which a crash loses: only for measuring what
+   * write-through costs (`bench/persistence.ts`).
+   */
+  writeThrough?: boolean;
   /** Clock and randomness for the machines (tests). */
   now?: () => number;
   random?: () => number;
@@ -104,10 +113,11 @@ export interface Cloud {
   /** Mints a core token for simulated glasses. */
   createGlassesToken(userId: string, expiresInSeconds?: number): Promise<string>;
   /**
-   * Graceful shutdown, idempotent. By default every user session is persisted for the next
-   * process and both glasses and apps are closed with 1012 (service restart: come back); with
-   * `{ persist: false }` nothing is kept and the glasses are closed with 1001 (going away).
-   * Then the actors are stopped, the HTTP server and the store closed.
+   * Graceful shutdown, idempotent. The sessions are in the store already (written through); by
+   * default the pending changes are flushed for the next process (synchronously, before anything
+   * else happens) and both glasses and apps are closed with 1012 (service restart: come back);
+   * with `{ persist: false }` the stored sessions are deleted and the glasses are closed with
+   * 1001 (going away). Then the actors are stopped, the HTTP server and the store closed.
    */
   close(options?: { persist?: boolean }): Promise<void>;
   /** How many persisted sessions this cloud restored at start. */
@@ -179,6 +189,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
 
   const sessions = new SessionRegistry({
     resumeState: deliveries,
+    ...(options.writeThrough === undefined ? {} : { writeThrough: options.writeThrough }),
     config: sessionConfig,
     store,
     sockets,
@@ -305,9 +316,9 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const base = effectivePublicUrl(config, port);
   appUrl = `${base}${WS_PATHS.app}`;
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  const restoredSessions = options.restore === false ? 0 : sessions.restoreAll();
+  const restoredSessions = sessions.restoreAll({ fresh: options.restore === false });
   // The screens of sessions that came back; the rest are deleted (their sessions are gone).
-  // Without a restore both stay in the store as they are, for a later start that restores.
+  // Without a restore they stay in the store as they are, for a later start that restores.
   const restoredScreens =
     options.restore === false
       ? 0
@@ -318,8 +329,11 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const close = ({ persist = true }: { persist?: boolean } = {}) =>
     (closing ??= (async () => {
       accepting = false;
-      // Persist before any socket closes, so the snapshots hold the live state.
-      const persisted = persist ? sessions.persistAll() : 0;
+      // Flushed before any socket closes, so the rows hold the live state; synchronous, so a
+      // second signal (or a kill) after this line finds the store complete.
+      let persisted = 0;
+      if (persist) persisted = sessions.persistAll();
+      else sessions.discardPersisted();
       const closes: Array<Promise<void>> = [];
       for (const entry of [...sockets.values()]) {
         const code = entry.kind === 'glasses' && !persist ? CloseCode.GOING_AWAY : CloseCode.SERVICE_RESTART;

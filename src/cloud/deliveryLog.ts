@@ -98,6 +98,7 @@ export class DeliveryLog {
   private reclaiming = false;
   private sweepCursor: Iterator<ReplayBuffer> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private reservationListener: ((sessionId: string) => void) | undefined;
   // The apps one glasses event goes to share its `data`: measured once.
   private measured: { data: unknown; length: number } | undefined;
 
@@ -202,9 +203,30 @@ export class DeliveryLog {
     return replayed;
   }
 
-  /** The sequence position of `sessionId` to persist (cloud restart), or undefined without one. */
+  /**
+   * The exact sequence position of `sessionId` to persist at a clean shutdown (no frame is
+   * numbered after it), or undefined without one.
+   */
   exportState(sessionId: string): ResumeState | undefined {
     return this.slots.get(sessionId)?.buffer.exportState();
+  }
+
+  /**
+   * The position of `sessionId` to persist while it runs: a reservation `block` numbers ahead
+   * (`ReplayBuffer.reserve`), or undefined without a buffer. The listener given to
+   * {@link watchReservations} hears when it must be renewed.
+   */
+  reserveState(sessionId: string, block: number): ResumeState | undefined {
+    return this.slots.get(sessionId)?.buffer.reserve(block);
+  }
+
+  /**
+   * Calls `listener` with a session id whenever that session's numbering gets close to its
+   * persisted reservation (at most once per reservation, never per frame): persist it again
+   * with {@link reserveState}. One listener; a later call replaces it.
+   */
+  watchReservations(listener: (sessionId: string) => void): void {
+    this.reservationListener = listener;
   }
 
   /**
@@ -284,6 +306,7 @@ export class DeliveryLog {
       this.evictions[reason] += frames;
       this.metrics?.replayEvictions.inc({ reason }, frames);
     },
+    reservationDue: (buffer) => this.reservationListener?.(buffer.sessionId),
     dataBytes: (data) => {
       const last = this.measured;
       if (last && last.data === data && typeof data === 'object' && data !== null) return last.length;

@@ -1,8 +1,10 @@
 /**
- * `npm run cloud`: the cloud alone, configured only by the environment (see README). On start it
- * restores the sessions a previous process persisted; on SIGTERM/SIGINT it persists every user
- * session, closes glasses and apps with 1012 (so they reconnect to the next process) and closes
- * the store.
+ * The cloud alone, configured only by the environment (see README). In production run the
+ * compiled file, `node dist/src/cloud/main.js`, with nothing between it and the signals (`npm run
+ * cloud` runs this source under tsx, for development). On start it restores the sessions the
+ * store holds (written through by the previous process, whether it shut down or crashed); on
+ * SIGTERM/SIGINT it flushes what is pending, closes glasses and apps with 1012 (so they reconnect
+ * to the next process) and closes the store.
  */
 import { createCloud } from './cloud.js';
 import { resolveCloudConfig } from './config.js';
@@ -15,9 +17,20 @@ console.log(`Tether cloud on ${cloud.url} — glasses ${cloud.glassesUrl}, apps 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (stopping) return;
+    // A signal sent to the whole process group (Ctrl-C, systemd's default) often comes twice, or
+    // as both SIGINT and SIGTERM: the first one starts the shutdown, the others must not cut it short.
+    if (stopping) {
+      cloud.logger.warn({ signal }, 'already shutting down; signal ignored');
+      return;
+    }
     stopping = true;
     cloud.logger.info({ signal }, 'shutting down');
-    void cloud.close().then(() => process.exit(0));
+    cloud.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        cloud.logger.error({ err: (error as Error).message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   });
 }

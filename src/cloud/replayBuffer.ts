@@ -36,6 +36,11 @@ export interface ReplayAccount {
   evicted(reason: EvictionReason, frames: number): void;
   /** Serialised length of a frame's `data`; the account may remember it across the apps one event goes to. */
   dataBytes(data: unknown): number;
+  /**
+   * The numbering reached the point where its persisted reservation must be renewed (see
+   * {@link ReplayBuffer.reserve}); called once per crossing, not per frame.
+   */
+  reservationDue?(buffer: ReplayBuffer): void;
 }
 
 /**
@@ -128,6 +133,13 @@ export class ReplayBuffer {
   private next = 1;
   private sentThrough = 0;
   private deliverableGen = 0;
+  /** Numbers below this are covered by what the store holds (see {@link reserve}). */
+  private reservedBelow = 1;
+  /**
+   * When `next` reaches this, {@link ReplayAccount.reservationDue} is told (once: it is then
+   * disarmed until the next {@link reserve}). 0 before the first reservation: due at once.
+   */
+  private renewAt = 0;
 
   /**
    * @param sessionId - the app session the frames are for
@@ -183,6 +195,10 @@ export class ReplayBuffer {
     this.evictExpired(now);
     const frame: DataStreamFrame = { type: 'data_stream', sessionId: this.sessionId, streamType, data, seq: this.next };
     this.next += 1;
+    if (this.next >= this.renewAt) {
+      this.renewAt = Number.POSITIVE_INFINITY;
+      this.account.reservationDue?.(this);
+    }
     const size = frameBytes(frame, this.account.dataBytes(data));
     if (size > this.limits.maxBytes) {
       this.dropOldest(this.count, 'bytes');
@@ -260,9 +276,29 @@ export class ReplayBuffer {
     return { after, gap, frames, renumberedBy };
   }
 
-  /** The position to persist across a cloud restart. */
+  /** The exact position to persist across a cloud restart (a clean shutdown: no more frames follow). */
   exportState(): ResumeState {
     return { nextSeq: this.next, droppedAtSeq: this.sentThrough };
+  }
+
+  /**
+   * The position to persist while frames keep coming (write-through, `sessionPersistence.ts`): a
+   * *reservation* rather than the counter, so the store is not written per frame. The returned
+   * `nextSeq` is a mark at least `block / 2` ahead of the counter (renewed to `next + block` when
+   * less is left); once the counter gets within `block / 2` of the mark, the account is told
+   * ({@link ReplayAccount.reservationDue}) and the caller persists a new reservation. A process
+   * that dies and is restored from a reservation continues numbering at the mark, past every
+   * number it may have handed out, so no `seq` is ever used twice; the unused numbers before the
+   * mark are reported as part of the gap to a client behind it (`resume_gap`, an upper bound of
+   * what it lost, by less than `block`).
+   *
+   * @param block - numbers reserved at a time (≥ 2)
+   */
+  reserve(block: number): ResumeState {
+    const half = Math.floor(block / 2);
+    if (this.next + half >= this.reservedBelow) this.reservedBelow = this.next + block;
+    this.renewAt = this.reservedBelow - half;
+    return { nextSeq: this.reservedBelow, droppedAtSeq: this.sentThrough };
   }
 
   /**
@@ -280,6 +316,9 @@ export class ReplayBuffer {
     this.next = nextSeq;
     this.sentThrough = droppedAtSeq;
     this.deliverableGen = 0;
+    // What was restored is what the store holds: the next reservation starts from here.
+    this.reservedBelow = nextSeq;
+    this.renewAt = 0;
   }
 
   /** Keeps `frame` in the next free slot; the caller made room (`count < maxMessages`). */

@@ -3,20 +3,18 @@
  * principle 9), created with the cloud's I/O actors provided, its inspection observer and its
  * logger. It turns the machines' emitted events into effects — persisting the desired apps,
  * telling the glasses which apps run — and drops an entry only if it is still the actor that
- * ended, so a late disposal never removes its successor.
+ * ended, so a late disposal never removes its successor. Every session is written through to
+ * the store as it changes by `sessionPersistence.ts`.
  */
 import { createActor, type Actor, type InspectionEvent, type Observer, type Snapshot } from 'xstate';
 import { appSessionMachine } from '../../machines/appSession.js';
 import type { SessionConfig } from '../../machines/policy/sessionConfig.js';
 import {
-  appSessionId,
   appSocketGenOf,
   glassesGenOf,
   highestGenIn,
   isCurrentGlassesGen,
-  listedAppPackages,
   liveAppSession,
-  persistableSnapshot,
   reviveSessionSnapshot,
   userIdOfAppSession,
   userSessionSystemId,
@@ -29,6 +27,7 @@ import type { Logger } from '../logger.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
 import type { CloudMetrics } from './metrics.js';
+import { SessionPersistence, type DeliveryPositions, type PersistenceStats } from './sessionPersistence.js';
 import type { Store } from './store.js';
 
 /** A running `userSession` actor. */
@@ -50,10 +49,9 @@ export interface SessionRegistryOptions {
   };
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** Where each app session's delivery position (`seq`) lives, so a restart continues it. */
-  resumeState?: {
-    exportState(sessionId: string): unknown;
-    importState(sessionId: string, state: never): void;
-  };
+  resumeState?: DeliveryPositions;
+  /** Whether sessions are written through as they change (default); see `sessionPersistence.ts`. */
+  writeThrough?: boolean;
   now?: () => number;
   random?: () => number;
 }
@@ -64,15 +62,6 @@ interface AppState {
   reconnectingApps: string[];
 }
 
-/** What the cloud keeps of one user session across a restart. */
-interface PersistedSession {
-  version: 1;
-  /** XState's persisted snapshot of the `userSession` actor and its app sessions. */
-  snapshot: unknown;
-  /** Delivery position of each app session, by session id. */
-  delivery: Record<string, unknown>;
-}
-
 /** The user sessions of one cloud. */
 export class SessionRegistry {
   private readonly sessions = new Map<string, UserSessionActor>();
@@ -81,10 +70,17 @@ export class SessionRegistry {
   /** The latest plain app state of each user not yet written to its glasses (see {@link scheduleAppState}). */
   private readonly pendingAppStates = new Map<UserSessionActor, AppState>();
   private appStateFlush: NodeJS.Immediate | undefined;
+  private readonly persistence: SessionPersistence;
 
   constructor(options: SessionRegistryOptions) {
     this.options = options;
     const { actors } = options;
+    this.persistence = new SessionPersistence({
+      store: options.store,
+      logger: options.logger,
+      ...(options.resumeState ? { delivery: options.resumeState } : {}),
+      ...(options.writeThrough === undefined ? {} : { writeThrough: options.writeThrough }),
+    });
     this.machine = userSessionMachine.provide({
       actors: {
         socketLink: actors.socketLink,
@@ -163,6 +159,8 @@ export class SessionRegistry {
 
   /** Stops every session at once (shutdown); their sockets are closed by the caller. */
   stopAll(): void {
+    // Stopped sessions keep their rows: persistence stops watching first.
+    this.persistence.detach();
     for (const actor of this.sessions.values()) actor.stop();
     this.sessions.clear();
     clearImmediate(this.appStateFlush);
@@ -171,52 +169,53 @@ export class SessionRegistry {
   }
 
   /**
-   * Saves every live session's persisted snapshot to the store (cloud shutdown). The sockets
-   * are not touched: call this before closing them, so the snapshots hold the live state.
-   * Returns how many were saved.
+   * Shutdown: flushes what the store does not hold yet (the current tick's changes, exact delivery
+   * positions) and stops writing, so the sessions keep their rows for the next process. The
+   * sockets are not touched: call this before closing them. Returns how many sessions the store
+   * holds.
    */
   persistAll(): number {
-    let saved = 0;
-    for (const [userId, actor] of this.sessions) {
-      const snapshot = actor.getSnapshot();
-      if (snapshot.status !== 'active') continue;
-      const delivery: Record<string, unknown> = {};
-      for (const packageName of listedAppPackages(snapshot)) {
-        const sessionId = appSessionId(userId, packageName);
-        const state = this.options.resumeState?.exportState(sessionId);
-        if (state !== undefined) delivery[sessionId] = state;
-      }
-      const record: PersistedSession = { version: 1, snapshot: persistableSnapshot(actor), delivery };
-      this.options.store.saveSessionSnapshot(userId, JSON.stringify(record));
-      saved++;
-    }
-    return saved;
+    return this.persistence.finish();
+  }
+
+  /** Shutdown without persistence: every stored session is deleted and nothing more is written. */
+  discardPersisted(): void {
+    this.persistence.discardAll();
+  }
+
+  /** Writes and deletions so far (see `sessionPersistence.ts`). */
+  get persistenceStats(): Readonly<PersistenceStats> {
+    return this.persistence.stats;
   }
 
   /**
-   * Brings back the sessions a previous process persisted (cloud start). Their sockets are gone,
-   * so each session finds its glasses socket closed and enters `grace`, and each app session
-   * enters `resurrecting`: glasses and apps that reconnect in time continue without a webhook.
-   * The snapshots are deleted once loaded, so a crash later never restores them twice.
+   * Brings back the sessions a previous process left in the store (cloud start), whether it shut
+   * down or crashed. Their sockets are gone, so each session finds its glasses socket closed and
+   * enters `grace`, and each app session that was running enters `resurrecting`: glasses and
+   * apps that reconnect in time continue without a webhook. The rows stay and are rewritten as the
+   * restored sessions change; with `fresh`, they are deleted instead and nothing is restored.
    */
-  restoreAll(): number {
-    const { store, logger } = this.options;
+  restoreAll({ fresh = false }: { fresh?: boolean } = {}): number {
+    if (fresh) {
+      this.persistence.clearStore();
+      return 0;
+    }
+    const { logger } = this.options;
     let restored = 0;
-    for (const record of store.loadSessionSnapshots()) {
-      store.deleteSessionSnapshot(record.userId);
+    for (const stored of this.persistence.load()) {
       try {
-        const persisted = JSON.parse(record.json) as PersistedSession;
         // Numbering continues where it stopped, before any app can reconnect and ask to resume.
-        for (const [sessionId, state] of Object.entries(persisted.delivery)) {
+        for (const [sessionId, state] of Object.entries(stored.delivery)) {
           this.options.resumeState?.importState(sessionId, state as never);
         }
-        this.options.sockets.advancePast(highestGenIn(persisted.snapshot));
-        const snapshot = reviveSessionSnapshot(persisted.snapshot, { now: this.now, random: this.random });
-        const actor = this.create(record.userId, { snapshot });
+        this.options.sockets.advancePast(highestGenIn(stored.snapshot));
+        const snapshot = reviveSessionSnapshot(stored.snapshot, { now: this.now, random: this.random });
+        const actor = this.create(stored.userId, { snapshot });
         actor.send({ type: 'session.restored' });
         restored++;
       } catch (error) {
-        logger.error({ userId: record.userId, err: (error as Error).message }, 'could not restore a persisted session');
+        logger.error({ userId: stored.userId, err: (error as Error).message }, 'could not restore a persisted session');
+        this.persistence.discard(stored.userId);
       }
     }
     return restored;
@@ -262,6 +261,7 @@ export class SessionRegistry {
       },
     });
     this.sessions.set(userId, actor);
+    this.persistence.track(userId, actor);
     actor.start();
     return actor;
   }

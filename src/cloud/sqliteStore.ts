@@ -15,6 +15,7 @@ import type {
   RegistrationResult,
   ScreenKey,
   ScreenRecord,
+  SessionSnapshotChanges,
   SessionSnapshotRecord,
   Store,
 } from './store.js';
@@ -220,10 +221,12 @@ class SqliteStore implements Store {
   private readonly upsertScreen;
   private readonly removeScreen;
   private readonly selectScreens;
+  private readonly removeSnapshots;
 
   private readonly replaceRunningApps: (userId: string, packageNames: readonly string[]) => void;
   private readonly registerBoot: (input: RegistrationInput) => RegistrationResult;
   private readonly writeScreens: (puts: readonly ScreenRecord[], removals: readonly ScreenKey[]) => void;
+  private readonly applySnapshotChanges: (changes: SessionSnapshotChanges) => void;
 
   constructor(db: Database.Database) {
     this.db = db;
@@ -275,6 +278,13 @@ class SqliteStore implements Store {
     );
     this.selectSnapshots = db.prepare<[], SnapshotRow>('SELECT * FROM session_snapshots ORDER BY user_id');
     this.removeSnapshot = db.prepare<[string]>('DELETE FROM session_snapshots WHERE user_id = ?');
+    this.removeSnapshots = db.prepare<[]>('DELETE FROM session_snapshots');
+
+    this.applySnapshotChanges = db.transaction((changes: SessionSnapshotChanges) => {
+      const savedAt = changes.savedAt ?? Date.now();
+      for (const { userId, json } of changes.save) this.upsertSnapshot.run(userId, json, savedAt);
+      for (const userId of changes.remove) this.removeSnapshot.run(userId);
+    });
 
     this.upsertScreen = db.prepare<[ScreenRow]>(
       `INSERT INTO screens (session_id, view, user_id, frame, seq, shown_at, expires_at)
@@ -433,6 +443,16 @@ class SqliteStore implements Store {
       shownAt: row.shown_at,
       ...(row.expires_at !== null ? { expiresAt: row.expires_at } : {}),
     }));
+  }
+
+  writeSessionSnapshots(changes: SessionSnapshotChanges): void {
+    this.ensureOpen();
+    this.applySnapshotChanges(changes);
+  }
+
+  clearSessionSnapshots(): number {
+    this.ensureOpen();
+    return this.removeSnapshots.run().changes;
   }
 
   close(): void {

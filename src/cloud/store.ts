@@ -3,10 +3,11 @@
  * keys, each user's running apps, app-server registrations with their restart history,
  * persisted user-session snapshots, and the screens each app last showed (issue 11 §3).
  *
- * Lifecycle events touch the store (an app created, a session disposed, a server registered);
- * the data plane only through a batched writer, at most once per tick (`screenWriter.ts`). The
- * API is synchronous because the default implementation, SQLite through better-sqlite3, is:
- * each call is a short local transaction, cheaper than the promise machinery around it would be.
+ * Lifecycle events touch the store (an app created, a session changing state, a server
+ * registered); the data plane only through batched writers: screens at most once per tick
+ * (`screenWriter.ts`), delivery positions reserved in blocks (`sessionPersistence.ts`). The API
+ * is synchronous because the default implementation, SQLite through better-sqlite3, is: each
+ * call is a short local transaction, cheaper than the promise machinery around it would be.
  */
 
 export { createSqliteStore } from './sqliteStore.js';
@@ -104,6 +105,16 @@ export interface ScreenRecord extends ScreenKey {
   readonly expiresAt?: number | undefined;
 }
 
+/** One batch of {@link Store.writeSessionSnapshots}. */
+export interface SessionSnapshotChanges {
+  /** Snapshots to save (replace), as the caller serialized them (JSON text). */
+  readonly save: ReadonlyArray<{ readonly userId: string; readonly json: string }>;
+  /** Users whose snapshot is removed. */
+  readonly remove: readonly string[];
+  /** When the batch was written, in epoch ms; defaults to now. */
+  readonly savedAt?: number;
+}
+
 /**
  * The persistence contract of the cloud. Every method is synchronous and throws a
  * `TetherError` on failure (`ALREADY_EXISTS` for a duplicate app, `UNKNOWN_PACKAGE` for a
@@ -145,6 +156,14 @@ export interface Store {
   loadSessionSnapshots(): SessionSnapshotRecord[];
   /** Removes the user's snapshot; returns whether there was one. */
   deleteSessionSnapshot(userId: string): boolean;
+  /**
+   * Applies a batch of snapshot changes in one transaction (the write-through of one tick): each
+   * save replaces the user's snapshot, each removal deletes it. All or nothing: a process killed
+   * mid-batch leaves the store as it was before it.
+   */
+  writeSessionSnapshots(changes: SessionSnapshotChanges): void;
+  /** Removes every session snapshot; returns how many there were. */
+  clearSessionSnapshots(): number;
 
   /**
    * Writes a batch of screen changes in one transaction: each of `puts` replaces the screen of

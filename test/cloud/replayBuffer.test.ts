@@ -166,6 +166,52 @@ describe('ReplayBuffer', () => {
     expect(buffer.planReplay(0).gap).toEqual({ lost: 4, fromSeq: 1, toSeq: 4 });
   });
 
+  describe('reservations (write-through of the position)', () => {
+    function reservingBuffer() {
+      const due: number[] = [];
+      const account: ReplayAccount = { resized: () => {}, evicted: () => {}, dataBytes: () => 10, reservationDue: (b) => due.push(b.nextSeq) };
+      const buffer = new ReplayBuffer('u-com.example.app', { maxMessages: 100, maxAgeMs: 30_000, maxBytes: 1_000_000 }, () => 0, undefined, account);
+      const push = (n: number) => {
+        for (let i = 0; i < n; i++) buffer.append('x', {});
+      };
+      return { buffer, due, push };
+    }
+
+    it('asks for a reservation at its first frame, then once each time the counter gets within half a block of the mark', () => {
+      const { buffer, due, push } = reservingBuffer();
+      push(3);
+      expect(due).toEqual([2]); // once, not per frame, until a reservation is made
+      expect(buffer.reserve(100)).toEqual({ nextSeq: 104, droppedAtSeq: 0 });
+      push(46); // next = 50: 54 numbers left before the mark
+      expect(due).toEqual([2]);
+      push(4); // next = 54: half a block left
+      expect(due).toEqual([2, 54]);
+      push(10);
+      expect(due).toEqual([2, 54]);
+      expect(buffer.reserve(100)).toEqual({ nextSeq: 164, droppedAtSeq: 0 });
+    });
+
+    it('keeps its mark while more than half a block is left', () => {
+      const { buffer, push } = reservingBuffer();
+      push(1);
+      expect(buffer.reserve(100).nextSeq).toBe(102);
+      push(20);
+      expect(buffer.reserve(100).nextSeq).toBe(102);
+    });
+
+    it('continues past a restored mark, so no number is used twice, and reports the unused ones as a gap', () => {
+      const { buffer, push } = reservingBuffer();
+      push(10);
+      const reserved = buffer.reserve(100); // what the store holds when the process dies
+      push(5); // numbered 11..15 after the write; 15 reached the client
+      const restored = reservingBuffer();
+      restored.buffer.importState(reserved);
+      expect(restored.buffer.append('x', {}).seq).toBe(reserved.nextSeq);
+      expect(restored.buffer.planReplay(15).gap).toEqual({ lost: reserved.nextSeq - 16, fromSeq: 16, toSeq: reserved.nextSeq - 1 });
+      expect(restored.due).toEqual([reserved.nextSeq + 1]);
+    });
+  });
+
   it('refuses limits that are not positive integers', () => {
     expect(() => checkReplayLimits({ maxMessages: 0, maxAgeMs: 1000, maxBytes: 1_000_000 })).toThrow(RangeError);
     expect(() => checkReplayLimits({ maxMessages: 10, maxAgeMs: 1.5, maxBytes: 1_000_000 })).toThrow(RangeError);

@@ -178,6 +178,26 @@ describe('sqlite store (:memory:)', () => {
       expect(store.deleteSessionSnapshot('bob')).toBe(false);
       expect(store.loadSessionSnapshots().map((s) => s.userId)).toEqual(['alice']);
     });
+
+    it('applies a batch of saves and removals in one transaction, all or nothing', () => {
+      store.saveSessionSnapshot('carol', '{"v":0}', 1);
+      store.writeSessionSnapshots({ save: [{ userId: 'alice', json: '{"v":1}' }, { userId: 'bob', json: '{"v":1}' }], remove: ['carol'], savedAt: 9 });
+      expect(store.loadSessionSnapshots()).toEqual([
+        { userId: 'alice', json: '{"v":1}', savedAt: 9 },
+        { userId: 'bob', json: '{"v":1}', savedAt: 9 },
+      ]);
+      // A save that fails (a NOT NULL column) rolls back the saves before it in the batch.
+      const bad = { userId: 'dave', json: null as unknown as string };
+      expect(() => store.writeSessionSnapshots({ save: [{ userId: 'alice', json: '{"v":2}' }, bad], remove: ['bob'] })).toThrow();
+      expect(store.loadSessionSnapshots().map((s) => s.json)).toEqual(['{"v":1}', '{"v":1}']);
+    });
+
+    it('clears every snapshot', () => {
+      store.saveSessionSnapshot('alice', '{}', 1);
+      store.saveSessionSnapshot('bob', '{}', 1);
+      expect(store.clearSessionSnapshots()).toBe(2);
+      expect(store.loadSessionSnapshots()).toEqual([]);
+    });
   });
 
   describe('close', () => {
