@@ -13,8 +13,9 @@
  *   ends accepted, with the cloud session `stopped` and the SDK connection `closed`.
  *
  * Each bound is small on purpose: three connections let a reconnect race a stale socket; two
- * SDK sessions let the app server replace one; one duplicated frame tests every endpoint's
- * handling of repeats. A failure prints the shortest trace that leads to it.
+ * SDK sessions let the app server replace one, also on a webhook request that arrives after
+ * the cloud stopped waiting for it; one duplicated frame tests every endpoint's handling of
+ * repeats. A failure prints the shortest trace that leads to it.
  */
 import { describe, expect, it } from 'vitest';
 import { appConnectionMachine } from '../../machines/appConnection.js';
@@ -89,9 +90,9 @@ function nonTermination({ system, graph, format }: Model): string | null {
 }
 
 const bounds = {
-  'three connections, one SDK session': { sockets: 3, instances: 1, duplicates: 0, webhookAttempts: WEBHOOK_ATTEMPTS },
-  'two connections, two SDK sessions': { sockets: 2, instances: 2, duplicates: 0, webhookAttempts: WEBHOOK_ATTEMPTS },
-  'two connections, one duplicated frame': { sockets: 2, instances: 1, duplicates: 1, webhookAttempts: WEBHOOK_ATTEMPTS },
+  'three connections, one SDK session': { sockets: 3, instances: 1, duplicates: 0, webhookAttempts: WEBHOOK_ATTEMPTS, lateWebhooks: false },
+  'two connections, two SDK sessions, late webhooks': { sockets: 2, instances: 2, duplicates: 0, webhookAttempts: WEBHOOK_ATTEMPTS, lateWebhooks: true },
+  'two connections, one duplicated frame': { sockets: 2, instances: 1, duplicates: 1, webhookAttempts: WEBHOOK_ATTEMPTS, lateWebhooks: false },
 } satisfies Record<string, JointBounds>;
 const duplicated = 'two connections, one duplicated frame';
 
@@ -103,10 +104,10 @@ const duplicated = 'two connections, one duplicated frame';
  * `appSession` adopts it and closes the live one 4003, which the SDK takes as "replaced" and
  * ends its session for good, while the cloud holds a dead socket. Reached by a reconnect
  * whose attempt timed out (three connections), and by a first connect that timed out before
- * the webhook's retry started a second SDK session (two SDK sessions). The property holds
- * where neither race fits the bound.
+ * a retried or late session_request started a second SDK session (two SDK sessions). The
+ * property holds where neither race fits the bound.
  */
-const staleInitRace = new Set(['three connections, one SDK session', 'two connections, two SDK sessions']);
+const staleInitRace = new Set(['three connections, one SDK session', 'two connections, two SDK sessions, late webhooks']);
 
 describe('appConnection × appSession over a network that delays, reorders, cuts and duplicates', () => {
   for (const [name, bound] of Object.entries(bounds)) {
@@ -154,6 +155,7 @@ describe('appConnection × appSession over a network that delays, reorders, cuts
       'webhook.answered',
       'webhook.failed',
       'webhook.refused',
+      'lateWebhook.reached',
       'dial.accepted',
       'dial.refused',
       'frame.delivered',
@@ -166,7 +168,7 @@ describe('appConnection × appSession over a network that delays, reorders, cuts
   });
 
   describe('catches broken variants', () => {
-    const small = { sockets: 2, instances: 1, duplicates: 0, webhookAttempts: WEBHOOK_ATTEMPTS };
+    const small = { sockets: 2, instances: 1, duplicates: 0, webhookAttempts: WEBHOOK_ATTEMPTS, lateWebhooks: false };
 
     // An `appSession` adopting an older generation cannot be caught here: the gateway hands
     // generations out in the order it authenticates, so none arrives older. What makes a

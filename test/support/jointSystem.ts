@@ -44,6 +44,7 @@ import { CloseCode } from '../../machines/policy/closePolicy.js';
 import type { appConnectionMachine } from '../../machines/appConnection.js';
 import type { appSessionMachine } from '../../machines/appSession.js';
 import type { AppSocketFact } from '../../machines/ports.js';
+import type { AppWebhookInput } from '../../machines/sessionPorts.js';
 import { isRetiringLinkId, retiringLinkId } from '../../machines/sessionIds.js';
 import { errorInfo } from '../../src/protocol/errors.js';
 import {
@@ -99,6 +100,12 @@ interface JointState {
   cloudGens: number;
   duplicatesLeft: number;
   stopRequested: boolean;
+  /**
+   * Webhook requests (0 or 1 of each kind) still on their way to the app server though the
+   * machine no longer waits for them (it timed out or moved on): the cloud never aborts a
+   * call it has sent.
+   */
+  late: Record<AppWebhookInput['type'], number>;
 }
 
 /** Something that can happen next. */
@@ -108,6 +115,7 @@ export type Step =
   | { type: 'cloud.timer'; event: string }
   | { type: 'link.silent'; link: string }
   | { type: 'webhook.reached' | 'webhook.answered' | 'webhook.failed' | 'webhook.refused' }
+  | { type: 'lateWebhook.reached'; request: AppWebhookInput['type'] }
   | { type: 'dial.accepted' | 'dial.refused'; socket: number }
   | { type: 'frame.delivered' | 'frame.duplicated' | 'direction.cut'; socket: number; way: Direction }
   | { type: 'close.timedOut'; socket: number; end: 'sdk' | 'cloud' }
@@ -127,6 +135,12 @@ export interface JointBounds {
    * would otherwise make the state space infinite.
    */
   webhookAttempts: number;
+  /**
+   * Whether a webhook request the machine no longer waits for may still reach the app server
+   * (at most one of each kind at a time; more are lost). It matters once the app server can
+   * create a second session.
+   */
+  lateWebhooks: boolean;
 }
 
 /** The machines under test: the real ones, or variants made with `provide`. */
@@ -175,7 +189,7 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
   // Global states are kept decoded; their keys name the actors' states by number.
   const states = new Map<string, JointState>();
   const encode = (state: JointState): string => {
-    let key = `${state.sdk ?? '-'}|${state.cloud}|${state.instances},${state.connections},${state.cloudGens},${state.duplicatesLeft},${state.stopRequested ? 1 : 0}`;
+    let key = `${state.sdk ?? '-'}|${state.cloud}|${state.instances},${state.connections},${state.cloudGens},${state.duplicatesLeft},${state.stopRequested ? 1 : 0},${state.late.session_request},${state.late.stop_request}`;
     for (const socket of state.sockets) key += `|${socketKey(socket)}`;
     if (!states.has(key)) states.set(key, state);
     return key;
@@ -193,6 +207,7 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
     constructor(from: JointState) {
       this.state = {
         ...from,
+        late: { ...from.late },
         sockets: from.sockets.map((s) => ({ ...s, toCloud: [...s.toCloud], toSdk: [...s.toSdk], cut: { ...s.cut } })),
       };
     }
@@ -259,8 +274,15 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
       for (const s of this.state.sockets) {
         if (s.cloudGen !== null && s.server !== 'none' && s.server !== 'pending') ends[s.cloudGen] = { server: s.server, holder: s.holder };
       }
+      const before = webhookCall(this.state);
       const result = cloud.step(this.state.cloud, input, ends);
       this.state.cloud = result.state;
+      // A call the machine stops waiting for (a timeout, a socket that arrived first, the end
+      // of the session) before it reached the app server may still reach it. One that failed
+      // (the step settled it) never will.
+      if (bounds.lateWebhooks && before && !before[1].reached && input.to !== before[0] && webhookCall(this.state)?.[0] !== before[0]) {
+        this.state.late[before[1].input!.type] = 1;
+      }
       for (const [gen, end] of Object.entries(result.ends)) {
         const socket = this.byCloudGen(Number(gen))!;
         socket.server = end.server;
@@ -451,6 +473,25 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
     return s.holder === null && (s.server === 'pending' || s.server === 'closing') && s.toCloud.length === 0;
   }
 
+  /**
+   * Whether the app server can act on a webhook request now, within the bound. It answers a
+   * session_request for a session still on its first connect once that connect has settled
+   * (`await existing.ready`), and past the bound it could only create another session.
+   */
+  function servable(state: JointState, request: AppWebhookInput['type']): boolean {
+    if (request === 'stop_request') return true;
+    const connection = parsed(state.sdk);
+    if (connection !== null && connection.context.everOpened !== true) return false;
+    return isHealthy(state) || state.instances < bounds.instances;
+  }
+
+  /** The webhook call in flight, whatever the machine names it: its child id and snapshot. */
+  function webhookCall(state: JointState) {
+    const children = Object.entries(parsed(state.cloud)?.children ?? {});
+    const found = children.find(([, c]) => c.src === 'appWebhook' && c.snapshot.status === 'active');
+    return found && ([found[0], found[1].snapshot] as const);
+  }
+
   /** `AppSession.isConnectionHealthy()`: open, and its socket writable. */
   function isHealthy(state: JointState): boolean {
     const connection = parsed(state.sdk);
@@ -469,6 +510,7 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
       cloudGens: 0,
       duplicatesLeft: bounds.duplicates,
       stopRequested: false,
+      late: { session_request: 0, stop_request: 0 },
     });
   }
 
@@ -502,19 +544,17 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
           out.push({ type: 'link.silent', link: id });
         }
       }
-      const call = Object.values(session.children).find((c) => c.src === 'appWebhook' && c.snapshot.status === 'active')?.snapshot;
+      const call = webhookCall(state)?.[1];
       if (call) {
         const request = call.input!.type;
-        // The app server answers a session_request for a session still on its first connect
-        // once that connect has settled (`await existing.ready`): until then it cannot act on it.
-        const waits = connection !== null && connection.context.everOpened !== true;
-        const servable = request === 'stop_request' || (!waits && (isHealthy(state) || state.instances < bounds.instances));
-        if (!call.reached && servable) out.push({ type: 'webhook.reached' });
+        if (!call.reached && servable(state, request)) out.push({ type: 'webhook.reached' });
         if (call.reached) out.push({ type: 'webhook.answered' });
         out.push({ type: 'webhook.failed' });
         if (request === 'session_request') out.push({ type: 'webhook.refused' });
       }
     }
+    if (state.late.stop_request > 0) out.push({ type: 'lateWebhook.reached', request: 'stop_request' });
+    if (state.late.session_request > 0 && servable(state, 'session_request')) out.push({ type: 'lateWebhook.reached', request: 'session_request' });
     for (const socket of state.sockets) {
       if (socket.client === 'connecting' && socket.server === 'none') {
         if (state.connections < bounds.sockets) out.push({ type: 'dial.accepted', socket: socket.id });
@@ -562,9 +602,8 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
       case 'webhook.answered':
       case 'webhook.failed':
       case 'webhook.refused': {
-        const children = parsed(state.cloud)!.children;
-        const id = children.sessionWebhook ? 'sessionWebhook' : 'stopWebhook';
-        const request = children[id]!.snapshot.input!.type;
+        const [id, call] = webhookCall(state)!;
+        const request = call.input!.type;
         if (step.type === 'webhook.reached') {
           w.toCloud({ to: id, event: { type: 'webhook.reached' } });
           w.appServerReceives(request);
@@ -572,6 +611,10 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
         else w.toCloud({ to: id, event: { type: 'webhook.failed', permanent: step.type === 'webhook.refused' } });
         return;
       }
+      case 'lateWebhook.reached':
+        state.late[step.request] -= 1;
+        w.appServerReceives(step.request);
+        return;
       case 'dial.accepted': {
         const socket = w.byId(step.socket);
         state.connections += 1;
@@ -759,6 +802,8 @@ export function describeStep(step: Step): string {
       return 'the webhook fails';
     case 'webhook.refused':
       return 'the webhook is refused for good';
+    case 'lateWebhook.reached':
+      return `a ${step.request} the cloud no longer waits for reaches the app server`;
     case 'dial.accepted':
       return `s${step.socket} connects`;
     case 'dial.refused':
