@@ -25,6 +25,7 @@ import type { appWebhookPort, AppWebhookInput, AppWebhookOutput } from '../../ma
 import { isRetiringLinkId, retiringLinkId } from '../../machines/sessionIds.js';
 import { socketLinkMachine } from '../../machines/socketLink.js';
 import { allStateNodes } from './modelCoverage.js';
+import { testConfig } from './appConnectionHarness.js';
 
 /** A frame in flight. `fin` is the TCP end of a terminated socket: the peer sees 1006. */
 export type Frame =
@@ -259,19 +260,10 @@ function fail(errors: unknown[]): void {
 
 /** Fixed inputs of the two actors; only counts matter, the clock never moves. */
 const sdkConfig: AppConnectionConfig = {
+  ...testConfig,
   url: 'ws://model/app-ws',
   packageName: 'com.example.model',
-  apiKey: 'key',
-  autoReconnect: true,
   maxReconnectAttempts: 2,
-  reconnectDelayMs: 1000,
-  maxReconnectDelayMs: 30_000,
-  heartbeatIntervalMs: 15_000,
-  heartbeatTimeoutMs: 45_000,
-  connectTimeoutMs: 5000,
-  stableMs: 10_000,
-  outboxLimit: 5,
-  extensions: [],
 };
 const sdkRandom = () => 0.5;
 /** What the last failure was and how the session ended feed only its `disconnected` payload; the retry delay only a timer. */
