@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AppServer, type AppSession } from '../../src/sdk/index.js';
 import type { ResumeGapInfo } from '../../src/sdk/eventManager.js';
 import { startTestCloud } from '../support/cloudHarness.js';
-import { startCutProxy, type CutProxy } from '../support/cutProxy.js';
+import { startFaultProxy, type FaultProxy } from '../support/faultProxy.js';
 import { sleep, waitFor } from '../support/net.js';
 
 const FRAMES = 300;
@@ -30,7 +30,7 @@ class GapApp extends AppServer {
   }
 }
 
-let proxy: CutProxy | undefined;
+let proxy: FaultProxy | undefined;
 let harness: Awaited<ReturnType<typeof startTestCloud>> | undefined;
 afterEach(async () => {
   await harness?.close();
@@ -41,7 +41,7 @@ afterEach(async () => {
 
 describe('replay buffers bounded by bytes: 300 × 1 MB frames to a cut app', () => {
   it('holds at most replayMaxBytes and reports what it evicted as resume_gap', async () => {
-    proxy = await startCutProxy();
+    proxy = await startFaultProxy();
     harness = await startTestCloud({
       settings: {
         publicUrl: `ws://127.0.0.1:${proxy.port}`,

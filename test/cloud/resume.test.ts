@@ -15,7 +15,7 @@ import { AppServer as MentraAppServer, type AppSession as MentraAppSession } fro
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppServer, type AppSession } from '../../src/sdk/index.js';
 import { startTestCloud } from '../support/cloudHarness.js';
-import { startCutProxy, type CutProxy } from '../support/cutProxy.js';
+import { startFaultProxy, type FaultProxy } from '../support/faultProxy.js';
 import { serveMentraApp } from '../support/mentraApp.js';
 import { sleep, waitFor } from '../support/net.js';
 
@@ -60,7 +60,7 @@ class MentraCountingApp extends MentraAppServer {
  * Streams `TOTAL` transcriptions `m1`, `m2`… at `RATE_PER_S`, cutting the proxy `CUT_AFTER_MS`
  * in. Returns the first counter sent after the cut began.
  */
-async function streamAcrossCut(send: (text: string) => void, proxy: CutProxy): Promise<{ firstDuringCut: number; lastDuringCut: number }> {
+async function streamAcrossCut(send: (text: string) => void, proxy: FaultProxy): Promise<{ firstDuringCut: number; lastDuringCut: number }> {
   const start = performance.now();
   let firstDuringCut = 0;
   let lastDuringCut = 0;
@@ -85,7 +85,7 @@ async function streamAcrossCut(send: (text: string) => void, proxy: CutProxy): P
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-let proxy: CutProxy | undefined;
+let proxy: FaultProxy | undefined;
 let harness: Awaited<ReturnType<typeof startTestCloud>> | undefined;
 afterEach(async () => {
   await harness?.close();
@@ -94,9 +94,9 @@ afterEach(async () => {
   proxy = undefined;
 });
 
-/** A cloud whose app URL points at a cut proxy in front of it. */
+/** A cloud whose app URL points at a fault proxy in front of it (cut to drop every app socket). */
 async function cloudBehindProxy() {
-  proxy = await startCutProxy();
+  proxy = await startFaultProxy();
   harness = await startTestCloud({ settings: { publicUrl: `ws://127.0.0.1:${proxy.port}`, appReconnectWindowMs: 5000 } });
   proxy.targetPort = harness.cloud.port;
   return { h: harness, proxy };
