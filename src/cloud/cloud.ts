@@ -250,6 +250,16 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     }
   });
 
+  // Walked once per scrape each: scrape time only, never the data plane.
+  metrics.sockets.collect((gauge) => {
+    const { open } = sockets.census();
+    for (const kind of ['glasses', 'app'] as const) gauge.set({ kind }, open[kind]);
+  });
+  metrics.duplicateSockets.collect((gauge) => {
+    const { duplicates } = sockets.census();
+    for (const kind of ['glasses', 'app'] as const) gauge.set({ kind }, duplicates[kind]);
+  });
+
   const http = createHttpApi({
     adminToken: config.adminToken,
     store,

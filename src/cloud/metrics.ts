@@ -69,6 +69,13 @@ export interface CloudMetrics {
   readonly registry: Registry;
   /** `tether_sessions{kind="user"|"app",state}`: sessions by state now; set by a collector at scrape time. */
   readonly sessions: ScrapeGauge<'kind' | 'state'>;
+  /** `tether_sockets{kind="glasses"|"app"}`: authenticated sockets open now; set at scrape time. */
+  readonly sockets: ScrapeGauge<'kind'>;
+  /**
+   * `tether_duplicate_sockets{kind}`: open sockets a session holds beyond its one (per user for
+   * glasses, per user and app for apps); set at scrape time. The chaos suite asserts it stays 0.
+   */
+  readonly duplicateSockets: ScrapeGauge<'kind'>;
   /** `tether_glasses_reconnects_total`: glasses connections that resumed an existing user session. */
   readonly glassesReconnects: CounterOf;
   /** `tether_heartbeat_timeouts_total{side="glasses"|"app"}`: sockets terminated for silence. */
@@ -124,17 +131,19 @@ export interface CloudMetrics {
 export function createCloudMetrics(): CloudMetrics {
   // Declared in a registry of their own, then merged with the process's into the one served.
   const registers = [new Registry()];
-  const sessionCollectors = new Set<(gauge: GaugeSetter<'kind' | 'state'>) => void>();
-  new Gauge<'kind' | 'state'>({
-    name: 'tether_sessions',
-    help: 'Sessions by kind (user or app) and state, counted at scrape time.',
-    labelNames: ['kind', 'state'],
-    registers,
-    collect() {
-      this.reset();
-      for (const collector of sessionCollectors) collector(this);
-    },
-  });
+  const scrapeGauges: Array<{ clear(): void }> = [];
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]): ScrapeGauge<L> => {
+    const created = scrapeGauge(name, help, labelNames, registers);
+    scrapeGauges.push(created);
+    return created;
+  };
+  const sessions = gauge('tether_sessions', 'Sessions by kind (user or app) and state, counted at scrape time.', ['kind', 'state']);
+  const sockets = gauge('tether_sockets', 'Authenticated sockets open now, by kind (glasses or app), counted at scrape time.', ['kind']);
+  const duplicateSockets = gauge(
+    'tether_duplicate_sockets',
+    'Open sockets held by a session beyond the first per user (glasses) or per user and app (app), counted at scrape time; anything but 0 is a bug.',
+    ['kind'],
+  );
   // Replay buffers (principle 11): bytes held, summed at scrape time; evictions counted as they happen.
   const replayByteCollectors = new Set<() => number>();
   new Gauge<never>({
@@ -161,14 +170,9 @@ export function createCloudMetrics(): CloudMetrics {
     registers,
   });
   const declared: Omit<CloudMetrics, 'registry' | 'render' | 'close'> = {
-    sessions: {
-      name: 'tether_sessions',
-      collect(fn) {
-        const collector = (gauge: GaugeSetter<'kind' | 'state'>) => fn(gauge);
-        sessionCollectors.add(collector);
-        return () => void sessionCollectors.delete(collector);
-      },
-    },
+    sessions,
+    sockets,
+    duplicateSockets,
     glassesReconnects: new Counter<never>({
       name: 'tether_glasses_reconnects_total',
       help: 'Glasses connections that resumed an existing user session.',
@@ -244,10 +248,39 @@ export function createCloudMetrics(): CloudMetrics {
     registry,
     render: () => registry.metrics(),
     close: () => {
-      sessionCollectors.clear();
+      for (const scraped of scrapeGauges) scraped.clear();
       replayByteCollectors.clear();
       registry.clear();
     },
+  };
+}
+
+/** A gauge cleared and set by its collectors at every scrape (see {@link ScrapeGauge}). */
+function scrapeGauge<L extends string>(
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  registers: Registry[],
+): ScrapeGauge<L> & { clear(): void } {
+  const collectors = new Set<(gauge: GaugeSetter<L>) => void>();
+  new Gauge<L>({
+    name,
+    help,
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const collector of collectors) collector(this);
+    },
+  });
+  return {
+    name,
+    collect(fn) {
+      const collector = (gauge: GaugeSetter<L>) => fn(gauge);
+      collectors.add(collector);
+      return () => void collectors.delete(collector);
+    },
+    clear: () => collectors.clear(),
   };
 }
 

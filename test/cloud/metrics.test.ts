@@ -29,6 +29,9 @@ function families(text: string): Record<string, string> {
 /** Every `tether_*` metric as it was before prom-client: name → type and help. */
 const TETHER_METRICS = {
   tether_sessions: 'gauge Sessions by kind (user or app) and state, counted at scrape time.',
+  tether_sockets: 'gauge Authenticated sockets open now, by kind (glasses or app), counted at scrape time.',
+  tether_duplicate_sockets:
+    'gauge Open sockets held by a session beyond the first per user (glasses) or per user and app (app), counted at scrape time; anything but 0 is a bug.',
   tether_glasses_reconnects_total: 'counter Glasses connections that resumed an existing user session.',
   tether_heartbeat_timeouts_total: 'counter Sockets terminated after no heartbeat within the timeout, by side (glasses or app).',
   tether_webhook_latency_seconds: 'histogram Webhook round-trip time in seconds, by request type and outcome.',
@@ -206,6 +209,8 @@ describe('GET /metrics on a running cloud', () => {
       for (const [name, type] of Object.entries(PROCESS_METRICS)) expect(names[name]?.split(' ')[0], name).toBe(type);
       const lines = samples(text);
       expect(lines).toContain('tether_sessions{kind="user",state="connected"} 1');
+      expect(lines).toContain('tether_sockets{kind="glasses"} 1');
+      expect(lines).toContain('tether_duplicate_sockets{kind="glasses"} 0');
       expect(lines).toContain('tether_glasses_reconnects_total 0');
       expect(lines.some((l) => l.startsWith('process_resident_memory_bytes '))).toBe(true);
       expect(lines.some((l) => l.startsWith('nodejs_eventloop_lag_seconds '))).toBe(true);

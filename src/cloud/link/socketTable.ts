@@ -83,6 +83,26 @@ export class SocketTable {
     return this.entries.size;
   }
 
+  /**
+   * Open sockets by kind, and how many of them a session holds beyond its one: a glasses socket
+   * per user and an app socket per (user, app) are adopted (held by a link) at a time; a second
+   * open one is a bug the metrics make visible. Walks the table: for scrape time only.
+   */
+  census(): { open: Record<SocketEntry['kind'], number>; duplicates: Record<SocketEntry['kind'], number> } {
+    const open = { glasses: 0, app: 0 };
+    const duplicates = { glasses: 0, app: 0 };
+    const held = new Set<string>();
+    for (const entry of this.entries.values()) {
+      if (entry.ws.readyState !== entry.ws.OPEN) continue;
+      open[entry.kind] += 1;
+      if (!entry.link) continue;
+      const key = entry.kind === 'glasses' ? `g ${entry.userId}` : `a ${entry.userId} ${entry.packageName ?? ''}`;
+      if (held.has(key)) duplicates[entry.kind] += 1;
+      else held.add(key);
+    }
+    return { open, duplicates };
+  }
+
   values(): IterableIterator<SocketEntry> {
     return this.entries.values();
   }
