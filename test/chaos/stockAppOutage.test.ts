@@ -1,6 +1,6 @@
 /**
  * Issue 11, "patient resurrection", black-box and in real time: unmodified `@mentra/sdk` app
- * servers, each a child process (`fixtures/mentraAppProcess.ts`), that never call the
+ * servers, each a child process (`fixtures/appProcess.ts`), that never call the
  * registration API. With 20 users connected, one server is killed (SIGKILL) for 20 s and another
  * for 60 s, then each is started again on the same port. Every session must be running again
  * within 15 s of its server's return, with exactly one new `onSession` each, and no registration.
@@ -21,9 +21,9 @@ import type { SimulatedGlasses } from '../../src/sim/glassesClient.js';
 import { startTestCloud } from '../support/cloudHarness.js';
 import { serveMentraApp, type MentraAppWithLiveSessions, type ServedMentraApp } from '../support/mentraApp.js';
 import { freePort, sleep, waitFor } from '../support/net.js';
-import type { MentraChildReport } from './fixtures/mentraAppProcess.js';
+import type { AppChildReport, AppProcessConfig } from './fixtures/appProcess.js';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/mentraAppProcess.ts', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('./fixtures/appProcess.ts', import.meta.url));
 const USERS = 20;
 const SHORT = 'com.example.outage.short';
 const LONG = 'com.example.outage.long';
@@ -43,16 +43,16 @@ interface AppProcess {
 async function startAppProcess(packageName: string, apiKey: string, port: number): Promise<AppProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, MENTRA_TEST_APP: JSON.stringify({ packageName, apiKey, port }) },
+    env: { ...process.env, CHAOS_APP: JSON.stringify({ sdk: 'mentra', packageName, apiKey, port } satisfies AppProcessConfig) },
   });
   const starts = new Map<string, number>();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const listening = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${packageName}: the app process did not start within 15 s`)), 15_000);
     child.once('exit', (code, signal) => reject(new Error(`${packageName}: the app process exited (${code ?? signal})`)));
-    child.on('message', (message: MentraChildReport) => {
+    child.on('message', (message: AppChildReport) => {
       if (message.type === 'session') starts.set(message.sessionId, (starts.get(message.sessionId) ?? 0) + 1);
-      else {
+      else if (message.type === 'listening') {
         clearTimeout(timer);
         resolve(message.port);
       }

@@ -25,6 +25,8 @@ export interface CloudProcessOptions {
   detached?: boolean;
   /** Longest wait for the banner, in ms (default 15,000). */
   readyTimeoutMs?: number;
+  /** Receives what the child writes to stderr; without it stderr goes to this process's. */
+  onStderr?: (chunk: string) => void;
 }
 
 /** A started cloud process. */
@@ -60,11 +62,13 @@ export async function startCloudProcess(options: CloudProcessOptions): Promise<C
       NODE_ENV: 'test',
       ...options.env,
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', options.onStderr ? 'pipe' : 'inherit'],
     detached: options.detached ?? false,
   });
+  const stdout = child.stdout!;
   let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  if (options.onStderr) child.stderr?.on('data', (chunk: Buffer) => options.onStderr!(chunk.toString()));
+  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -75,10 +79,10 @@ export async function startCloudProcess(options: CloudProcessOptions): Promise<C
       const onData = () => {
         if (!out.includes('Tether cloud on')) return;
         clearTimeout(timer);
-        child.stdout.off('data', onData);
+        stdout.off('data', onData);
         resolve();
       };
-      child.stdout.on('data', onData);
+      stdout.on('data', onData);
       void exited.then(({ code, signal }) => {
         clearTimeout(timer);
         reject(new Error(`cloud process exited with ${code ?? signal}: ${out}`));
