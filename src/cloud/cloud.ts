@@ -5,7 +5,7 @@
  * store. Nothing listens at import time; `close()` shuts down in order.
  */
 import { requestUrl } from '../util/requestUrl.js';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -16,13 +16,18 @@ import { CloseCode, CloseReason } from '../protocol/closeCodes.js';
 import { createLogger, type Logger } from '../logger.js';
 import { closeSocket } from '../util/closeSocket.js';
 import { AppControl } from './appControl.js';
+import { AppSettings, MENTRAOS_SETTINGS } from './appSettings.js';
 import { acceptAppSocket } from './appGateway.js';
 import { createAppWebhook } from './appWebhook.js';
 import { DeliveryLog } from './deliveryLog.js';
 import { effectivePublicUrl, resolveCloudConfig, sessionConfigOf, type CloudConfig, type CloudSettings } from './config.js';
 import { acceptGlassesSocket } from './glassesGateway.js';
 import { createCoreToken } from './glassesAuth.js';
-import { createHttpApi, registerApp } from './httpApi.js';
+import { createHttpApi, registerApp, type NewAppRequest } from './httpApi.js';
+import { createPermissionsRouter } from './permissions.js';
+import { createSimpleStorageRouter } from './simpleStorage.js';
+import { createCloudServer } from './tls.js';
+import { createTtsRouter } from './tts.js';
 import { createCloudMetrics, type CloudMetrics } from './metrics.js';
 import { AppRecovery, RecoveryCalls } from './recovery.js';
 import { REGISTER_PATHS, RegistrationService, registrationHandler } from './registration.js';
@@ -89,10 +94,10 @@ export interface CreateCloudOptions {
 
 /** A running cloud. */
 export interface Cloud {
-  /** HTTP base URL, e.g. `http://127.0.0.1:8002`. */
+  /** HTTP base URL, e.g. `http://127.0.0.1:8002` (`https://` with TLS). */
   readonly url: string;
   readonly port: number;
-  /** `ws://…/glasses-ws` on the bound address. */
+  /** `ws://…/glasses-ws` on the bound address (`wss://` with TLS). */
   readonly glassesUrl: string;
   /** The app WebSocket URL handed out in webhooks (from `TETHER_PUBLIC_URL`). */
   readonly appUrl: string;
@@ -108,8 +113,8 @@ export interface Cloud {
   readonly inspectorUrl: string | undefined;
   /** Replay buffers of the app sessions (seq numbering, resume, state export for restarts). */
   readonly deliveries: DeliveryLog;
-  /** Registers an app and returns its API key (shown once). */
-  registerApp(app: { packageName: string; name: string; webhookUrl: string }): { packageName: string; apiKey: string };
+  /** Registers an app (with its settings definitions and permissions, if given) and returns its API key (shown once). */
+  registerApp(app: NewAppRequest): { packageName: string; apiKey: string };
   /** Mints a core token for simulated glasses. */
   createGlassesToken(userId: string, expiresInSeconds?: number): Promise<string>;
   /**
@@ -207,7 +212,13 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
             afterAck: (entry) => restoreScreens(entry),
           },
           app: {
-            ack: (entry) => ({ type: 'tpa_connection_ack', sessionId: entry.sessionId, settings: [], mentraosSettings: {}, capabilities: null }),
+            ack: (entry) => ({
+              type: 'tpa_connection_ack',
+              sessionId: entry.sessionId,
+              settings: entry.packageName === undefined ? [] : appSettings.settingsFor(entry.userId, entry.packageName),
+              mentraosSettings: MENTRAOS_SETTINGS,
+              capabilities: null,
+            }),
             // Missed frames go out after the ack and before any live one.
             afterAck: (entry) => void deliveries.resume(entry, sessions.appSessionOfSocket(entry), gate.canWrite),
           },
@@ -226,6 +237,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     },
   });
   const router = new Router(sessions, sockets, deliveries, gate, screens);
+  const appSettings: AppSettings = new AppSettings({ store, sessions, sockets, logger });
   const restoreScreens = createScreenRestore({ sessions, screens, router });
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
   // A host that answers again releases the sessions of every app it serves, paced like a restart recovery.
@@ -258,6 +270,12 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     outbound,
     health: () => ({ users: sessions.size, sockets: sockets.size }),
     registration: { paths: REGISTER_PATHS, handler: registrationHandler(registration, { recovery, logger }) },
+    appEndpoints: [
+      createSimpleStorageRouter({ store, sessions, logger, limits: config }),
+      appSettings.router(),
+      createPermissionsRouter({ store, logger }),
+      createTtsRouter({ logger }),
+    ],
   });
   const limits: SocketLimits = {
     handshakeTimeoutMs: config.handshakeTimeoutMs,
@@ -269,7 +287,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const appWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
   const inspectorEndpoints =
     inspectorServed && inspectorHub ? createInspectorServer({ hub: inspectorHub, token: config.inspectorToken, logger }) : undefined;
-  const server: Server = createServer(serverOptionsOf(config), inspectorEndpoints ? inspectorEndpoints.wrap(http) : http);
+  const server: Server = createCloudServer(config, serverOptionsOf(config), inspectorEndpoints ? inspectorEndpoints.wrap(http) : http);
   const admission = new Admission({ settings: config, metrics, logger });
   let accepting = true;
 
@@ -289,7 +307,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         if (glasses) {
           glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
             pending.upgraded(ws);
-            acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger, appControl });
+            acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger, appControl, appSettings });
           });
         } else {
           const remoteAddress = req.socket.remoteAddress;
@@ -365,10 +383,11 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       logger.flush?.();
     })());
 
+  const tls = config.tlsCert !== undefined;
   return {
-    url: `http://${shownHost}:${port}`,
+    url: `${tls ? 'https' : 'http'}://${shownHost}:${port}`,
     port,
-    glassesUrl: `ws://${shownHost}:${port}${WS_PATHS.glasses}`,
+    glassesUrl: `${tls ? 'wss' : 'ws'}://${shownHost}:${port}${WS_PATHS.glasses}`,
     get appUrl() {
       return appUrl;
     },
@@ -379,7 +398,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     metrics,
     logger,
     inspector: inspectorHub,
-    inspectorUrl: inspectorEndpoints ? `http://${shownHost}:${port}${INSPECTOR_PATHS.page}/` : undefined,
+    inspectorUrl: inspectorEndpoints ? `${tls ? 'https' : 'http'}://${shownHost}:${port}${INSPECTOR_PATHS.page}/` : undefined,
     deliveries,
     registerApp: (app) => registerApp(store, app),
     restoredSessions,

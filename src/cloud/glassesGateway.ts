@@ -12,6 +12,7 @@ import { DATA_STREAM_HEADROOM_BYTES, MAX_MESSAGE_BYTES } from '../protocol/limit
 import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
 import type { AppControl } from './appControl.js';
+import type { AppSettings } from './appSettings.js';
 import { tokenFromUpgrade, verifyCoreToken } from './glassesAuth.js';
 import { startHandshake, type SocketLimits } from './link/handshake.js';
 import { registerSocket } from './link/socketAdapter.js';
@@ -37,6 +38,8 @@ export interface GlassesGatewayDeps {
   logger: Logger;
   /** What of `runningApps`, `start_app` and `stop_app` reaches the session. */
   appControl: AppControl;
+  /** App settings: the glasses' `update_app_setting` goes there. */
+  appSettings: AppSettings;
 }
 
 /** Handles one glasses socket from upgrade to close. */
@@ -123,6 +126,11 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
         break;
       case 'connection_init':
         log.debug({ userId: socket.userId }, 'repeated connection_init ignored');
+        break;
+      case 'update_app_setting':
+        void deps.appSettings.fromGlasses(ws, socket.userId, message).catch((error: unknown) => {
+          log.error({ userId: socket.userId, err: error instanceof Error ? error.message : String(error) }, 'app setting change failed');
+        });
         break;
     }
   };

@@ -17,6 +17,7 @@ export const CloudToAppMessageType = {
   HEARTBEAT_ACK: 'heartbeat_ack',
   USER_RECONNECTED: 'user_reconnected',
   RESUME_GAP: 'resume_gap',
+  MENTRAOS_SETTINGS_UPDATE: 'augmentos_settings_update',
 } as const;
 
 const T = CloudToAppMessageType;
@@ -122,6 +123,14 @@ export const resumeGapSchema = defineMessage(T.RESUME_GAP, {
   toSeq: z.number().int().nonnegative().optional(),
 });
 
+/**
+ * `augmentos_settings_update`: the MentraOS system settings (`metricSystemEnabled`…); sent after
+ * each `settings_update` to undo `@mentra/sdk` 2.1's reading of that one as MentraOS settings.
+ */
+export const mentraosSettingsUpdateSchema = defineMessage(T.MENTRAOS_SETTINGS_UPDATE, {
+  settings: z.record(z.string(), z.unknown()),
+});
+
 /** Any cloud → app message, discriminated by `type`. */
 export const cloudToAppMessageSchema = z.discriminatedUnion('type', [
   tpaConnectionAckSchema,
@@ -132,6 +141,7 @@ export const cloudToAppMessageSchema = z.discriminatedUnion('type', [
   appHeartbeatAckSchema,
   userReconnectedSchema,
   resumeGapSchema,
+  mentraosSettingsUpdateSchema,
 ]);
 
 /** A cloud → app message. */

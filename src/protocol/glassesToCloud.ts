@@ -24,6 +24,8 @@ export const GlassesToCloudMessageType = {
   // Upper case in the SDK's enum, and so on the wire.
   VAD: 'VAD',
   HEARTBEAT: 'heartbeat',
+  // Tether's: MentraOS changes app settings over REST from the phone; the SDK has no message for it.
+  UPDATE_APP_SETTING: 'update_app_setting',
 } as const;
 
 const T = GlassesToCloudMessageType;
@@ -97,6 +99,16 @@ export const vadSchema = defineMessage(T.VAD, { status: z.union([z.boolean(), z.
 /** `heartbeat`: app-level ping from clients that cannot send WebSocket pings; answered with `heartbeat_ack`. */
 export const glassesHeartbeatSchema = defineMessage(T.HEARTBEAT, {});
 
+/**
+ * `update_app_setting` (Tether): the user changed one of an app's settings; the cloud checks it
+ * against the app's definition, stores it and pushes `settings_update` to the running app.
+ */
+export const updateAppSettingSchema = defineMessage(T.UPDATE_APP_SETTING, {
+  packageName: packageNameSchema,
+  key: z.string().min(1).max(100),
+  value: z.json(),
+});
+
 /** Any glasses → cloud message, discriminated by `type`. */
 export const glassesToCloudMessageSchema = z.discriminatedUnion('type', [
   connectionInitSchema,
@@ -111,6 +123,7 @@ export const glassesToCloudMessageSchema = z.discriminatedUnion('type', [
   locationUpdateSchema,
   vadSchema,
   glassesHeartbeatSchema,
+  updateAppSettingSchema,
 ]);
 
 /** A glasses → cloud message. */
