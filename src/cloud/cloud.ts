@@ -26,7 +26,7 @@ import { createCoreToken } from './glassesAuth.js';
 import { createHttpApi, registerApp, type NewAppRequest } from './httpApi.js';
 import { createPermissionsRouter } from './permissions.js';
 import { createSimpleStorageRouter } from './simpleStorage.js';
-import { createCloudServer } from './tls.js';
+import { createCloudServer, loadTlsFiles } from './tls.js';
 import { createTtsRouter } from './tts.js';
 import { createCloudMetrics, type CloudMetrics } from './metrics.js';
 import { AppRecovery, RecoveryCalls } from './recovery.js';
@@ -137,6 +137,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       ...(options.env ? { env: options.env } : {}),
       ...(options.overrides ? { overrides: options.overrides } : {}),
     });
+  const tlsFiles = loadTlsFiles(config);
   const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'tether-cloud' });
   for (const warning of config.warnings) logger.warn(warning);
 
@@ -287,7 +288,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const appWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
   const inspectorEndpoints =
     inspectorServed && inspectorHub ? createInspectorServer({ hub: inspectorHub, token: config.inspectorToken, logger }) : undefined;
-  const server: Server = createCloudServer(config, serverOptionsOf(config), inspectorEndpoints ? inspectorEndpoints.wrap(http) : http);
+  const server: Server = createCloudServer(tlsFiles, serverOptionsOf(config), inspectorEndpoints ? inspectorEndpoints.wrap(http) : http);
   const admission = new Admission({ settings: config, metrics, logger });
   let accepting = true;
 
@@ -383,7 +384,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       logger.flush?.();
     })());
 
-  const tls = config.tlsCert !== undefined;
+  const tls = tlsFiles !== undefined;
   return {
     url: `${tls ? 'https' : 'http'}://${shownHost}:${port}`,
     port,

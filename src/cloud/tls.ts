@@ -19,19 +19,33 @@ function readPem(path: string, setting: string): Buffer {
   }
 }
 
+/** The certificate and key of a TLS port, read once at start-up. */
+export interface TlsFiles {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
 /**
- * Creates (does not start) the server of the cloud's port.
+ * Reads the PEM files of `TETHER_TLS_CERT` and `TETHER_TLS_KEY`; undefined when TLS is off. Called
+ * before anything else starts, so a bad file stops the cloud with nothing to clean up.
  *
- * @throws TetherError `INVALID_CONFIG` naming the variable when a PEM file cannot be read or the
- *   certificate and key do not form a usable pair.
+ * @throws TetherError `INVALID_CONFIG` naming the variable when a file cannot be read.
  */
-export function createCloudServer(config: Pick<CloudConfig, 'tlsCert' | 'tlsKey'>, options: ServerOptions, listener: RequestListener): Server {
-  if (config.tlsCert === undefined || config.tlsKey === undefined) return createHttpServer(options, listener);
-  const cert = readPem(config.tlsCert, 'TETHER_TLS_CERT');
-  const key = readPem(config.tlsKey, 'TETHER_TLS_KEY');
+export function loadTlsFiles(config: Pick<CloudConfig, 'tlsCert' | 'tlsKey'>): TlsFiles | undefined {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
+  return { cert: readPem(config.tlsCert, 'TETHER_TLS_CERT'), key: readPem(config.tlsKey, 'TETHER_TLS_KEY') };
+}
+
+/**
+ * Creates (does not start) the server of the cloud's port: HTTPS with `tls`, else HTTP.
+ *
+ * @throws TetherError `INVALID_CONFIG` when the certificate and key do not form a usable pair.
+ */
+export function createCloudServer(tls: TlsFiles | undefined, options: ServerOptions, listener: RequestListener): Server {
+  if (!tls) return createHttpServer(options, listener);
   try {
     // An https.Server is an http.Server (same events, same upgrade handling).
-    return createHttpsServer({ ...options, cert, key }, listener);
+    return createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, listener);
   } catch (error) {
     throw new TetherError('INVALID_CONFIG', `TETHER_TLS_CERT / TETHER_TLS_KEY: ${error instanceof Error ? error.message : String(error)}`);
   }
