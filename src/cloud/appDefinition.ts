@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Store } from './store.js';
 
 /** Setting types of `@mentra/sdk` 2.1.29 (`AppSettingType`). */
-export const APP_SETTING_TYPES = [
+const APP_SETTING_TYPES = [
   'toggle',
   'text',
   'select',
@@ -22,7 +22,7 @@ export const APP_SETTING_TYPES = [
 ] as const;
 
 /** Permission types of `@mentra/sdk` 2.1.29 (`PermissionType`). */
-export const PERMISSION_TYPES = [
+const PERMISSION_TYPES = [
   'MICROPHONE',
   'LOCATION',
   'BACKGROUND_LOCATION',

@@ -30,7 +30,7 @@ import type { SessionRegistry } from './sessionRegistry.js';
 import type { Store } from './store.js';
 
 /** Path of the settings fetch; `:packageName` is the app's. */
-export const APP_SETTINGS_PATH = '/appsettings/user/:packageName';
+const APP_SETTINGS_PATH = '/appsettings/user/:packageName';
 
 /**
  * MentraOS system settings the cloud gives apps (`mentraosSettings` of the ack, and after every

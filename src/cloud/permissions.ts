@@ -13,7 +13,7 @@ import { refuse } from './httpRefusal.js';
 import type { Store } from './store.js';
 
 /** Path of the permissions endpoint. */
-export const PERMISSIONS_PATH = '/api/public/permissions/:packageName';
+const PERMISSIONS_PATH = '/api/public/permissions/:packageName';
 
 /** The router of {@link PERMISSIONS_PATH}. */
 export function createPermissionsRouter(deps: { store: Pick<Store, 'getApp' | 'getAppDefinition'>; logger: Logger }): Router {

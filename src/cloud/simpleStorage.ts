@@ -27,7 +27,7 @@ import type { SessionRegistry } from './sessionRegistry.js';
 import type { Store } from './store.js';
 
 /** Base path of the simple-storage endpoints. */
-export const SIMPLE_STORAGE_PATH = '/api/sdk/simple-storage';
+const SIMPLE_STORAGE_PATH = '/api/sdk/simple-storage';
 
 /** Window of the per-(app, user) rate limit, in ms. */
 const RATE_WINDOW_MS = 60_000;

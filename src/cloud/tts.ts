@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
 import { refuse } from './httpRefusal.js';
 
 /** Path of the text-to-speech endpoint the SDK builds its URLs with. */
-export const TTS_PATH = '/api/tts';
+const TTS_PATH = '/api/tts';
 
 /** The router of {@link TTS_PATH}: every method answers `TTS_UNAVAILABLE`. */
 export function createTtsRouter(deps: { logger: Logger }): Router {

@@ -34,7 +34,7 @@ class KeeperApp extends MentraAppServer {
   protected override async onSession(session: MentraAppSession, sessionId: string): Promise<void> {
     this.live.set(sessionId, session);
     session.events.onError((error) => this.errors.push(error.message));
-    session.settings.onChange((changes) => this.changes.push(changes as SettingsChange));
+    session.settings.onChange((changes) => this.changes.push(changes));
     this.onSessionStart(session);
   }
 
@@ -258,7 +258,7 @@ it('sets definitions and permissions through the admin API, refusing bad bodies 
   // Replacing one part keeps the other.
   const set = await admin(`/api/apps/${PKG}/definition`, 'PUT', { settings: [{ key: 'on', type: 'toggle', defaultValue: true, label: 'On' }] });
   expect(await set.json()).toEqual({ success: true });
-  expect((await permissionsOf()) as unknown).toMatchObject({ permissions: [{ type: 'MICROPHONE' }] });
+  expect(await permissionsOf()).toMatchObject({ permissions: [{ type: 'MICROPHONE' }] });
 
   // No speech synthesis here: a coded error at once, on every method.
   const tts = await fetch(`${h.cloud.url}/api/tts?text=hello`);
