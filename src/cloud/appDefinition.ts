@@ -90,13 +90,21 @@ export interface AppDefinition {
   readonly permissions: readonly PermissionDefinition[];
 }
 
-/** What `packageName` declared; empty lists when it declared nothing. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What `packageName` declared; empty lists when it declared nothing (or its row does not parse). */
 export function readAppDefinition(store: Pick<Store, 'getAppDefinition'>, packageName: string): AppDefinition {
   const record = store.getAppDefinition(packageName);
   if (!record) return { settings: [], permissions: [] };
   // Written by saveAppDefinition after validation; parsed again so a hand-edited row cannot crash a request.
-  const settings = z.array(settingDefinitionSchema).safeParse(JSON.parse(record.settingsJson));
-  const permissions = z.array(permissionSchema).safeParse(JSON.parse(record.permissionsJson));
+  const settings = z.array(settingDefinitionSchema).safeParse(parseJson(record.settingsJson));
+  const permissions = z.array(permissionSchema).safeParse(parseJson(record.permissionsJson));
   return { settings: settings.success ? settings.data : [], permissions: permissions.success ? permissions.data : [] };
 }
 
