@@ -71,6 +71,10 @@ describe('cloud config', () => {
       connectionsPerAddressPerMinute: 600,
       maxConnections: 0,
       headersTimeoutMs: 10_000,
+      photoRequestTimeoutMs: 25_000,
+      audioRequestTimeoutMs: 55_000,
+      glassesRequestTimeoutMs: 10_000,
+      maxPendingRequestsPerSession: 32,
     });
     expectTypeOf(config.logLevel).toEqualTypeOf<LogLevel>();
     expectTypeOf(config.inspectorToken).toEqualTypeOf<string | undefined>();
@@ -126,6 +130,10 @@ describe('cloud config', () => {
         TETHER_CONNECTIONS_PER_ADDRESS_PER_MINUTE: '0',
         TETHER_MAX_CONNECTIONS: '500',
         TETHER_HEADERS_TIMEOUT_MS: '2000',
+        TETHER_PHOTO_REQUEST_TIMEOUT_MS: '1000',
+        TETHER_AUDIO_REQUEST_TIMEOUT_MS: '2000',
+        TETHER_GLASSES_REQUEST_TIMEOUT_MS: '3000',
+        TETHER_MAX_PENDING_REQUESTS_PER_SESSION: '4',
       },
     });
     expect(config).toEqual({
@@ -174,6 +182,10 @@ describe('cloud config', () => {
       connectionsPerAddressPerMinute: 0,
       maxConnections: 500,
       headersTimeoutMs: 2000,
+      photoRequestTimeoutMs: 1000,
+      audioRequestTimeoutMs: 2000,
+      glassesRequestTimeoutMs: 3000,
+      maxPendingRequestsPerSession: 4,
       warnings: [],
     });
   });
@@ -352,6 +364,10 @@ describe('cloud config', () => {
       'TETHER_CONNECTIONS_PER_ADDRESS_PER_MINUTE',
       'TETHER_MAX_CONNECTIONS',
       'TETHER_HEADERS_TIMEOUT_MS',
+      'TETHER_PHOTO_REQUEST_TIMEOUT_MS',
+      'TETHER_AUDIO_REQUEST_TIMEOUT_MS',
+      'TETHER_GLASSES_REQUEST_TIMEOUT_MS',
+      'TETHER_MAX_PENDING_REQUESTS_PER_SESSION',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');
