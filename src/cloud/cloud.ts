@@ -17,12 +17,16 @@ import { createLogger, type Logger } from '../logger.js';
 import { closeSocket } from '../util/closeSocket.js';
 import { AppControl } from './appControl.js';
 import { acceptAppSocket } from './appGateway.js';
+import { AppRequests } from './appRequests.js';
+import { DISCOVER_USERS_PATH } from './appRooms.js';
+import { AppSender } from './appSend.js';
 import { createAppWebhook } from './appWebhook.js';
 import { DeliveryLog } from './deliveryLog.js';
 import { effectivePublicUrl, resolveCloudConfig, sessionConfigOf, type CloudConfig, type CloudSettings } from './config.js';
 import { acceptGlassesSocket } from './glassesGateway.js';
 import { createCoreToken } from './glassesAuth.js';
 import { createHttpApi, registerApp } from './httpApi.js';
+import { PHOTO_UPLOAD_PATH, PhotoForwarder, photoUploadRoute } from './photoUpload.js';
 import { createCloudMetrics, type CloudMetrics } from './metrics.js';
 import { AppRecovery, RecoveryCalls } from './recovery.js';
 import { REGISTER_PATHS, RegistrationService, registrationHandler } from './registration.js';
@@ -187,6 +191,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     },
   });
 
+  // `appRequests` is built after the registry it reads; events before that concern no request.
+  let observeRequests: (event: InspectionEvent) => void = () => {};
   const sessions = new SessionRegistry({
     resumeState: deliveries,
     ...(options.writeThrough === undefined ? {} : { writeThrough: options.writeThrough }),
@@ -195,7 +201,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     sockets,
     metrics,
     logger,
-    inspect: combineInspectors(createStateLog(logger), deliveries.observe, screens.observe, options.inspect, inspectorHub?.inspect),
+    inspect: combineInspectors(createStateLog(logger), deliveries.observe, screens.observe, (event) => observeRequests(event), options.inspect, inspectorHub?.inspect),
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     actors: {
@@ -226,6 +232,26 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     },
   });
   const router = new Router(sessions, sockets, deliveries, gate, screens);
+  const outbound = { policy: config.outboundPolicy };
+  // Requests to the glasses and messages between apps (issue 12 §3–§5).
+  let httpBase = '';
+  const photos = new PhotoForwarder({ store, outbound, logger, timeoutMs: config.webhookTimeoutMs });
+  const appRequests = new AppRequests({
+    sessions,
+    sender: new AppSender(sessions, sockets, gate),
+    router,
+    photos,
+    logger,
+    timeoutsMs: {
+      photo: config.photoRequestTimeoutMs,
+      audio: config.audioRequestTimeoutMs,
+      led: config.glassesRequestTimeoutMs,
+      location: config.glassesRequestTimeoutMs,
+    },
+    maxPendingPerSession: config.maxPendingRequestsPerSession,
+    photoUploadUrl: () => `${httpBase}${PHOTO_UPLOAD_PATH}`,
+  });
+  observeRequests = appRequests.observe;
   const restoreScreens = createScreenRestore({ sessions, screens, router });
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
   // A host that answers again releases the sessions of every app it serves, paced like a restart recovery.
@@ -237,7 +263,6 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       void recovery.run(recovery.plan(app.packageName, `host-${hostReturns}`, 'appServer.reachable'));
     }
   };
-  const outbound = { policy: config.outboundPolicy };
   const registration = new RegistrationService({ store, recovery, logger, outbound, ...(options.now ? { now: options.now } : {}) });
   const appControl = new AppControl({ store, metrics, logger, maxRunningApps: config.maxRunningApps, appControlPerMinute: config.appControlPerMinute });
 
@@ -258,6 +283,10 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     outbound,
     health: () => ({ users: sessions.size, sockets: sockets.size }),
     registration: { paths: REGISTER_PATHS, handler: registrationHandler(registration, { recovery, logger }) },
+    posts: [
+      { path: PHOTO_UPLOAD_PATH, handler: photoUploadRoute({ pending: appRequests.pending, forwarder: photos, logger }) },
+      { path: DISCOVER_USERS_PATH, handler: appRequests.rooms.discoverRoute(store) },
+    ],
   });
   const limits: SocketLimits = {
     handshakeTimeoutMs: config.handshakeTimeoutMs,
@@ -289,13 +318,24 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         if (glasses) {
           glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
             pending.upgraded(ws);
-            acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger, appControl });
+            acceptGlassesSocket(ws, req, {
+              jwtSecret: config.jwtSecret,
+              maxTokenLifetimeMs: config.maxTokenLifetimeMs,
+              limits,
+              sessions,
+              sockets,
+              router,
+              metrics,
+              logger,
+              appControl,
+              requests: appRequests,
+            });
           });
         } else {
           const remoteAddress = req.socket.remoteAddress;
           appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
             pending.upgraded(ws);
-            acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger, remoteAddress });
+            acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger, remoteAddress, requests: appRequests });
           });
         }
       }, () => socket.destroy());
@@ -315,6 +355,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const port = (server.address() as AddressInfo).port;
   const base = effectivePublicUrl(config, port);
   appUrl = `${base}${WS_PATHS.app}`;
+  httpBase = base.replace(/^ws/, 'http');
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const restoredSessions = sessions.restoreAll({ fresh: options.restore === false });
   // The screens of sessions that came back; the rest are deleted (their sessions are gone).
@@ -349,6 +390,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       // Stopped in the same tick as the closes began: no actor reacts to its socket closing.
       recovery.stop();
       circuits.clear();
+      appRequests.close();
       sessions.stopAll();
       if (inspectorEndpoints) closes.push(inspectorEndpoints.close());
       await Promise.all(closes);

@@ -91,6 +91,7 @@ const nonAuthErrors = {
   TOO_MANY_PENDING_REQUESTS: { category: 'system', httpStatus: 429, message: 'Too many requests to the glasses waiting for an answer' },
   UNSUPPORTED_FEATURE: { category: 'system', httpStatus: 501, message: 'This cloud does not implement this feature' },
   RECIPIENT_NOT_FOUND: { category: 'system', httpStatus: 404, message: 'No running session of this app for that user' },
+  ROOM_FULL: { category: 'system', httpStatus: 409, message: 'The room has as many members as it may, or the session is in as many rooms as it may' },
 
   // internal: our bug or app code's; the close code lets an app socket retry after it.
   INTERNAL_ERROR: {
