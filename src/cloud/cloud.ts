@@ -126,6 +126,8 @@ export interface Cloud {
   close(options?: { persist?: boolean }): Promise<void>;
   /** How many persisted sessions this cloud restored at start. */
   readonly restoredSessions: number;
+  /** Apps' requests waiting for an answer from glasses (photo, audio, LED, location). */
+  readonly pendingRequests: number;
 }
 
 /** Starts a cloud and resolves once it listens. */
@@ -425,6 +427,9 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     deliveries,
     registerApp: (app) => registerApp(store, app),
     restoredSessions,
+    get pendingRequests() {
+      return appRequests.pending.size;
+    },
     createGlassesToken: (userId, expiresInSeconds) =>
       createCoreToken(userId, config.jwtSecret, expiresInSeconds ? { expiresInSeconds } : {}),
     close,
