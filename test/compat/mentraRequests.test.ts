@@ -128,7 +128,7 @@ describe('requests from a @mentra/sdk 2.1.29 app to its user\'s glasses', () => 
 
   it('fails each request with a coded error within 2 s when the glasses do not answer', async () => {
     const { h, apps } = await start();
-    const { session } = await userWith(h, apps, 'bob', { photo: 'ignore', audio: 'ignore', led: 'ignore', location: 'ignore' });
+    const { glasses, session } = await userWith(h, apps, 'bob', { photo: 'ignore', audio: 'ignore', led: 'ignore', location: 'ignore' });
     const app = apps.get(PACKAGE)!;
 
     const photo = await timed(session().camera.requestPhoto());
@@ -148,7 +148,16 @@ describe('requests from a @mentra/sdk 2.1.29 app to its user\'s glasses', () => 
     expect(performance.now() - started).toBeLessThan(2000);
 
     await session().led.turnOff();
+    await glasses.waitFor(ofType('rgb_led_control'));
+    expect(pendingCount(h)).toBe(1);
     await waitFor(() => pendingCount(h) === 0, { timeoutMs: 2000, message: 'the LED request never ended' });
+
+    // A request still waiting when its app session ends is forgotten with it, timer and all.
+    void session().camera.requestPhoto().catch(() => {});
+    await waitFor(() => pendingCount(h) === 1, { message: 'the photo request never reached the cloud' });
+    glasses.stopApp(PACKAGE);
+    await waitFor(() => h.cloud.sessions.appSession('bob', `bob-${PACKAGE}`) === undefined, { message: 'the app session did not end' });
+    expect(pendingCount(h)).toBe(0);
   });
 
   it('passes the glasses\' own failure through with its code', async () => {
