@@ -19,13 +19,13 @@ import type { Store } from './store.js';
 export const DISCOVER_USERS_PATH = '/api/app-communication/discover-users';
 
 /** Most rooms one session may be in at once. */
-export const MAX_ROOMS_PER_SESSION = 16;
+const MAX_ROOMS_PER_SESSION = 16;
 
 /** Most members of one room, whatever its `maxUsers` asks. */
-export const MAX_ROOM_MEMBERS = 1_000;
+const MAX_ROOM_MEMBERS = 1_000;
 
 /** Most users one discovery lists (`totalUsers` still counts them all). */
-export const MAX_DISCOVERED_USERS = 1_000;
+const MAX_DISCOVERED_USERS = 1_000;
 
 /** The app session a message comes from: its socket's. */
 export interface AppOrigin {

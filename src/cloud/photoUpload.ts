@@ -23,7 +23,7 @@ import { pinnedTransport, type Transport } from './webhookClient.js';
 export const PHOTO_UPLOAD_PATH = '/api/glasses/photo-upload';
 
 /** Largest upload accepted, in bytes: `@mentra/sdk`'s own `/photo-upload` limit (10 MiB) plus room for the form fields. */
-export const MAX_PHOTO_UPLOAD_BYTES = 10 * 1024 * 1024 + 65_536;
+const MAX_PHOTO_UPLOAD_BYTES = 10 * 1024 * 1024 + 65_536;
 
 /** What one photo request ended with, as the app server's `/photo-upload` takes it. */
 export type PhotoOutcome =
@@ -93,7 +93,7 @@ export class PhotoForwarder {
  * The app server's `/photo-upload` beside its webhook: `…/webhook` becomes `…/photo-upload`
  * (an app mounted under a prefix keeps it); any other path, the origin's `/photo-upload`.
  */
-export function photoUploadUrlOf(webhookUrl: string): URL | undefined {
+function photoUploadUrlOf(webhookUrl: string): URL | undefined {
   let url: URL;
   try {
     url = new URL(webhookUrl);

@@ -24,7 +24,7 @@ const WHAT: Record<UnsupportedAppMessageType, string> = {
 };
 
 /** The frame that makes the SDK fail the call behind `type`, with code `UNSUPPORTED_FEATURE`. */
-export function unsupportedAnswer(type: UnsupportedAppMessageType): CloudToAppMessage {
+function unsupportedAnswer(type: UnsupportedAppMessageType): CloudToAppMessage {
   const text = `UNSUPPORTED_FEATURE: ${WHAT[type]} is not supported by this cloud`;
   switch (type) {
     case 'rtmp_stream_request':

@@ -19,7 +19,5 @@ export type {
   TranscribeOptions,
   WaitForFrameOptions,
 } from './glassesClient.js';
-export { RequestResponder } from './requestResponder.js';
-export type { RequestResponderOptions, ResponderAction, ResponderMode } from './requestResponder.js';
 export { startFleet } from './fleet.js';
 export type { Fleet, FleetFailure, FleetOptions, FleetTokenSource } from './fleet.js';
