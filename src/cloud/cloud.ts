@@ -18,6 +18,9 @@ import { closeSocket } from '../util/closeSocket.js';
 import { AppControl } from './appControl.js';
 import { AppSettings, MENTRAOS_SETTINGS } from './appSettings.js';
 import { acceptAppSocket } from './appGateway.js';
+import { AppRequests } from './appRequests.js';
+import { DISCOVER_USERS_PATH } from './appRooms.js';
+import { AppSender } from './appSend.js';
 import { createAppWebhook } from './appWebhook.js';
 import { DeliveryLog } from './deliveryLog.js';
 import { effectivePublicUrl, resolveCloudConfig, sessionConfigOf, type CloudConfig, type CloudSettings } from './config.js';
@@ -27,7 +30,8 @@ import { createHttpApi, registerApp, type NewAppRequest } from './httpApi.js';
 import { createPermissionsRouter } from './permissions.js';
 import { createSimpleStorageRouter } from './simpleStorage.js';
 import { createCloudServer, loadTlsFiles } from './tls.js';
-import { createTtsRouter } from './tts.js';
+import { createTtsRouter, isCloudTtsUrl } from './tts.js';
+import { PHOTO_UPLOAD_PATH, PhotoForwarder, photoUploadRoute } from './photoUpload.js';
 import { createCloudMetrics, type CloudMetrics } from './metrics.js';
 import { AppRecovery, RecoveryCalls } from './recovery.js';
 import { REGISTER_PATHS, RegistrationService, registrationHandler } from './registration.js';
@@ -127,6 +131,8 @@ export interface Cloud {
   close(options?: { persist?: boolean }): Promise<void>;
   /** How many persisted sessions this cloud restored at start. */
   readonly restoredSessions: number;
+  /** Apps' requests waiting for an answer from glasses (photo, audio, LED, location). */
+  readonly pendingRequests: number;
 }
 
 /** Starts a cloud and resolves once it listens. */
@@ -193,6 +199,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     },
   });
 
+  // `appRequests` is built after the registry it reads; events before that concern no request.
+  let observeRequests: (event: InspectionEvent) => void = () => {};
   const sessions = new SessionRegistry({
     resumeState: deliveries,
     ...(options.writeThrough === undefined ? {} : { writeThrough: options.writeThrough }),
@@ -201,7 +209,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     sockets,
     metrics,
     logger,
-    inspect: combineInspectors(createStateLog(logger), deliveries.observe, screens.observe, options.inspect, inspectorHub?.inspect),
+    inspect: combineInspectors(createStateLog(logger), deliveries.observe, screens.observe, (event) => observeRequests(event), options.inspect, inspectorHub?.inspect),
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     actors: {
@@ -239,6 +247,27 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   });
   const router = new Router(sessions, sockets, deliveries, gate, screens);
   const appSettings: AppSettings = new AppSettings({ store, sessions, sockets, logger });
+  const outbound = { policy: config.outboundPolicy };
+  // Requests to the glasses and messages between apps (issue 12 §3–§5).
+  let httpBase = '';
+  const photos = new PhotoForwarder({ store, outbound, logger, timeoutMs: config.webhookTimeoutMs });
+  const appRequests = new AppRequests({
+    sessions,
+    sender: new AppSender(sessions, sockets, gate),
+    router,
+    photos,
+    logger,
+    timeoutsMs: {
+      photo: config.photoRequestTimeoutMs,
+      audio: config.audioRequestTimeoutMs,
+      led: config.glassesRequestTimeoutMs,
+      location: config.glassesRequestTimeoutMs,
+    },
+    maxPendingPerSession: config.maxPendingRequestsPerSession,
+    photoUploadUrl: () => `${httpBase}${PHOTO_UPLOAD_PATH}`,
+    isOwnTtsUrl: (audioUrl) => isCloudTtsUrl(audioUrl, appUrl),
+  });
+  observeRequests = appRequests.observe;
   const restoreScreens = createScreenRestore({ sessions, screens, router });
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
   // A host that answers again releases the sessions of every app it serves, paced like a restart recovery.
@@ -250,7 +279,6 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       void recovery.run(recovery.plan(app.packageName, `host-${hostReturns}`, 'appServer.reachable'));
     }
   };
-  const outbound = { policy: config.outboundPolicy };
   const registration = new RegistrationService({ store, recovery, logger, outbound, ...(options.now ? { now: options.now } : {}) });
   const appControl = new AppControl({ store, metrics, logger, maxRunningApps: config.maxRunningApps, appControlPerMinute: config.appControlPerMinute });
 
@@ -276,6 +304,10 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       appSettings.router(),
       createPermissionsRouter({ store, logger }),
       createTtsRouter({ logger }),
+    ],
+    posts: [
+      { path: PHOTO_UPLOAD_PATH, handler: photoUploadRoute({ pending: appRequests.pending, forwarder: photos, logger }) },
+      { path: DISCOVER_USERS_PATH, handler: appRequests.rooms.discoverRoute(store) },
     ],
   });
   const limits: SocketLimits = {
@@ -308,13 +340,25 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         if (glasses) {
           glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
             pending.upgraded(ws);
-            acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger, appControl, appSettings });
+            acceptGlassesSocket(ws, req, {
+              jwtSecret: config.jwtSecret,
+              maxTokenLifetimeMs: config.maxTokenLifetimeMs,
+              limits,
+              sessions,
+              sockets,
+              router,
+              metrics,
+              logger,
+              appControl,
+              appSettings,
+              requests: appRequests,
+            });
           });
         } else {
           const remoteAddress = req.socket.remoteAddress;
           appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
             pending.upgraded(ws);
-            acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger, remoteAddress });
+            acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger, remoteAddress, requests: appRequests });
           });
         }
       }, () => socket.destroy());
@@ -334,6 +378,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const port = (server.address() as AddressInfo).port;
   const base = effectivePublicUrl(config, port);
   appUrl = `${base}${WS_PATHS.app}`;
+  httpBase = base.replace(/^ws/, 'http');
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const restoredSessions = sessions.restoreAll({ fresh: options.restore === false });
   // The screens of sessions that came back; the rest are deleted (their sessions are gone).
@@ -368,6 +413,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       // Stopped in the same tick as the closes began: no actor reacts to its socket closing.
       recovery.stop();
       circuits.clear();
+      appRequests.close();
       sessions.stopAll();
       if (inspectorEndpoints) closes.push(inspectorEndpoints.close());
       await Promise.all(closes);
@@ -403,6 +449,9 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     deliveries,
     registerApp: (app) => registerApp(store, app),
     restoredSessions,
+    get pendingRequests() {
+      return appRequests.pending.size;
+    },
     createGlassesToken: (userId, expiresInSeconds) =>
       createCoreToken(userId, config.jwtSecret, expiresInSeconds ? { expiresInSeconds } : {}),
     close,

@@ -329,6 +329,31 @@ export const CLOUD_SETTINGS = defineSettings({
     documentedDefault: 'unset',
     description: 'PEM private key file of TETHER_TLS_CERT; both are set or neither.',
   },
+  // Requests from apps to the glasses (issue 12 §3).
+  photoRequestTimeoutMs: {
+    default: 25_000,
+    schema: durationMsSchema(),
+    description:
+      "Time the glasses have to upload a photo an app asked for (or report its failure), in ms; then the app's /photo-upload gets a photo_error with GLASSES_REQUEST_TIMEOUT. Keep it under @mentra/sdk's own 30000.",
+  },
+  audioRequestTimeoutMs: {
+    default: 55_000,
+    schema: durationMsSchema(),
+    description:
+      "Time the glasses have to answer an audio_play_request (they answer when playback ends), in ms; then the app gets audio_play_response success false, error GLASSES_REQUEST_TIMEOUT. Keep it under @mentra/sdk's own 60000.",
+  },
+  glassesRequestTimeoutMs: {
+    default: 10_000,
+    schema: durationMsSchema(),
+    description:
+      'Time the glasses have to answer a location poll or an LED request, in ms. A location poll has no failure answer in @mentra/sdk: after this it is forgotten and the SDK rejects at its own 15000.',
+  },
+  maxPendingRequestsPerSession: {
+    default: 32,
+    schema: integerSchema({ min: 1, max: 10_000 }),
+    description:
+      "Most requests one app session may have waiting for its user's glasses (count); one more is answered at once with TOO_MANY_PENDING_REQUESTS.",
+  },
 });
 
 /** Resolved values of {@link CLOUD_SETTINGS}, before defaults that depend on other settings. */

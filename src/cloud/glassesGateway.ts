@@ -13,6 +13,7 @@ import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
 import type { AppControl } from './appControl.js';
 import type { AppSettings } from './appSettings.js';
+import type { AppRequests } from './appRequests.js';
 import { tokenFromUpgrade, verifyCoreToken } from './glassesAuth.js';
 import { startHandshake, type SocketLimits } from './link/handshake.js';
 import { registerSocket } from './link/socketAdapter.js';
@@ -40,6 +41,8 @@ export interface GlassesGatewayDeps {
   appControl: AppControl;
   /** App settings: the glasses' `update_app_setting` goes there. */
   appSettings: AppSettings;
+  /** Answers to apps' requests (`appRequests.ts`); without it they are not routed. */
+  requests?: Pick<AppRequests, 'fromGlasses'>;
 }
 
 /** Handles one glasses socket from upgrade to close. */
@@ -107,6 +110,8 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
   };
 
   const dispatch = (socket: SocketEntry, message: GlassesToCloudMessage, size: number) => {
+    // An answer to an app's request goes to that app only, and only from the current socket.
+    if (deps.requests && deps.sessions.isCurrentGlasses(socket.userId, socket.gen) && deps.requests.fromGlasses(socket, message)) return;
     if (isGlassesStreamEvent(message)) {
       if (size > MAX_MESSAGE_BYTES - DATA_STREAM_HEADROOM_BYTES) {
         handshake.reportBadFrame('MESSAGE_TOO_LARGE', 'Stream event too large to forward', { type: message.type });

@@ -36,6 +36,8 @@ export interface HttpApiDeps {
    * its own body, with its own size limit.
    */
   appEndpoints?: readonly Router[];
+  /** POST routes beyond these (photo uploads from the glasses, user discovery), by path. */
+  posts?: ReadonlyArray<{ path: string; handler: RequestHandler }>;
 }
 
 const newAppSchema = z.object({
@@ -125,6 +127,7 @@ export function createHttpApi(deps: HttpApiDeps): Express {
   });
 
   if (deps.registration) app.post([...deps.registration.paths], deps.registration.handler);
+  for (const route of deps.posts ?? []) app.post(route.path, route.handler);
 
   app.use((req, res) => refuse(deps.logger, req, res, 'NOT_FOUND', 'No such endpoint'));
   app.use((error: unknown, req: Request, res: Response, next: NextFunction) => {

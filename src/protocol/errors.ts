@@ -93,6 +93,14 @@ const nonAuthErrors = {
   INVALID_SETTING_VALUE: { category: 'format', httpStatus: 400, message: 'The value does not fit the setting’s definition' },
   TTS_UNAVAILABLE: { category: 'system', httpStatus: 501, message: 'Text-to-speech is not available on this cloud' },
 
+  // Requests from apps to the user's glasses (photo, audio, LED, location) and between apps.
+  GLASSES_NOT_CONNECTED: { category: 'connection', httpStatus: 503, message: 'The user’s glasses are not connected' },
+  GLASSES_REQUEST_TIMEOUT: { category: 'connection', httpStatus: 504, message: 'The glasses did not answer the request in time' },
+  TOO_MANY_PENDING_REQUESTS: { category: 'system', httpStatus: 429, message: 'Too many requests to the glasses waiting for an answer' },
+  UNSUPPORTED_FEATURE: { category: 'system', httpStatus: 501, message: 'This cloud does not implement this feature' },
+  RECIPIENT_NOT_FOUND: { category: 'system', httpStatus: 404, message: 'No running session of this app for that user' },
+  ROOM_FULL: { category: 'system', httpStatus: 409, message: 'The room has as many members as it may, or the session is in as many rooms as it may' },
+
   // internal: our bug or app code's; the close code lets an app socket retry after it.
   INTERNAL_ERROR: {
     category: 'internal',

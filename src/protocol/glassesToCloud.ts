@@ -26,6 +26,9 @@ export const GlassesToCloudMessageType = {
   HEARTBEAT: 'heartbeat',
   // Tether's: MentraOS changes app settings over REST from the phone; the SDK has no message for it.
   UPDATE_APP_SETTING: 'update_app_setting',
+  PHOTO_RESPONSE: 'photo_response',
+  AUDIO_PLAY_RESPONSE: 'audio_play_response',
+  RGB_LED_CONTROL_RESPONSE: 'rgb_led_control_response',
 } as const;
 
 const T = GlassesToCloudMessageType;
@@ -109,6 +112,33 @@ export const updateAppSettingSchema = defineMessage(T.UPDATE_APP_SETTING, {
   value: z.json(),
 });
 
+/**
+ * `photo_response`: how a `photo_request` ended when the glasses did not upload a photo
+ * (`success: false` with `error.code`, e.g. `CAMERA_BUSY`); a success is the upload itself.
+ */
+export const photoResponseSchema = defineMessage(T.PHOTO_RESPONSE, {
+  requestId: z.string(),
+  success: z.boolean(),
+  photoUrl: z.string().optional(),
+  savedToGallery: z.boolean().optional(),
+  error: z.looseObject({ code: z.string(), message: z.string() }).optional(),
+});
+
+/** `audio_play_response`: how an `audio_play_request` ended; `duration` in ms. */
+export const audioPlayResponseSchema = defineMessage(T.AUDIO_PLAY_RESPONSE, {
+  requestId: z.string(),
+  success: z.boolean(),
+  error: z.string().optional(),
+  duration: z.number().optional(),
+});
+
+/** `rgb_led_control_response`: how an `rgb_led_control` ended. */
+export const rgbLedControlResponseSchema = defineMessage(T.RGB_LED_CONTROL_RESPONSE, {
+  requestId: z.string(),
+  success: z.boolean(),
+  error: z.string().optional(),
+});
+
 /** Any glasses → cloud message, discriminated by `type`. */
 export const glassesToCloudMessageSchema = z.discriminatedUnion('type', [
   connectionInitSchema,
@@ -124,6 +154,9 @@ export const glassesToCloudMessageSchema = z.discriminatedUnion('type', [
   vadSchema,
   glassesHeartbeatSchema,
   updateAppSettingSchema,
+  photoResponseSchema,
+  audioPlayResponseSchema,
+  rgbLedControlResponseSchema,
 ]);
 
 /** A glasses → cloud message. */

@@ -76,6 +76,10 @@ describe('cloud config', () => {
       simpleStorageRequestsPerMinute: 120,
       tlsCert: undefined,
       tlsKey: undefined,
+      photoRequestTimeoutMs: 25_000,
+      audioRequestTimeoutMs: 55_000,
+      glassesRequestTimeoutMs: 10_000,
+      maxPendingRequestsPerSession: 32,
     });
     expectTypeOf(config.logLevel).toEqualTypeOf<LogLevel>();
     expectTypeOf(config.inspectorToken).toEqualTypeOf<string | undefined>();
@@ -136,6 +140,10 @@ describe('cloud config', () => {
         TETHER_SIMPLE_STORAGE_REQUESTS_PER_MINUTE: '0',
         TETHER_TLS_CERT: '/etc/tether/cert.pem',
         TETHER_TLS_KEY: '/etc/tether/key.pem',
+        TETHER_PHOTO_REQUEST_TIMEOUT_MS: '1000',
+        TETHER_AUDIO_REQUEST_TIMEOUT_MS: '2000',
+        TETHER_GLASSES_REQUEST_TIMEOUT_MS: '3000',
+        TETHER_MAX_PENDING_REQUESTS_PER_SESSION: '4',
       },
     });
     expect(config).toEqual({
@@ -189,6 +197,10 @@ describe('cloud config', () => {
       simpleStorageRequestsPerMinute: 0,
       tlsCert: '/etc/tether/cert.pem',
       tlsKey: '/etc/tether/key.pem',
+      photoRequestTimeoutMs: 1000,
+      audioRequestTimeoutMs: 2000,
+      glassesRequestTimeoutMs: 3000,
+      maxPendingRequestsPerSession: 4,
       warnings: [],
     });
   });
@@ -381,6 +393,10 @@ describe('cloud config', () => {
       'TETHER_SIMPLE_STORAGE_REQUESTS_PER_MINUTE',
       'TETHER_TLS_CERT',
       'TETHER_TLS_KEY',
+      'TETHER_PHOTO_REQUEST_TIMEOUT_MS',
+      'TETHER_AUDIO_REQUEST_TIMEOUT_MS',
+      'TETHER_GLASSES_REQUEST_TIMEOUT_MS',
+      'TETHER_MAX_PENDING_REQUESTS_PER_SESSION',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');
