@@ -16,6 +16,7 @@ import { startHandshake, type SocketLimits } from './link/handshake.js';
 import { registerSocket } from './link/socketAdapter.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
+import type { AppRequests } from './appRequests.js';
 import type { CloudMetrics } from './metrics.js';
 import type { Router } from './router.js';
 import type { SessionRegistry } from './sessionRegistry.js';
@@ -32,6 +33,8 @@ export interface AppGatewayDeps {
   logger: Logger;
   /** The peer's address (the upgrade request's), for the socket's log lines. */
   remoteAddress?: string | undefined;
+  /** Requests to the glasses and messages between apps (`appRequests.ts`); without it they are ignored. */
+  requests?: Pick<AppRequests, 'fromApp'>;
 }
 
 /** Handles one app socket from upgrade to close. */
@@ -104,7 +107,8 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
         log.debug({ sessionId: socket.sessionId }, 'repeated tpa_connection_init ignored');
         break;
       default:
-        log.debug({ sessionId: socket.sessionId, type: message.type }, 'app message not handled by this cloud');
+        if (deps.requests) deps.requests.fromApp(socket, message, size);
+        else log.debug({ sessionId: socket.sessionId, type: message.type }, 'app message not handled by this cloud');
     }
   };
 

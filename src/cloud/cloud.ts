@@ -5,7 +5,7 @@
  * store. Nothing listens at import time; `close()` shuts down in order.
  */
 import { requestUrl } from '../util/requestUrl.js';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -16,13 +16,22 @@ import { CloseCode, CloseReason } from '../protocol/closeCodes.js';
 import { createLogger, type Logger } from '../logger.js';
 import { closeSocket } from '../util/closeSocket.js';
 import { AppControl } from './appControl.js';
+import { AppSettings, MENTRAOS_SETTINGS } from './appSettings.js';
 import { acceptAppSocket } from './appGateway.js';
+import { AppRequests } from './appRequests.js';
+import { DISCOVER_USERS_PATH } from './appRooms.js';
+import { AppSender } from './appSend.js';
 import { createAppWebhook } from './appWebhook.js';
 import { DeliveryLog } from './deliveryLog.js';
 import { effectivePublicUrl, resolveCloudConfig, sessionConfigOf, type CloudConfig, type CloudSettings } from './config.js';
 import { acceptGlassesSocket } from './glassesGateway.js';
 import { createCoreToken } from './glassesAuth.js';
-import { createHttpApi, registerApp } from './httpApi.js';
+import { createHttpApi, registerApp, type NewAppRequest } from './httpApi.js';
+import { createPermissionsRouter } from './permissions.js';
+import { createSimpleStorageRouter } from './simpleStorage.js';
+import { createCloudServer, loadTlsFiles } from './tls.js';
+import { createTtsRouter, isCloudTtsUrl } from './tts.js';
+import { PHOTO_UPLOAD_PATH, PhotoForwarder, photoUploadRoute } from './photoUpload.js';
 import { createCloudMetrics, type CloudMetrics } from './metrics.js';
 import { AppRecovery, RecoveryCalls } from './recovery.js';
 import { REGISTER_PATHS, RegistrationService, registrationHandler } from './registration.js';
@@ -89,10 +98,10 @@ export interface CreateCloudOptions {
 
 /** A running cloud. */
 export interface Cloud {
-  /** HTTP base URL, e.g. `http://127.0.0.1:8002`. */
+  /** HTTP base URL, e.g. `http://127.0.0.1:8002` (`https://` with TLS). */
   readonly url: string;
   readonly port: number;
-  /** `ws://…/glasses-ws` on the bound address. */
+  /** `ws://…/glasses-ws` on the bound address (`wss://` with TLS). */
   readonly glassesUrl: string;
   /** The app WebSocket URL handed out in webhooks (from `TETHER_PUBLIC_URL`). */
   readonly appUrl: string;
@@ -108,8 +117,8 @@ export interface Cloud {
   readonly inspectorUrl: string | undefined;
   /** Replay buffers of the app sessions (seq numbering, resume, state export for restarts). */
   readonly deliveries: DeliveryLog;
-  /** Registers an app and returns its API key (shown once). */
-  registerApp(app: { packageName: string; name: string; webhookUrl: string }): { packageName: string; apiKey: string };
+  /** Registers an app (with its settings definitions and permissions, if given) and returns its API key (shown once). */
+  registerApp(app: NewAppRequest): { packageName: string; apiKey: string };
   /** Mints a core token for simulated glasses. */
   createGlassesToken(userId: string, expiresInSeconds?: number): Promise<string>;
   /**
@@ -122,6 +131,8 @@ export interface Cloud {
   close(options?: { persist?: boolean }): Promise<void>;
   /** How many persisted sessions this cloud restored at start. */
   readonly restoredSessions: number;
+  /** Apps' requests waiting for an answer from glasses (photo, audio, LED, location). */
+  readonly pendingRequests: number;
 }
 
 /** Starts a cloud and resolves once it listens. */
@@ -132,6 +143,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       ...(options.env ? { env: options.env } : {}),
       ...(options.overrides ? { overrides: options.overrides } : {}),
     });
+  const tlsFiles = loadTlsFiles(config);
   const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'tether-cloud' });
   for (const warning of config.warnings) logger.warn(warning);
 
@@ -187,6 +199,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     },
   });
 
+  // `appRequests` is built after the registry it reads; events before that concern no request.
+  let observeRequests: (event: InspectionEvent) => void = () => {};
   const sessions = new SessionRegistry({
     resumeState: deliveries,
     ...(options.writeThrough === undefined ? {} : { writeThrough: options.writeThrough }),
@@ -195,7 +209,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     sockets,
     metrics,
     logger,
-    inspect: combineInspectors(createStateLog(logger), deliveries.observe, screens.observe, options.inspect, inspectorHub?.inspect),
+    inspect: combineInspectors(createStateLog(logger), deliveries.observe, screens.observe, (event) => observeRequests(event), options.inspect, inspectorHub?.inspect),
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     actors: {
@@ -207,7 +221,13 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
             afterAck: (entry) => restoreScreens(entry),
           },
           app: {
-            ack: (entry) => ({ type: 'tpa_connection_ack', sessionId: entry.sessionId, settings: [], mentraosSettings: {}, capabilities: null }),
+            ack: (entry) => ({
+              type: 'tpa_connection_ack',
+              sessionId: entry.sessionId,
+              settings: entry.packageName === undefined ? [] : appSettings.settingsFor(entry.userId, entry.packageName),
+              mentraosSettings: MENTRAOS_SETTINGS,
+              capabilities: null,
+            }),
             // Missed frames go out after the ack and before any live one.
             afterAck: (entry) => void deliveries.resume(entry, sessions.appSessionOfSocket(entry), gate.canWrite),
           },
@@ -226,6 +246,28 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     },
   });
   const router = new Router(sessions, sockets, deliveries, gate, screens);
+  const appSettings: AppSettings = new AppSettings({ store, sessions, sockets, logger });
+  const outbound = { policy: config.outboundPolicy };
+  // Requests to the glasses and messages between apps (issue 12 §3–§5).
+  let httpBase = '';
+  const photos = new PhotoForwarder({ store, outbound, logger, timeoutMs: config.webhookTimeoutMs });
+  const appRequests = new AppRequests({
+    sessions,
+    sender: new AppSender(sessions, sockets, gate),
+    router,
+    photos,
+    logger,
+    timeoutsMs: {
+      photo: config.photoRequestTimeoutMs,
+      audio: config.audioRequestTimeoutMs,
+      led: config.glassesRequestTimeoutMs,
+      location: config.glassesRequestTimeoutMs,
+    },
+    maxPendingPerSession: config.maxPendingRequestsPerSession,
+    photoUploadUrl: () => `${httpBase}${PHOTO_UPLOAD_PATH}`,
+    isOwnTtsUrl: (audioUrl) => isCloudTtsUrl(audioUrl, appUrl),
+  });
+  observeRequests = appRequests.observe;
   const restoreScreens = createScreenRestore({ sessions, screens, router });
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
   // A host that answers again releases the sessions of every app it serves, paced like a restart recovery.
@@ -237,7 +279,6 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       void recovery.run(recovery.plan(app.packageName, `host-${hostReturns}`, 'appServer.reachable'));
     }
   };
-  const outbound = { policy: config.outboundPolicy };
   const registration = new RegistrationService({ store, recovery, logger, outbound, ...(options.now ? { now: options.now } : {}) });
   const appControl = new AppControl({ store, metrics, logger, maxRunningApps: config.maxRunningApps, appControlPerMinute: config.appControlPerMinute });
 
@@ -268,6 +309,16 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     outbound,
     health: () => ({ users: sessions.size, sockets: sockets.size }),
     registration: { paths: REGISTER_PATHS, handler: registrationHandler(registration, { recovery, logger }) },
+    appEndpoints: [
+      createSimpleStorageRouter({ store, sessions, logger, limits: config }),
+      appSettings.router(),
+      createPermissionsRouter({ store, logger }),
+      createTtsRouter({ logger }),
+    ],
+    posts: [
+      { path: PHOTO_UPLOAD_PATH, handler: photoUploadRoute({ pending: appRequests.pending, forwarder: photos, logger }) },
+      { path: DISCOVER_USERS_PATH, handler: appRequests.rooms.discoverRoute(store) },
+    ],
   });
   const limits: SocketLimits = {
     handshakeTimeoutMs: config.handshakeTimeoutMs,
@@ -279,7 +330,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const appWss = new WebSocketServer({ noServer: true, maxPayload: config.maxMessageBytes });
   const inspectorEndpoints =
     inspectorServed && inspectorHub ? createInspectorServer({ hub: inspectorHub, token: config.inspectorToken, logger }) : undefined;
-  const server: Server = createServer(serverOptionsOf(config), inspectorEndpoints ? inspectorEndpoints.wrap(http) : http);
+  const server: Server = createCloudServer(tlsFiles, serverOptionsOf(config), inspectorEndpoints ? inspectorEndpoints.wrap(http) : http);
   const admission = new Admission({ settings: config, metrics, logger });
   let accepting = true;
 
@@ -299,13 +350,25 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         if (glasses) {
           glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
             pending.upgraded(ws);
-            acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger, appControl });
+            acceptGlassesSocket(ws, req, {
+              jwtSecret: config.jwtSecret,
+              maxTokenLifetimeMs: config.maxTokenLifetimeMs,
+              limits,
+              sessions,
+              sockets,
+              router,
+              metrics,
+              logger,
+              appControl,
+              appSettings,
+              requests: appRequests,
+            });
           });
         } else {
           const remoteAddress = req.socket.remoteAddress;
           appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
             pending.upgraded(ws);
-            acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger, remoteAddress });
+            acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger, remoteAddress, requests: appRequests });
           });
         }
       }, () => socket.destroy());
@@ -325,6 +388,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const port = (server.address() as AddressInfo).port;
   const base = effectivePublicUrl(config, port);
   appUrl = `${base}${WS_PATHS.app}`;
+  httpBase = base.replace(/^ws/, 'http');
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const restoredSessions = sessions.restoreAll({ fresh: options.restore === false });
   // The screens of sessions that came back; the rest are deleted (their sessions are gone).
@@ -359,6 +423,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       // Stopped in the same tick as the closes began: no actor reacts to its socket closing.
       recovery.stop();
       circuits.clear();
+      appRequests.close();
       sessions.stopAll();
       if (inspectorEndpoints) closes.push(inspectorEndpoints.close());
       await Promise.all(closes);
@@ -375,10 +440,11 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       logger.flush?.();
     })());
 
+  const tls = tlsFiles !== undefined;
   return {
-    url: `http://${shownHost}:${port}`,
+    url: `${tls ? 'https' : 'http'}://${shownHost}:${port}`,
     port,
-    glassesUrl: `ws://${shownHost}:${port}${WS_PATHS.glasses}`,
+    glassesUrl: `${tls ? 'wss' : 'ws'}://${shownHost}:${port}${WS_PATHS.glasses}`,
     get appUrl() {
       return appUrl;
     },
@@ -389,10 +455,13 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     metrics,
     logger,
     inspector: inspectorHub,
-    inspectorUrl: inspectorEndpoints ? `http://${shownHost}:${port}${INSPECTOR_PATHS.page}/` : undefined,
+    inspectorUrl: inspectorEndpoints ? `${tls ? 'https' : 'http'}://${shownHost}:${port}${INSPECTOR_PATHS.page}/` : undefined,
     deliveries,
     registerApp: (app) => registerApp(store, app),
     restoredSessions,
+    get pendingRequests() {
+      return appRequests.pending.size;
+    },
     createGlassesToken: (userId, expiresInSeconds) =>
       createCoreToken(userId, config.jwtSecret, expiresInSeconds ? { expiresInSeconds } : {}),
     close,

@@ -86,7 +86,8 @@ export const CLOUD_SETTINGS = defineSettings({
     default: undefined,
     schema: baseUrlSchema(['ws', 'wss']),
     documentedDefault: 'ws://127.0.0.1:<PORT>',
-    description: 'ws:// or wss:// base of the app WebSocket URL sent in webhooks (…/app-ws is appended).',
+    description:
+      'ws:// or wss:// base of the app WebSocket URL sent in webhooks (…/app-ws is appended); with TETHER_TLS_CERT the derived one is wss://127.0.0.1:<PORT>.',
   },
   gracePeriodMs: {
     default: defaultSessionConfig.gracePeriodMs,
@@ -297,6 +298,62 @@ export const CLOUD_SETTINGS = defineSettings({
     schema: integerSchema({ min: 1, max: 300_000 }),
     description: 'Time a new connection has to send its complete request headers, a WebSocket upgrade included, before it is answered 408 and closed, in ms.',
   },
+  // HTTP endpoints for apps (issue 12 §1).
+  simpleStorageMaxBytes: {
+    default: 1_048_576,
+    schema: integerSchema({ min: 1_024, max: 1_073_741_824 }),
+    description:
+      'Most bytes (UTF-8 keys and values) one app may keep in simple storage for one user; a PUT beyond it is refused 413 STORAGE_QUOTA_EXCEEDED and writes nothing.',
+  },
+  simpleStorageMaxValueBytes: {
+    default: 100_000,
+    schema: integerSchema({ min: 1, max: 1_073_741_824 }),
+    description: 'Largest single simple-storage value, in UTF-8 bytes (@mentra/sdk refuses more than 100000 characters itself); larger is refused 413 MESSAGE_TOO_LARGE.',
+  },
+  simpleStorageRequestsPerMinute: {
+    default: 120,
+    schema: integerSchema({ min: 0, max: 1_000_000 }),
+    description:
+      'Simple-storage requests one app may make per user per minute (count; 0 = no limit); more are refused 429 RATE_LIMITED with Retry-After.',
+  },
+  tlsCert: {
+    default: undefined,
+    schema: nonEmptyStringSchema(),
+    documentedDefault: 'unset',
+    description:
+      'PEM certificate file (chain first); with TETHER_TLS_KEY the port answers HTTPS and WSS only (the @mentra/sdk permission check and TTS URLs are always https://).',
+  },
+  tlsKey: {
+    default: undefined,
+    schema: nonEmptyStringSchema(),
+    documentedDefault: 'unset',
+    description: 'PEM private key file of TETHER_TLS_CERT; both are set or neither.',
+  },
+  // Requests from apps to the glasses (issue 12 §3).
+  photoRequestTimeoutMs: {
+    default: 25_000,
+    schema: durationMsSchema(),
+    description:
+      "Time the glasses have to upload a photo an app asked for (or report its failure), in ms; then the app's /photo-upload gets a photo_error with GLASSES_REQUEST_TIMEOUT. Keep it under @mentra/sdk's own 30000.",
+  },
+  audioRequestTimeoutMs: {
+    default: 55_000,
+    schema: durationMsSchema(),
+    description:
+      "Time the glasses have to answer an audio_play_request (they answer when playback ends), in ms; then the app gets audio_play_response success false, error GLASSES_REQUEST_TIMEOUT. Keep it under @mentra/sdk's own 60000.",
+  },
+  glassesRequestTimeoutMs: {
+    default: 10_000,
+    schema: durationMsSchema(),
+    description:
+      'Time the glasses have to answer a location poll or an LED request, in ms. A location poll has no failure answer in @mentra/sdk: after this it is forgotten and the SDK rejects at its own 15000.',
+  },
+  maxPendingRequestsPerSession: {
+    default: 32,
+    schema: integerSchema({ min: 1, max: 10_000 }),
+    description:
+      "Most requests one app session may have waiting for its user's glasses (count); one more is answered at once with TOO_MANY_PENDING_REQUESTS.",
+  },
 });
 
 /** Resolved values of {@link CLOUD_SETTINGS}, before defaults that depend on other settings. */
@@ -384,6 +441,17 @@ const CLOUD_RULES: readonly SettingsRule<CloudSettings>[] = [
     reason: (s) =>
       `${s.heartbeatTimeoutMs} must be greater than heartbeatIntervalMs (${CLOUD_SETTINGS.heartbeatIntervalMs.env} = ${s.heartbeatIntervalMs})`,
   },
+  // The one that is set is the one named: the other has nothing to point at.
+  ...([
+    ['tlsCert', 'tlsKey'],
+    ['tlsKey', 'tlsCert'],
+  ] as const).map(
+    ([key, other]): SettingsRule<CloudSettings> => ({
+      setting: key,
+      holds: (s) => s[key] === undefined || s[other] !== undefined,
+      reason: () => `is set without ${CLOUD_SETTINGS[other].env}: a TLS port needs both`,
+    }),
+  ),
 ];
 
 /**
@@ -440,7 +508,7 @@ export function resolveCloudConfig(sources: CloudConfigSources = {}): CloudConfi
     ...settings,
     jwtSecret,
     adminToken,
-    publicUrl: settings.publicUrl ?? publicUrlForPort(settings.port),
+    publicUrl: settings.publicUrl ?? publicUrlForPort(settings.port, settings.tlsCert !== undefined),
     publicUrlDerived: settings.publicUrl === undefined,
     outboundPolicy: settings.outboundPolicy ?? (isProduction(settings) ? 'public' : 'loopback'),
     production: isProduction(settings),
@@ -475,11 +543,12 @@ export function sessionConfigOf(
 }
 
 /**
- * The public URL derived from a port when `TETHER_PUBLIC_URL` is unset: `ws://127.0.0.1:<port>`
- * (an address, not `localhost`, which may resolve to ::1 where the cloud does not listen).
+ * The public URL derived from a port when `TETHER_PUBLIC_URL` is unset: `ws://127.0.0.1:<port>`,
+ * `wss://` when the port speaks TLS (an address, not `localhost`, which may resolve to ::1 where
+ * the cloud does not listen).
  */
-function publicUrlForPort(port: number): string {
-  return `ws://127.0.0.1:${port}`;
+function publicUrlForPort(port: number, tls: boolean): string {
+  return `${tls ? 'wss' : 'ws'}://127.0.0.1:${port}`;
 }
 
 /**
@@ -488,8 +557,8 @@ function publicUrlForPort(port: number): string {
  *
  * @param boundPort - the port the HTTP server listens on
  */
-export function effectivePublicUrl(config: Pick<CloudConfig, 'publicUrl' | 'publicUrlDerived'>, boundPort: number): string {
-  return config.publicUrlDerived ? publicUrlForPort(boundPort) : config.publicUrl;
+export function effectivePublicUrl(config: Pick<CloudConfig, 'publicUrl' | 'publicUrlDerived' | 'tlsCert'>, boundPort: number): string {
+  return config.publicUrlDerived ? publicUrlForPort(boundPort, config.tlsCert !== undefined) : config.publicUrl;
 }
 
 /** Rows of README's cloud configuration table (name, environment variable, default, description). */

@@ -12,6 +12,8 @@ import { DATA_STREAM_HEADROOM_BYTES, MAX_MESSAGE_BYTES } from '../protocol/limit
 import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
 import type { AppControl } from './appControl.js';
+import type { AppSettings } from './appSettings.js';
+import type { AppRequests } from './appRequests.js';
 import { tokenFromUpgrade, verifyCoreToken } from './glassesAuth.js';
 import { startHandshake, type SocketLimits } from './link/handshake.js';
 import { registerSocket } from './link/socketAdapter.js';
@@ -37,6 +39,10 @@ export interface GlassesGatewayDeps {
   logger: Logger;
   /** What of `runningApps`, `start_app` and `stop_app` reaches the session. */
   appControl: AppControl;
+  /** App settings: the glasses' `update_app_setting` goes there. */
+  appSettings: AppSettings;
+  /** Answers to apps' requests (`appRequests.ts`); without it they are not routed. */
+  requests?: Pick<AppRequests, 'fromGlasses'>;
 }
 
 /** Handles one glasses socket from upgrade to close. */
@@ -104,6 +110,8 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
   };
 
   const dispatch = (socket: SocketEntry, message: GlassesToCloudMessage, size: number) => {
+    // An answer to an app's request goes to that app only, and only from the current socket.
+    if (deps.requests && deps.sessions.isCurrentGlasses(socket.userId, socket.gen) && deps.requests.fromGlasses(socket, message)) return;
     if (isGlassesStreamEvent(message)) {
       if (size > MAX_MESSAGE_BYTES - DATA_STREAM_HEADROOM_BYTES) {
         handshake.reportBadFrame('MESSAGE_TOO_LARGE', 'Stream event too large to forward', { type: message.type });
@@ -123,6 +131,11 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
         break;
       case 'connection_init':
         log.debug({ userId: socket.userId }, 'repeated connection_init ignored');
+        break;
+      case 'update_app_setting':
+        void deps.appSettings.fromGlasses(ws, socket.userId, message).catch((error: unknown) => {
+          log.error({ userId: socket.userId, err: error instanceof Error ? error.message : String(error) }, 'app setting change failed');
+        });
         break;
     }
   };

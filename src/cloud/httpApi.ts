@@ -1,15 +1,20 @@
 /**
- * The cloud's HTTP endpoints: `GET /health`, `GET /metrics` (Prometheus text) and the admin API
- * `POST /api/apps`, which registers an app and returns its API key once (only its hash is kept).
+ * The cloud's HTTP endpoints: `GET /health`, `GET /metrics` (Prometheus text), the admin API
+ * `POST /api/apps`, which registers an app and returns its API key once (only its hash is kept),
+ * and `PUT /api/apps/:packageName/definition`, which sets an app's settings definitions and
+ * permissions; plus the endpoints for apps it is given (simple storage, settings, permissions,
+ * TTS: `appEndpoints`).
  */
 import { timingSafeEqual } from 'node:crypto';
-import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
-import { TetherError, type ErrorCode } from '../protocol/errors.js';
+import { TetherError } from '../protocol/errors.js';
 import { packageNameSchema } from '../protocol/packageName.js';
 import type { Logger } from '../logger.js';
 import { sendError } from '../util/httpError.js';
 import { generateApiKey, hashApiKey } from './apiKeys.js';
+import { appDefinitionSchema, saveAppDefinition } from './appDefinition.js';
+import { describeIssues, refuse } from './httpRefusal.js';
 import type { CloudMetrics } from './metrics.js';
 import { checkOutboundUrl, outboundRefusalMessage, type HostLookup, type OutboundPolicy } from './outboundPolicy.js';
 import type { Store } from './store.js';
@@ -26,25 +31,39 @@ export interface HttpApiDeps {
   outbound: { policy: OutboundPolicy; lookup?: HostLookup };
   /** App-server registration (`registration.ts`), mounted on its paths when given. */
   registration?: { paths: readonly string[]; handler: RequestHandler };
+  /**
+   * The endpoints for apps (simple storage, settings, permissions, TTS), mounted first: each parses
+   * its own body, with its own size limit.
+   */
+  appEndpoints?: readonly Router[];
+  /** POST routes beyond these (photo uploads from the glasses, user discovery), by path. */
+  posts?: ReadonlyArray<{ path: string; handler: RequestHandler }>;
 }
 
 const newAppSchema = z.object({
   packageName: packageNameSchema,
   name: z.string().min(1).max(200),
   webhookUrl: z.url({ protocol: /^https?$/ }),
+  ...appDefinitionSchema.shape,
 });
 
-/** Registers an app in the store; returns the plain API key, which is never stored. */
-export function registerApp(store: Store, app: z.infer<typeof newAppSchema>): { packageName: string; apiKey: string } {
-  const apiKey = generateApiKey();
-  store.createApp({ ...app, apiKeyHash: hashApiKey(apiKey) });
-  return { packageName: app.packageName, apiKey };
-}
+/** An app as {@link registerApp} takes it: settings definitions and permissions are optional. */
+export type NewAppRequest = z.input<typeof newAppSchema>;
 
-/** Every refused HTTP request leaves a log line with its code (principle 7). */
-function refuse(logger: Logger, req: Request, res: Response, code: ErrorCode, message: string): void {
-  logger.warn({ code, method: req.method, path: req.path, remoteAddress: req.socket.remoteAddress }, 'http request refused');
-  sendError(res, code, message);
+/**
+ * Registers an app in the store, with its settings definitions and permissions when given;
+ * returns the plain API key, which is never stored.
+ *
+ * @throws TetherError `INVALID_FIELDS` when the settings or permissions do not validate,
+ *   `ALREADY_EXISTS` for a package name taken.
+ */
+export function registerApp(store: Store, app: NewAppRequest): { packageName: string; apiKey: string } {
+  const definition = appDefinitionSchema.safeParse({ settings: app.settings, permissions: app.permissions });
+  if (!definition.success) throw new TetherError('INVALID_FIELDS', describeIssues(definition.error.issues));
+  const apiKey = generateApiKey();
+  store.createApp({ packageName: app.packageName, name: app.name, webhookUrl: app.webhookUrl, apiKeyHash: hashApiKey(apiKey) });
+  if (definition.data.settings || definition.data.permissions) saveAppDefinition(store, app.packageName, definition.data);
+  return { packageName: app.packageName, apiKey };
 }
 
 function bearerMatches(header: string | undefined, expected: string): boolean {
@@ -59,6 +78,7 @@ function bearerMatches(header: string | undefined, expected: string): boolean {
 export function createHttpApi(deps: HttpApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  for (const router of deps.appEndpoints ?? []) app.use(router);
   app.use(express.json({ limit: '64kb' }));
 
   app.get('/health', (_req, res) => {
@@ -75,10 +95,7 @@ export function createHttpApi(deps: HttpApiDeps): Express {
       return refuse(deps.logger, req, res, 'UNAUTHORIZED', 'A valid admin bearer token is required');
     }
     const parsed = newAppSchema.safeParse(req.body);
-    if (!parsed.success) {
-      const fields = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-      return refuse(deps.logger, req, res, 'INVALID_FIELDS', fields);
-    }
+    if (!parsed.success) return refuse(deps.logger, req, res, 'INVALID_FIELDS', describeIssues(parsed.error.issues));
     const { policy, lookup } = deps.outbound;
     const verdict = await checkOutboundUrl(parsed.data.webhookUrl, policy, lookup);
     if (!verdict.ok) {
@@ -95,7 +112,22 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     }
   });
 
+  app.put('/api/apps/:packageName/definition', (req, res) => {
+    if (!bearerMatches(req.headers.authorization, deps.adminToken)) {
+      return refuse(deps.logger, req, res, 'UNAUTHORIZED', 'A valid admin bearer token is required');
+    }
+    const parsed = appDefinitionSchema.safeParse(req.body);
+    if (!parsed.success) return refuse(deps.logger, req, res, 'INVALID_FIELDS', describeIssues(parsed.error.issues));
+    const packageName = String(req.params['packageName']);
+    if (!saveAppDefinition(deps.store, packageName, parsed.data)) {
+      return refuse(deps.logger, req, res, 'NOT_FOUND', 'No app is registered with this package name');
+    }
+    deps.logger.info({ packageName, settings: parsed.data.settings?.length, permissions: parsed.data.permissions?.length }, 'app definition set');
+    res.json({ success: true });
+  });
+
   if (deps.registration) app.post([...deps.registration.paths], deps.registration.handler);
+  for (const route of deps.posts ?? []) app.post(route.path, route.handler);
 
   app.use((req, res) => refuse(deps.logger, req, res, 'NOT_FOUND', 'No such endpoint'));
   app.use((error: unknown, req: Request, res: Response, next: NextFunction) => {

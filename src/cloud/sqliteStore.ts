@@ -7,7 +7,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { TetherError } from '../protocol/errors.js';
+import { APP_DATA_SCHEMA, SqliteAppData } from './sqliteAppData.js';
 import type {
+  AppDefinitionRecord,
   AppRecord,
   NewApp,
   RegistrationInput,
@@ -17,6 +19,7 @@ import type {
   ScreenRecord,
   SessionSnapshotChanges,
   SessionSnapshotRecord,
+  SimpleStoragePut,
   Store,
 } from './store.js';
 
@@ -176,6 +179,7 @@ function openSchema(db: Database.Database, path: string): void {
     if (tables.length === 0) {
       db.exec(SCHEMA);
       db.exec(ADDITIVE_SCHEMA);
+      db.exec(APP_DATA_SCHEMA);
       db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION);
       return;
     }
@@ -192,11 +196,13 @@ function openSchema(db: Database.Database, path: string): void {
       );
     }
     db.exec(ADDITIVE_SCHEMA);
+    db.exec(APP_DATA_SCHEMA);
   }).immediate();
 }
 
 class SqliteStore implements Store {
   private readonly db: Database.Database;
+  private readonly appData: SqliteAppData;
   private closed = false;
 
   // Prepared once: preparing compiles SQL, which costs more than running these small queries.
@@ -230,6 +236,7 @@ class SqliteStore implements Store {
 
   constructor(db: Database.Database) {
     this.db = db;
+    this.appData = new SqliteAppData(db);
     this.insertApp = db.prepare<[AppRow]>(
       `INSERT INTO apps (package_name, name, webhook_url, api_key_hash, created_at)
        VALUES (@package_name, @name, @webhook_url, @api_key_hash, @created_at)
@@ -453,6 +460,56 @@ class SqliteStore implements Store {
   clearSessionSnapshots(): number {
     this.ensureOpen();
     return this.removeSnapshots.run().changes;
+  }
+
+  setAppDefinition(packageName: string, definition: { settingsJson: string; permissionsJson: string; updatedAt?: number }): boolean {
+    this.ensureOpen();
+    return this.appData.setAppDefinition(packageName, definition);
+  }
+
+  getAppDefinition(packageName: string): AppDefinitionRecord | undefined {
+    this.ensureOpen();
+    return this.appData.getAppDefinition(packageName);
+  }
+
+  recordAppUser(packageName: string, userId: string, at?: number): boolean {
+    this.ensureOpen();
+    return this.appData.recordAppUser(packageName, userId, at);
+  }
+
+  isAppUser(packageName: string, userId: string): boolean {
+    this.ensureOpen();
+    return this.appData.isAppUser(packageName, userId);
+  }
+
+  getUserSettingValues(userId: string, packageName: string): Record<string, string> {
+    this.ensureOpen();
+    return this.appData.getUserSettingValues(userId, packageName);
+  }
+
+  setUserSettingValue(userId: string, packageName: string, key: string, valueJson: string): boolean {
+    this.ensureOpen();
+    return this.appData.setUserSettingValue(userId, packageName, key, valueJson);
+  }
+
+  getSimpleStorage(packageName: string, userId: string): Record<string, string> {
+    this.ensureOpen();
+    return this.appData.getSimpleStorage(packageName, userId);
+  }
+
+  putSimpleStorage(packageName: string, userId: string, items: Readonly<Record<string, string>>, maxBytes: number): SimpleStoragePut {
+    this.ensureOpen();
+    return this.appData.putSimpleStorage(packageName, userId, items, maxBytes);
+  }
+
+  deleteSimpleStorageKey(packageName: string, userId: string, key: string): boolean {
+    this.ensureOpen();
+    return this.appData.deleteSimpleStorageKey(packageName, userId, key);
+  }
+
+  clearSimpleStorage(packageName: string, userId: string): number {
+    this.ensureOpen();
+    return this.appData.clearSimpleStorage(packageName, userId);
   }
 
   close(): void {

@@ -1,7 +1,9 @@
 /**
  * The cloud's persistence contract (ARCHITECTURE.md "Persistence"): apps and their hashed API
  * keys, each user's running apps, app-server registrations with their restart history,
- * persisted user-session snapshots, and the screens each app last showed (issue 11 §3).
+ * persisted user-session snapshots, the screens each app last showed (issue 11 §3), and what
+ * apps keep through the HTTP endpoints for apps (issue 12 §1): settings definitions, permissions,
+ * each user's setting values and simple storage.
  *
  * Lifecycle events touch the store (an app created, a session changing state, a server
  * registered); the data plane only through batched writers: screens at most once per tick
@@ -116,6 +118,29 @@ export interface SessionSnapshotChanges {
 }
 
 /**
+ * What an app declares beyond its registration (issue 12 §1): its settings definitions (with
+ * their defaults) and its permissions, as the admin API set them. Both are JSON text the caller
+ * validated and serialised; the store does not interpret them.
+ */
+export interface AppDefinitionRecord {
+  readonly packageName: string;
+  /** JSON array of setting definitions (`@mentra/sdk`'s `AppSetting` shape, values not filled). */
+  readonly settingsJson: string;
+  /** JSON array of `{ type, description? }` permissions. */
+  readonly permissionsJson: string;
+  /** Last change, in epoch ms. */
+  readonly updatedAt: number;
+}
+
+/** What {@link Store.putSimpleStorage} did. */
+export interface SimpleStoragePut {
+  /** False when the namespace would have grown past the quota; nothing was written then. */
+  readonly written: boolean;
+  /** Size of the namespace after the call (keys and values, UTF-8 bytes). */
+  readonly bytes: number;
+}
+
+/**
  * The persistence contract of the cloud. Every method is synchronous and throws a
  * `TetherError` on failure (`ALREADY_EXISTS` for a duplicate app, `UNKNOWN_PACKAGE` for a
  * registration of an app that does not exist, `INTERNAL_ERROR` after {@link close}).
@@ -172,6 +197,41 @@ export interface Store {
   saveScreens(puts: readonly ScreenRecord[], removals: readonly ScreenKey[]): void;
   /** Every saved screen, in drawing order (`seq`). */
   loadScreens(): ScreenRecord[];
+
+  /**
+   * Sets what `packageName` declares beyond its registration; false when there is no such app.
+   * Removed with the app.
+   */
+  setAppDefinition(packageName: string, definition: { settingsJson: string; permissionsJson: string; updatedAt?: number }): boolean;
+  /** What the app declared, or `undefined` when it never declared anything (or does not exist). */
+  getAppDefinition(packageName: string): AppDefinitionRecord | undefined;
+
+  /**
+   * Records that the cloud ran `packageName` for `userId` (an app user): it may then read and
+   * write that user's simple storage, also after the session ended (a late flush). Idempotent;
+   * false when there is no such app.
+   */
+  recordAppUser(packageName: string, userId: string, at?: number): boolean;
+  /** Whether {@link recordAppUser} recorded this pair. */
+  isAppUser(packageName: string, userId: string): boolean;
+
+  /** The user's setting values for the app, key → JSON text of the value; `{}` when none was set. */
+  getUserSettingValues(userId: string, packageName: string): Record<string, string>;
+  /** Sets one of the user's setting values (JSON text); false when there is no such app. */
+  setUserSettingValue(userId: string, packageName: string, key: string, valueJson: string): boolean;
+
+  /** The (app, user) simple-storage namespace, key → value; `{}` when empty. */
+  getSimpleStorage(packageName: string, userId: string): Record<string, string>;
+  /**
+   * Writes `items` into the namespace (each replaces its key) in one transaction, unless the
+   * namespace would then hold more than `maxBytes` (keys and values, UTF-8 bytes): then nothing
+   * is written. A namespace of an app that does not exist is never written (`written: false`).
+   */
+  putSimpleStorage(packageName: string, userId: string, items: Readonly<Record<string, string>>, maxBytes: number): SimpleStoragePut;
+  /** Removes one key; returns whether it was there. */
+  deleteSimpleStorageKey(packageName: string, userId: string, key: string): boolean;
+  /** Empties the namespace; returns how many keys it held. */
+  clearSimpleStorage(packageName: string, userId: string): number;
 
   /** Closes the store. Idempotent; any other call afterwards throws `INTERNAL_ERROR`. */
   close(): void;

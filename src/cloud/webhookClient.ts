@@ -108,8 +108,8 @@ export interface WebhookClientOptions {
   fetch?: typeof fetch;
 }
 
-/** One POST as the client sends it; answers with a `Response` whose body is still to be read. */
-type Transport = (target: URL, init: { headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<Response>;
+/** One POST as the client sends it (JSON text, or bytes: a photo upload); answers with a `Response` whose body is still to be read. */
+export type Transport = (target: URL, init: { headers: Record<string, string>; body: string | Uint8Array; signal: AbortSignal }) => Promise<Response>;
 
 /** Creates a webhook client. */
 export function createWebhookClient(options: WebhookClientOptions): WebhookClient {
@@ -215,7 +215,7 @@ export function createWebhookClient(options: WebhookClientOptions): WebhookClien
  * those addresses (an IP literal is checked and dialled as it is). The request keeps the host
  * name, so `Host`, SNI and the certificate check are the name's. Redirects are not followed.
  */
-function pinnedTransport(policy: OutboundPolicy, lookup: HostLookup | undefined): Transport {
+export function pinnedTransport(policy: OutboundPolicy, lookup: HostLookup | undefined): Transport {
   return async (target, init) => {
     const verdict = await checkOutboundHost(target.hostname, policy, lookup);
     if (!verdict.ok) {

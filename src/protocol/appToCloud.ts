@@ -97,61 +97,124 @@ export const ownershipReleaseSchema = defineMessage(T.OWNERSHIP_RELEASE, {
   reason: z.string(),
 });
 
-// The messages below are accepted so a stock app never gets UNKNOWN_TYPE for something its SDK
-// really sends; Tether does not implement them (yet), so only fields a future handler would key
-// on are typed, all optional.
+// Ids a cloud keeps while a request is pending, or uses as a room name: bounded, so what one
+// app can make the cloud hold stays small.
+const requestIdSchema = z.string().min(1).max(256);
 const optionalIds = { packageName: z.string().optional(), sessionId: z.string().optional() };
 
-/** `dashboard_content_update` (accepted, not implemented). Its `sessionId` is `"<sessionId>-<packageName>"`. */
+/**
+ * `dashboard_content_update`: `dashboard.content.write*`; shown on the glasses' dashboard view.
+ * Its `sessionId` is `"<sessionId>-<packageName>"`: the socket says whose it is.
+ */
 export const dashboardContentUpdateSchema = defineMessage(T.DASHBOARD_CONTENT_UPDATE, {
   ...optionalIds,
-  content: z.string().optional(),
+  content: z.string(),
   modes: z.array(z.string()).optional(),
 });
 
-/** `audio_play_request` (accepted, not implemented). */
+/**
+ * `audio_play_request`: `audio.playAudio` / `speak`. With `stopOtherAudio: false` the SDK
+ * resolves at once and waits for no answer. `volume` 0..1.
+ */
 export const audioPlayRequestSchema = defineMessage(T.AUDIO_PLAY_REQUEST, {
   ...optionalIds,
-  requestId: z.string().optional(),
-  audioUrl: z.string().optional(),
+  requestId: requestIdSchema,
+  audioUrl: z.string().min(1),
+  volume: z.number().optional(),
+  stopOtherAudio: z.boolean().optional(),
+  trackId: z.number().optional(),
 });
 
-/** `audio_stop_request` (accepted, not implemented). */
+/** `audio_stop_request`: `audio.stopAudio`; no answer. */
 export const audioStopRequestSchema = defineMessage(T.AUDIO_STOP_REQUEST, {
   ...optionalIds,
   trackId: z.number().optional(),
 });
 
-/** `photo_request` (accepted, not implemented). */
+/**
+ * `photo_request`: `camera.requestPhoto`. The SDK waits for a POST to its `/photo-upload`
+ * (MENTRA-SDK-WIRE.md §7.4), except with `customWebhookUrl`, where it resolves at once.
+ */
 export const photoRequestSchema = defineMessage(T.PHOTO_REQUEST, {
   ...optionalIds,
-  requestId: z.string().optional(),
+  requestId: requestIdSchema,
+  saveToGallery: z.boolean().optional(),
+  size: z.string().optional(),
+  compress: z.string().optional(),
+  customWebhookUrl: z.string().optional(),
+  authToken: z.string().optional(),
 });
 
-/** `location_poll_request` (accepted, not implemented). */
+/** `location_poll_request`: `location.getLatestLocation`; answered by a `location_update` with the same `correlationId`. */
 export const locationPollRequestSchema = defineMessage(T.LOCATION_POLL_REQUEST, {
   ...optionalIds,
   accuracy: z.string().optional(),
-  correlationId: z.string().optional(),
+  correlationId: requestIdSchema,
 });
 
-/** Other types `@mentra/sdk` 2.1.29 declares; accepted with only `type` checked. */
+/** `rgb_led_control`: `led.turnOn` / `turnOff` / `blink` / `solid`; fire and forget in the SDK. Times in ms. */
+export const rgbLedControlSchema = defineMessage(T.RGB_LED_CONTROL, {
+  ...optionalIds,
+  requestId: requestIdSchema,
+  action: z.enum(['on', 'off']),
+  color: z.string().optional(),
+  ontime: z.number().optional(),
+  offtime: z.number().optional(),
+  count: z.number().optional(),
+});
+
+/** `request_wifi_setup`: `session.requestWifiSetup`; shown on the phone. */
+export const requestWifiSetupSchema = defineMessage(T.REQUEST_WIFI_SETUP, { ...optionalIds, reason: z.string().optional() });
+
+/** `dashboard_mode_change`: the system dashboard app switches the dashboard's mode. */
+export const dashboardModeChangeSchema = defineMessage(T.DASHBOARD_MODE_CHANGE, { ...optionalIds, mode: z.string() });
+
+/** `app_broadcast_message`: `broadcastToAppUsers`; to every other session of the same app. */
+export const appBroadcastMessageSchema = defineMessage(T.APP_BROADCAST_MESSAGE, {
+  ...optionalIds,
+  payload: z.unknown(),
+  messageId: requestIdSchema,
+  senderUserId: z.string().optional(),
+  roomId: z.string().optional(),
+});
+
+/** `app_direct_message`: `sendDirectMessage`; answered with `app_direct_message_response`. */
+export const appDirectMessageSchema = defineMessage(T.APP_DIRECT_MESSAGE, {
+  ...optionalIds,
+  targetUserId: z.string().min(1),
+  payload: z.unknown(),
+  messageId: requestIdSchema,
+  senderUserId: z.string().optional(),
+});
+
+/** `app_room_join`: `joinAppRoom`. */
+export const appRoomJoinSchema = defineMessage(T.APP_ROOM_JOIN, {
+  ...optionalIds,
+  roomId: requestIdSchema,
+  roomConfig: z
+    .looseObject({ maxUsers: z.number().int().positive().optional(), isPrivate: z.boolean().optional(), metadata: z.unknown().optional() })
+    .optional(),
+});
+
+/** `app_room_leave`: `leaveAppRoom`. */
+export const appRoomLeaveSchema = defineMessage(T.APP_ROOM_LEAVE, { ...optionalIds, roomId: requestIdSchema });
+
+/**
+ * Other types `@mentra/sdk` 2.1.29 declares, which this cloud does not implement; accepted with
+ * only `type` checked, and answered so the SDK's promise fails at once (`unsupportedMessages.ts`).
+ */
 export const OTHER_SDK_APP_MESSAGE_TYPES = [
-  T.RGB_LED_CONTROL,
-  T.REQUEST_WIFI_SETUP,
   T.RTMP_STREAM_REQUEST,
   T.RTMP_STREAM_STOP,
   T.MANAGED_STREAM_REQUEST,
   T.MANAGED_STREAM_STOP,
   T.STREAM_STATUS_CHECK,
-  T.DASHBOARD_MODE_CHANGE,
   T.DASHBOARD_SYSTEM_UPDATE,
-  T.APP_BROADCAST_MESSAGE,
-  T.APP_DIRECT_MESSAGE,
   T.APP_USER_DISCOVERY,
-  T.APP_ROOM_JOIN,
-  T.APP_ROOM_LEAVE,
 ] as const;
+
+/** Type string of a message this cloud accepts but does not implement. */
+export type UnsupportedAppMessageType = (typeof OTHER_SDK_APP_MESSAGE_TYPES)[number];
 
 const otherSdkMessageSchemas = OTHER_SDK_APP_MESSAGE_TYPES.map((type) => defineMessage(type, optionalIds));
 
@@ -167,6 +230,13 @@ export const appToCloudMessageSchema = z.discriminatedUnion('type', [
   audioStopRequestSchema,
   photoRequestSchema,
   locationPollRequestSchema,
+  rgbLedControlSchema,
+  requestWifiSetupSchema,
+  dashboardModeChangeSchema,
+  appBroadcastMessageSchema,
+  appDirectMessageSchema,
+  appRoomJoinSchema,
+  appRoomLeaveSchema,
   ...otherSdkMessageSchemas,
 ]);
 

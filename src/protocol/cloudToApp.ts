@@ -17,6 +17,18 @@ export const CloudToAppMessageType = {
   HEARTBEAT_ACK: 'heartbeat_ack',
   USER_RECONNECTED: 'user_reconnected',
   RESUME_GAP: 'resume_gap',
+  MENTRAOS_SETTINGS_UPDATE: 'augmentos_settings_update',
+  AUDIO_PLAY_RESPONSE: 'audio_play_response',
+  RGB_LED_CONTROL_RESPONSE: 'rgb_led_control_response',
+  RTMP_STREAM_STATUS: 'rtmp_stream_status',
+  MANAGED_STREAM_STATUS: 'managed_stream_status',
+  STREAM_STATUS_CHECK_RESPONSE: 'stream_status_check_response',
+  DASHBOARD_MODE_CHANGED: 'dashboard_mode_changed',
+  APP_MESSAGE_RECEIVED: 'app_message_received',
+  APP_USER_JOINED: 'app_user_joined',
+  APP_USER_LEFT: 'app_user_left',
+  APP_ROOM_UPDATED: 'app_room_updated',
+  APP_DIRECT_MESSAGE_RESPONSE: 'app_direct_message_response',
 } as const;
 
 const T = CloudToAppMessageType;
@@ -122,6 +134,94 @@ export const resumeGapSchema = defineMessage(T.RESUME_GAP, {
   toSeq: z.number().int().nonnegative().optional(),
 });
 
+/**
+ * `augmentos_settings_update`: the MentraOS system settings (`metricSystemEnabled`…); sent after
+ * each `settings_update` to undo `@mentra/sdk` 2.1's reading of that one as MentraOS settings.
+ */
+export const mentraosSettingsUpdateSchema = defineMessage(T.MENTRAOS_SETTINGS_UPDATE, {
+  settings: z.record(z.string(), z.unknown()),
+});
+
+/**
+ * `audio_play_response`: resolves the SDK's `playAudio` promise with `{ success, error, duration }`
+ * (it never rejects on it); `duration` in ms.
+ */
+export const appAudioPlayResponseSchema = defineMessage(T.AUDIO_PLAY_RESPONSE, {
+  requestId: z.string(),
+  success: z.boolean(),
+  error: z.string().optional(),
+  duration: z.number().optional(),
+});
+
+/** `rgb_led_control_response`: the glasses' answer to an LED request (2.1.29 logs it at debug). */
+export const appRgbLedControlResponseSchema = defineMessage(T.RGB_LED_CONTROL_RESPONSE, {
+  requestId: z.string(),
+  success: z.boolean(),
+  error: z.string().optional(),
+});
+
+/** `rtmp_stream_status`: `status: "error"` ends the SDK's stream state and reaches `onStreamStatus`. */
+export const rtmpStreamStatusSchema = defineMessage(T.RTMP_STREAM_STATUS, {
+  status: z.string(),
+  streamId: z.string().optional(),
+  errorDetails: z.string().optional(),
+});
+
+/** `managed_stream_status`: `status: "error"` rejects a pending `startManagedStream` with `message`. */
+export const managedStreamStatusSchema = defineMessage(T.MANAGED_STREAM_STATUS, {
+  status: z.string(),
+  message: z.string().optional(),
+  streamId: z.string().optional(),
+});
+
+/** `stream_status_check_response`: resolves `checkExistingStream`. */
+export const streamStatusCheckResponseSchema = defineMessage(T.STREAM_STATUS_CHECK_RESPONSE, {
+  hasActiveStream: z.boolean(),
+});
+
+/** `dashboard_mode_changed`: the dashboard's mode; fires `dashboard.content.onModeChange`. */
+export const dashboardModeChangedSchema = defineMessage(T.DASHBOARD_MODE_CHANGED, { mode: z.string() });
+
+/** `app_message_received`: a broadcast or direct message from another session of the same app (`onAppMessage`). */
+export const appMessageReceivedSchema = defineMessage(T.APP_MESSAGE_RECEIVED, {
+  payload: z.unknown(),
+  messageId: z.string(),
+  senderUserId: z.string(),
+  senderSessionId: z.string(),
+  roomId: z.string().optional(),
+});
+
+/** `app_user_joined`: another session of the same app joined a room this one is in. */
+export const appUserJoinedSchema = defineMessage(T.APP_USER_JOINED, {
+  userId: z.string(),
+  sessionId: z.string(),
+  joinedAt: z.string(),
+  roomId: z.string().optional(),
+});
+
+/** `app_user_left`: another session left a room this one is in (or ended). */
+export const appUserLeftSchema = defineMessage(T.APP_USER_LEFT, {
+  userId: z.string(),
+  sessionId: z.string(),
+  leftAt: z.string(),
+  roomId: z.string().optional(),
+});
+
+/** `app_room_updated`: a room's membership changed. */
+export const appRoomUpdatedSchema = defineMessage(T.APP_ROOM_UPDATED, {
+  roomId: z.string(),
+  updateType: z.enum(['user_joined', 'user_left', 'config_changed', 'room_closed']),
+  roomData: z.looseObject({ memberCount: z.number().int().nonnegative(), maxUsers: z.number().optional(), isPrivate: z.boolean().optional() }),
+});
+
+/** `app_direct_message_response`: resolves `sendDirectMessage` with `success`; `error` is an `ErrorCode` when it failed. */
+export const appDirectMessageResponseSchema = defineMessage(T.APP_DIRECT_MESSAGE_RESPONSE, {
+  messageId: z.string(),
+  success: z.boolean(),
+  error: z.string().optional(),
+  targetUserId: z.string(),
+});
+
 /** Any cloud → app message, discriminated by `type`. */
 export const cloudToAppMessageSchema = z.discriminatedUnion('type', [
   tpaConnectionAckSchema,
@@ -132,6 +232,18 @@ export const cloudToAppMessageSchema = z.discriminatedUnion('type', [
   appHeartbeatAckSchema,
   userReconnectedSchema,
   resumeGapSchema,
+  mentraosSettingsUpdateSchema,
+  appAudioPlayResponseSchema,
+  appRgbLedControlResponseSchema,
+  rtmpStreamStatusSchema,
+  managedStreamStatusSchema,
+  streamStatusCheckResponseSchema,
+  dashboardModeChangedSchema,
+  appMessageReceivedSchema,
+  appUserJoinedSchema,
+  appUserLeftSchema,
+  appRoomUpdatedSchema,
+  appDirectMessageResponseSchema,
 ]);
 
 /** A cloud → app message. */

@@ -84,6 +84,22 @@ const nonAuthErrors = {
   NOT_FOUND: { category: 'system', httpStatus: 404, message: 'Not found' },
   BAD_REQUEST: { category: 'system', httpStatus: 400, message: 'Bad request' },
   ALREADY_EXISTS: { category: 'system', httpStatus: 409, message: 'Already exists' },
+  // HTTP endpoints for apps (issue 12 §1): valid credentials that do not reach this user's data
+  // (the app never ran for the user), a simple-storage namespace over its quota, a setting the
+  // app does not define or a value its definition refuses, and text-to-speech, not served.
+  FORBIDDEN: { category: 'system', httpStatus: 403, message: 'Not allowed for these credentials' },
+  STORAGE_QUOTA_EXCEEDED: { category: 'system', httpStatus: 413, message: 'Simple storage quota exceeded' },
+  UNKNOWN_SETTING: { category: 'format', httpStatus: 400, message: 'The app defines no such setting' },
+  INVALID_SETTING_VALUE: { category: 'format', httpStatus: 400, message: 'The value does not fit the setting’s definition' },
+  TTS_UNAVAILABLE: { category: 'system', httpStatus: 501, message: 'Text-to-speech is not available on this cloud' },
+
+  // Requests from apps to the user's glasses (photo, audio, LED, location) and between apps.
+  GLASSES_NOT_CONNECTED: { category: 'connection', httpStatus: 503, message: 'The user’s glasses are not connected' },
+  GLASSES_REQUEST_TIMEOUT: { category: 'connection', httpStatus: 504, message: 'The glasses did not answer the request in time' },
+  TOO_MANY_PENDING_REQUESTS: { category: 'system', httpStatus: 429, message: 'Too many requests to the glasses waiting for an answer' },
+  UNSUPPORTED_FEATURE: { category: 'system', httpStatus: 501, message: 'This cloud does not implement this feature' },
+  RECIPIENT_NOT_FOUND: { category: 'system', httpStatus: 404, message: 'No running session of this app for that user' },
+  ROOM_FULL: { category: 'system', httpStatus: 409, message: 'The room has as many members as it may, or the session is in as many rooms as it may' },
 
   // internal: our bug or app code's; the close code lets an app socket retry after it.
   INTERNAL_ERROR: {

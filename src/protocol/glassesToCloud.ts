@@ -24,6 +24,11 @@ export const GlassesToCloudMessageType = {
   // Upper case in the SDK's enum, and so on the wire.
   VAD: 'VAD',
   HEARTBEAT: 'heartbeat',
+  // Tether's: MentraOS changes app settings over REST from the phone; the SDK has no message for it.
+  UPDATE_APP_SETTING: 'update_app_setting',
+  PHOTO_RESPONSE: 'photo_response',
+  AUDIO_PLAY_RESPONSE: 'audio_play_response',
+  RGB_LED_CONTROL_RESPONSE: 'rgb_led_control_response',
 } as const;
 
 const T = GlassesToCloudMessageType;
@@ -97,6 +102,43 @@ export const vadSchema = defineMessage(T.VAD, { status: z.union([z.boolean(), z.
 /** `heartbeat`: app-level ping from clients that cannot send WebSocket pings; answered with `heartbeat_ack`. */
 export const glassesHeartbeatSchema = defineMessage(T.HEARTBEAT, {});
 
+/**
+ * `update_app_setting` (Tether): the user changed one of an app's settings; the cloud checks it
+ * against the app's definition, stores it and pushes `settings_update` to the running app.
+ */
+export const updateAppSettingSchema = defineMessage(T.UPDATE_APP_SETTING, {
+  packageName: packageNameSchema,
+  key: z.string().min(1).max(100),
+  value: z.json(),
+});
+
+/**
+ * `photo_response`: how a `photo_request` ended when the glasses did not upload a photo
+ * (`success: false` with `error.code`, e.g. `CAMERA_BUSY`); a success is the upload itself.
+ */
+export const photoResponseSchema = defineMessage(T.PHOTO_RESPONSE, {
+  requestId: z.string(),
+  success: z.boolean(),
+  photoUrl: z.string().optional(),
+  savedToGallery: z.boolean().optional(),
+  error: z.looseObject({ code: z.string(), message: z.string() }).optional(),
+});
+
+/** `audio_play_response`: how an `audio_play_request` ended; `duration` in ms. */
+export const audioPlayResponseSchema = defineMessage(T.AUDIO_PLAY_RESPONSE, {
+  requestId: z.string(),
+  success: z.boolean(),
+  error: z.string().optional(),
+  duration: z.number().optional(),
+});
+
+/** `rgb_led_control_response`: how an `rgb_led_control` ended. */
+export const rgbLedControlResponseSchema = defineMessage(T.RGB_LED_CONTROL_RESPONSE, {
+  requestId: z.string(),
+  success: z.boolean(),
+  error: z.string().optional(),
+});
+
 /** Any glasses → cloud message, discriminated by `type`. */
 export const glassesToCloudMessageSchema = z.discriminatedUnion('type', [
   connectionInitSchema,
@@ -111,6 +153,10 @@ export const glassesToCloudMessageSchema = z.discriminatedUnion('type', [
   locationUpdateSchema,
   vadSchema,
   glassesHeartbeatSchema,
+  updateAppSettingSchema,
+  photoResponseSchema,
+  audioPlayResponseSchema,
+  rgbLedControlResponseSchema,
 ]);
 
 /** A glasses → cloud message. */

@@ -71,6 +71,15 @@ describe('cloud config', () => {
       connectionsPerAddressPerMinute: 600,
       maxConnections: 0,
       headersTimeoutMs: 10_000,
+      simpleStorageMaxBytes: 1_048_576,
+      simpleStorageMaxValueBytes: 100_000,
+      simpleStorageRequestsPerMinute: 120,
+      tlsCert: undefined,
+      tlsKey: undefined,
+      photoRequestTimeoutMs: 25_000,
+      audioRequestTimeoutMs: 55_000,
+      glassesRequestTimeoutMs: 10_000,
+      maxPendingRequestsPerSession: 32,
     });
     expectTypeOf(config.logLevel).toEqualTypeOf<LogLevel>();
     expectTypeOf(config.inspectorToken).toEqualTypeOf<string | undefined>();
@@ -126,6 +135,15 @@ describe('cloud config', () => {
         TETHER_CONNECTIONS_PER_ADDRESS_PER_MINUTE: '0',
         TETHER_MAX_CONNECTIONS: '500',
         TETHER_HEADERS_TIMEOUT_MS: '2000',
+        TETHER_SIMPLE_STORAGE_MAX_BYTES: '4096',
+        TETHER_SIMPLE_STORAGE_MAX_VALUE_BYTES: '1024',
+        TETHER_SIMPLE_STORAGE_REQUESTS_PER_MINUTE: '0',
+        TETHER_TLS_CERT: '/etc/tether/cert.pem',
+        TETHER_TLS_KEY: '/etc/tether/key.pem',
+        TETHER_PHOTO_REQUEST_TIMEOUT_MS: '1000',
+        TETHER_AUDIO_REQUEST_TIMEOUT_MS: '2000',
+        TETHER_GLASSES_REQUEST_TIMEOUT_MS: '3000',
+        TETHER_MAX_PENDING_REQUESTS_PER_SESSION: '4',
       },
     });
     expect(config).toEqual({
@@ -174,6 +192,15 @@ describe('cloud config', () => {
       connectionsPerAddressPerMinute: 0,
       maxConnections: 500,
       headersTimeoutMs: 2000,
+      simpleStorageMaxBytes: 4096,
+      simpleStorageMaxValueBytes: 1024,
+      simpleStorageRequestsPerMinute: 0,
+      tlsCert: '/etc/tether/cert.pem',
+      tlsKey: '/etc/tether/key.pem',
+      photoRequestTimeoutMs: 1000,
+      audioRequestTimeoutMs: 2000,
+      glassesRequestTimeoutMs: 3000,
+      maxPendingRequestsPerSession: 4,
       warnings: [],
     });
   });
@@ -184,6 +211,15 @@ describe('cloud config', () => {
     expect(effectivePublicUrl(config, 43_210)).toBe('ws://127.0.0.1:43210');
     const explicit = resolveCloudConfig({ env: { PORT: '0', TETHER_PUBLIC_URL: 'ws://example.com:8002' } });
     expect(effectivePublicUrl(explicit, 43_210)).toBe('ws://example.com:8002');
+  });
+
+  it('derives a wss:// public URL when the port speaks TLS, and needs both TLS files', () => {
+    const tls = resolveCloudConfig({ env: { PORT: '0', TETHER_TLS_CERT: 'cert.pem', TETHER_TLS_KEY: 'key.pem' } });
+    expect(effectivePublicUrl(tls, 43_210)).toBe('wss://127.0.0.1:43210');
+    const certOnly = configError(() => resolveCloudConfig({ env: { TETHER_TLS_CERT: 'cert.pem' } }));
+    expect(certOnly.issues.map((issue) => issue.env)).toEqual(['TETHER_TLS_CERT']);
+    const keyOnly = configError(() => resolveCloudConfig({ env: { TETHER_TLS_KEY: 'key.pem' } }));
+    expect(keyOnly.issues.map((issue) => issue.env)).toEqual(['TETHER_TLS_KEY']);
   });
 
   it('lets overrides win over the environment', () => {
@@ -352,6 +388,15 @@ describe('cloud config', () => {
       'TETHER_CONNECTIONS_PER_ADDRESS_PER_MINUTE',
       'TETHER_MAX_CONNECTIONS',
       'TETHER_HEADERS_TIMEOUT_MS',
+      'TETHER_SIMPLE_STORAGE_MAX_BYTES',
+      'TETHER_SIMPLE_STORAGE_MAX_VALUE_BYTES',
+      'TETHER_SIMPLE_STORAGE_REQUESTS_PER_MINUTE',
+      'TETHER_TLS_CERT',
+      'TETHER_TLS_KEY',
+      'TETHER_PHOTO_REQUEST_TIMEOUT_MS',
+      'TETHER_AUDIO_REQUEST_TIMEOUT_MS',
+      'TETHER_GLASSES_REQUEST_TIMEOUT_MS',
+      'TETHER_MAX_PENDING_REQUESTS_PER_SESSION',
     ]);
     expect(rows.find((row) => row.env === 'TETHER_PUBLIC_URL')?.default).toBe('ws://127.0.0.1:<PORT>');
     expect(rows.find((row) => row.env === 'PORT')?.default).toBe('8002');

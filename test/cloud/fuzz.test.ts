@@ -211,7 +211,10 @@ const appBases = (): Array<Record<string, unknown>> => [
   { type: 'audio_play_request', packageName: RAW, requestId: 'r', audioUrl: 'http://127.0.0.1:1/a.mp3' },
   { type: 'photo_request', packageName: RAW, requestId: 'p' },
   { type: 'location_poll_request', packageName: RAW, accuracy: 'high', correlationId: 'c' },
-  { type: 'rgb_led_control', packageName: RAW },
+  { type: 'rgb_led_control', packageName: RAW, requestId: 'l', action: 'on', color: 'red' },
+  { type: 'app_room_join', packageName: RAW, roomId: 'room' },
+  { type: 'app_broadcast_message', packageName: RAW, payload: { n: 1 }, messageId: 'b' },
+  { type: 'rtmp_stream_request', packageName: RAW, rtmpUrl: 'rtmp://127.0.0.1:1/x' },
 ];
 
 // ---------------------------------------------------------------------------------------------

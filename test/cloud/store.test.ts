@@ -200,6 +200,45 @@ describe('sqlite store (:memory:)', () => {
     });
   });
 
+  describe('app data (issue 12 §1)', () => {
+    it('keeps simple storage per (app, user) and refuses a write past the quota as a whole', () => {
+      store.createApp(captions);
+      store.createApp(notify);
+      expect(store.putSimpleStorage(captions.packageName, 'ann', { a: '12345', é: 'x' }, 20)).toEqual({ written: true, bytes: 9 });
+      expect(store.getSimpleStorage(notify.packageName, 'ann')).toEqual({});
+      expect(store.getSimpleStorage(captions.packageName, 'bob')).toEqual({});
+      // Replacing a key counts its new size only; the second entry would pass the quota: neither is written.
+      expect(store.putSimpleStorage(captions.packageName, 'ann', { a: '1', b: 'x'.repeat(20) }, 20)).toEqual({ written: false, bytes: 9 });
+      expect(store.getSimpleStorage(captions.packageName, 'ann')).toEqual({ a: '12345', é: 'x' });
+      expect(store.putSimpleStorage(captions.packageName, 'ann', { a: '1' }, 20)).toEqual({ written: true, bytes: 5 });
+      expect(store.deleteSimpleStorageKey(captions.packageName, 'ann', 'a')).toBe(true);
+      expect(store.deleteSimpleStorageKey(captions.packageName, 'ann', 'a')).toBe(false);
+      expect(store.clearSimpleStorage(captions.packageName, 'ann')).toBe(1);
+      expect(store.putSimpleStorage('com.example.nope', 'ann', { a: '1' }, 20).written).toBe(false);
+    });
+
+    it('drops an app’s definition, users, setting values and storage with the app', () => {
+      store.createApp(captions);
+      expect(store.setAppDefinition(captions.packageName, { settingsJson: '[]', permissionsJson: '[]', updatedAt: 5 })).toBe(true);
+      expect(store.recordAppUser(captions.packageName, 'ann')).toBe(true);
+      expect(store.recordAppUser(captions.packageName, 'ann')).toBe(true);
+      expect(store.setUserSettingValue('ann', captions.packageName, 'lang', '"fr"')).toBe(true);
+      store.putSimpleStorage(captions.packageName, 'ann', { k: 'v' }, 100);
+      expect(store.getAppDefinition(captions.packageName)).toEqual({ packageName: captions.packageName, settingsJson: '[]', permissionsJson: '[]', updatedAt: 5 });
+      expect([store.isAppUser(captions.packageName, 'ann'), store.isAppUser(captions.packageName, 'bob')]).toEqual([true, false]);
+      expect(store.getUserSettingValues('ann', captions.packageName)).toEqual({ lang: '"fr"' });
+      store.deleteApp(captions.packageName);
+      store.createApp(captions);
+      expect(store.getAppDefinition(captions.packageName)).toBeUndefined();
+      expect(store.isAppUser(captions.packageName, 'ann')).toBe(false);
+      expect(store.getUserSettingValues('ann', captions.packageName)).toEqual({});
+      expect(store.getSimpleStorage(captions.packageName, 'ann')).toEqual({});
+      expect(store.setAppDefinition('com.example.nope', { settingsJson: '[]', permissionsJson: '[]' })).toBe(false);
+      expect(store.setUserSettingValue('ann', 'com.example.nope', 'lang', '1')).toBe(false);
+      expect(store.recordAppUser('com.example.nope', 'ann')).toBe(false);
+    });
+  });
+
   describe('close', () => {
     it('is idempotent and makes later calls fail with INTERNAL_ERROR', () => {
       store.close();

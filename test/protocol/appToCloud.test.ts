@@ -42,26 +42,40 @@ describe('subscription_update', () => {
 });
 
 describe('other app messages', () => {
-  it('accepts every type @mentra/sdk 2.1.29 declares, with only its type', () => {
+  it('accepts the types this cloud does not implement with only their type', () => {
     const types = [
-      'location_poll_request',
-      'audio_stop_request',
-      'rgb_led_control',
-      'request_wifi_setup',
       'rtmp_stream_request',
       'rtmp_stream_stop',
       'managed_stream_request',
       'managed_stream_stop',
       'stream_status_check',
-      'dashboard_mode_change',
       'dashboard_system_update',
-      'app_broadcast_message',
-      'app_direct_message',
       'app_user_discovery',
-      'app_room_join',
-      'app_room_leave',
     ];
     for (const type of types) expect(parseMessage('appToCloud', JSON.stringify({ type, packageName: 'p' })).ok).toBe(true);
+  });
+
+  it('accepts the requests and messages @mentra/sdk 2.1.29 sends, as it sends them', () => {
+    const frames = [
+      { type: 'location_poll_request', packageName: 'p', sessionId: 's', correlationId: 'poll_1', accuracy: 'high' },
+      { type: 'audio_stop_request', packageName: 'p', sessionId: 's' },
+      { type: 'rgb_led_control', packageName: 'p', requestId: 'led_1', action: 'on', color: 'red', ontime: 1000, offtime: 0, count: 1 },
+      { type: 'rgb_led_control', packageName: 'p', requestId: 'led_2', action: 'off' },
+      { type: 'request_wifi_setup', packageName: 'p', sessionId: 's', reason: 'needs wifi' },
+      { type: 'dashboard_mode_change', packageName: 'p', sessionId: 's-p', mode: 'expanded' },
+      { type: 'app_broadcast_message', packageName: 'p', sessionId: 's', payload: { a: 1 }, messageId: 'm1', senderUserId: 'u' },
+      { type: 'app_direct_message', packageName: 'p', sessionId: 's', targetUserId: 'v', payload: 'hi', messageId: 'm2', senderUserId: 'u' },
+      { type: 'app_room_join', packageName: 'p', sessionId: 's', roomId: 'r', roomConfig: { maxUsers: 4 } },
+      { type: 'app_room_leave', packageName: 'p', sessionId: 's', roomId: 'r' },
+    ];
+    for (const frame of frames) expect(parseMessage('appToCloud', JSON.stringify(frame)).ok, frame.type).toBe(true);
+  });
+
+  it('refuses a request without the id its answer is routed by', () => {
+    for (const type of ['photo_request', 'audio_play_request', 'rgb_led_control', 'location_poll_request', 'app_direct_message', 'app_room_join']) {
+      const result = parseMessage('appToCloud', JSON.stringify({ type, packageName: 'p' }));
+      expect(result.ok || result.error.code, type).toBe('INVALID_FIELDS');
+    }
   });
 
   it('accepts an ownership_release with a reason the SDK does not declare', () => {
