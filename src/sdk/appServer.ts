@@ -15,7 +15,8 @@ import { createRateLimiter, hit, retryAfterSeconds } from '../util/rateLimit.js'
 import { RegistrationClient, type RegistrationStatus } from './registrationClient.js';
 
 /**
- * Most `session_request`s accepted for one session id per minute (seed 01 §3.5). Keyed by
+ * Most `session_request`s that open a connection accepted for one session id per minute (seed
+ * 01 §3.5); duplicates for a live session are answered "already active" and not counted. Keyed by
  * session id because what it stops is a storm of requests for one session (retries, duplicate
  * deliveries). It does not bound a sender that invents ids, and no other key would: userId is
  * as easy to invent (and, for one package, names the same session), and the cloud itself is the
@@ -221,14 +222,6 @@ export class AppServer {
       sendError(res, 503, 'CONNECTION_CLOSED', 'App server is stopping');
       return;
     }
-    const retryAfterMs = await hit(this.#limiter, sessionId);
-    if (retryAfterMs !== undefined) {
-      log.warn({ retryAfterMs }, 'too many session requests');
-      res.setHeader('retry-after', retryAfterSeconds(retryAfterMs));
-      sendError(res, 429, 'RATE_LIMITED', 'Too many session requests');
-      return;
-    }
-
     const existing = this.#sessions.get(sessionId);
     if (existing) {
       await existing.ready.catch(() => {});
@@ -237,12 +230,22 @@ export class AppServer {
         res.status(200).json({ status: 'success', message: 'Session already active' });
         return;
       }
-      if (this.#sessions.get(sessionId) === existing) {
-        log.warn('replacing an unhealthy session');
-        this.#forget(sessionId, existing);
-        existing.stopRequested = true;
-        existing.session.disconnect('Replaced by a new session request');
-      }
+    }
+    // Only a request that makes a new connection counts (seed 01 §3.5): a duplicate for a live
+    // session is answered above and costs nothing, so a cloud that retries a slow answer is
+    // never locked out of its own recovery.
+    const retryAfterMs = await hit(this.#limiter, sessionId);
+    if (retryAfterMs !== undefined) {
+      log.warn({ retryAfterMs }, 'too many session requests');
+      res.setHeader('retry-after', retryAfterSeconds(retryAfterMs));
+      sendError(res, 429, 'RATE_LIMITED', 'Too many session requests');
+      return;
+    }
+    if (existing && this.#sessions.get(sessionId) === existing) {
+      log.warn('replacing an unhealthy session');
+      this.#forget(sessionId, existing);
+      existing.stopRequested = true;
+      existing.session.disconnect('Replaced by a new session request');
     }
 
     const session = new AppSession({

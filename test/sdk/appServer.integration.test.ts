@@ -72,21 +72,30 @@ describe('AppServer webhook', () => {
     expect(server!.started).toHaveLength(1);
   });
 
-  it('answers 429 with Retry-After to the 4th request for one session within a minute, and accepts again after it', async () => {
+  it('answers 429 with Retry-After to the 4th connecting request for one session within a minute, and accepts again after it', async () => {
     // The limiter reads Date.now(): move it a minute on when the test says so.
     const realNow = Date.now;
     let skippedMs = 0;
     vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skippedMs);
-    await setup();
+    // Refused by the cloud: each request makes a new connection attempt.
+    await setup({ apiKeys: { 'com.example.test': 'another-key' } });
     const responses: Response[] = [];
     for (let i = 0; i < 4; i++) responses.push(await webhook(request()));
-    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 429]);
+    expect(responses.map((r) => r.status)).toEqual([500, 500, 500, 429]);
     expect(await responses[3]!.json()).toMatchObject({ status: 'error', code: 'RATE_LIMITED' });
     expect(Number(responses[3]!.headers.get('retry-after'))).toBeGreaterThan(55);
     expect(Number(responses[3]!.headers.get('retry-after'))).toBeLessThanOrEqual(60);
-    expect(await (await webhook(request('u2-com.example.test'))).json()).toEqual({ status: 'success' });
+    expect((await webhook(request('u2-com.example.test'))).status).toBe(500);
     skippedMs = 60_001;
-    expect((await webhook(request())).status).toBe(200);
+    expect((await webhook(request())).status).toBe(500);
+  });
+
+  it('answers duplicates for a live session without counting them against the limit', async () => {
+    await setup();
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await webhook(request())).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(server!.started).toHaveLength(1);
   });
 
   it('replaces an unhealthy session instead of reusing it', async () => {

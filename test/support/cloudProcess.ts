@@ -27,6 +27,8 @@ export interface CloudProcessOptions {
   readyTimeoutMs?: number;
   /** Receives what the child writes to stderr; without it stderr goes to this process's. */
   onStderr?: (chunk: string) => void;
+  /** Receives what the child writes to stdout (its log); `stdout()` then holds only what came before the banner. */
+  onStdout?: (chunk: string) => void;
 }
 
 /** A started cloud process. */
@@ -68,7 +70,10 @@ export async function startCloudProcess(options: CloudProcessOptions): Promise<C
   const stdout = child.stdout!;
   let out = '';
   if (options.onStderr) child.stderr?.on('data', (chunk: Buffer) => options.onStderr!(chunk.toString()));
-  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  stdout.on('data', (chunk: Buffer) => {
+    if (options.onStdout && out.includes('Tether cloud on')) options.onStdout(chunk.toString());
+    else out += chunk.toString();
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );

@@ -76,6 +76,8 @@ export interface FaultScheduleOptions {
   outagesPerServer: number;
   /** Users in all (a storm hits a share of them). */
   users: number;
+  /** Where in the phase the cloud gets SIGTERM and SIGKILL, as fractions (default about 0.3 and 0.65). */
+  cloudRestartsAt?: readonly [sigterm: number, sigkill: number];
 }
 
 /** Relative frequency of the kinds drawn at random (restarts and outages are placed, not drawn). */
@@ -128,9 +130,10 @@ export function faultSchedule(options: FaultScheduleOptions): ScheduledFault[] {
       placed.push(fault(atMs, 'server.down', { ms, pick: server / options.servers }));
     }
   }
-  // One graceful and one hard restart of the cloud, a third and two thirds of the way through.
-  placed.push(fault(Math.round(durationMs * (0.3 + random() * 0.05)), 'cloud.sigterm'));
-  placed.push(fault(Math.round(durationMs * (0.65 + random() * 0.05)), 'cloud.sigkill'));
+  // One graceful and one hard restart of the cloud, by default a third and two thirds of the way through.
+  const [sigtermAt, sigkillAt] = options.cloudRestartsAt ?? [0.3, 0.65];
+  placed.push(fault(Math.round(durationMs * (sigtermAt + random() * 0.05)), 'cloud.sigterm'));
+  placed.push(fault(Math.round(durationMs * (sigkillAt + random() * 0.05)), 'cloud.sigkill'));
 
   const drawn = Math.max(0, options.faults - placed.length);
   for (let i = 0; i < drawn; i++) {

@@ -37,6 +37,8 @@ export interface ChaosOptions {
   onScrape?: (scrape: CloudScrape, atMs: number) => void;
   /** How often the cloud is scraped, in ms (default 1000). */
   scrapeEveryMs?: number;
+  /** Where in the fault phase the cloud is restarted (see {@link faultSchedule}). */
+  cloudRestartsAt?: readonly [sigterm: number, sigkill: number];
 }
 
 /** Percentiles of a list of durations, in ms. */
@@ -87,7 +89,7 @@ export interface ChaosReport {
 const HEAL_BOUND_MS = 60_000;
 
 /** The durations' percentiles (nearest rank). */
-export function durations(values: readonly number[]): Durations {
+function durations(values: readonly number[]): Durations {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => (sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!));
   return { count: sorted.length, p50: at(0.5), p95: at(0.95), max: at(1) };
@@ -233,6 +235,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       servers: w.servers.length,
       outagesPerServer: options.outagesPerServer,
       users: w.users.length,
+      ...(options.cloudRestartsAt ? { cloudRestartsAt: options.cloudRestartsAt } : {}),
     });
     const strike = (fault: ScheduledFault): boolean => applyFault(w, fault, { background, timers, report });
     for (const fault of schedule) {

@@ -6,7 +6,7 @@
  * app socket reaches the cloud through one more fault proxy (the cloud's public URL points at
  * it), so app links can be broken too. Each user runs one Tether app and one stock app.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appSessionId } from '../../../machines/sessionApi.js';
@@ -49,6 +49,7 @@ function cloudEnv(appProxyPort: number, graceMs: number): Record<string, string>
     TETHER_CIRCUIT_PROBE_MAX_DELAY_MS: '1000',
     TETHER_CONNECTIONS_PER_ADDRESS_PER_MINUTE: '0',
     TETHER_MAX_PENDING_SOCKETS: '0',
+    ...(process.env.CHAOS_CLOUD_LOG ? { TETHER_LOG_LEVEL: 'info' } : {}),
   };
 }
 
@@ -64,6 +65,8 @@ export class ChaosWorld {
   private cloud: CloudProcess | undefined;
   private cloudStderr = '';
   private restarting: Promise<void> | undefined;
+  /** With `CHAOS_CLOUD_LOG=<file>`, the cloud's log lines (info) of every life go there, for a failure's post-mortem. */
+  private readonly log = process.env.CHAOS_CLOUD_LOG ? createWriteStream(process.env.CHAOS_CLOUD_LOG) : undefined;
 
   private constructor(
     private readonly dir: string,
@@ -167,6 +170,7 @@ export class ChaosWorld {
       clearTimeout(timer);
     }
     rmSync(this.dir, { recursive: true, force: true });
+    await new Promise<void>((resolve) => (this.log ? this.log.end(resolve) : resolve()));
   }
 
   private async startCloud(): Promise<void> {
@@ -178,6 +182,7 @@ export class ChaosWorld {
       onStderr: (chunk) => {
         if (this.cloudStderr.length < 100_000) this.cloudStderr += chunk;
       },
+      ...(this.log ? { onStdout: (chunk: string) => this.log!.write(chunk) } : {}),
     });
   }
 }
