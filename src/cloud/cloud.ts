@@ -18,6 +18,7 @@ import { closeSocket } from '../util/closeSocket.js';
 import { AppControl } from './appControl.js';
 import { acceptAppSocket } from './appGateway.js';
 import { createAppWebhook } from './appWebhook.js';
+import { AudioRelay } from './audioRelay.js';
 import { DeliveryLog } from './deliveryLog.js';
 import { effectivePublicUrl, resolveCloudConfig, sessionConfigOf, type CloudConfig, type CloudSettings } from './config.js';
 import { acceptGlassesSocket } from './glassesGateway.js';
@@ -226,6 +227,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     },
   });
   const router = new Router(sessions, sockets, deliveries, gate, screens);
+  const audio = new AudioRelay({ sessions, sockets, gate, metrics, logger });
   const restoreScreens = createScreenRestore({ sessions, screens, router });
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
   // A host that answers again releases the sessions of every app it serves, paced like a restart recovery.
@@ -289,7 +291,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         if (glasses) {
           glassesWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
             pending.upgraded(ws);
-            acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger, appControl });
+            acceptGlassesSocket(ws, req, { jwtSecret: config.jwtSecret, maxTokenLifetimeMs: config.maxTokenLifetimeMs, limits, sessions, sockets, router, metrics, logger, appControl, audio });
           });
         } else {
           const remoteAddress = req.socket.remoteAddress;
