@@ -20,7 +20,7 @@ import type { CloudMetrics } from './metrics.js';
 import type { SessionRegistry } from './sessionRegistry.js';
 
 /** The stream name an app subscribes to for the glasses' binary audio (`StreamType.AUDIO_CHUNK`). */
-export const AUDIO_CHUNK_STREAM = 'audio_chunk';
+const AUDIO_CHUNK_STREAM = 'audio_chunk';
 
 /** What the relay needs from the cloud. */
 export interface AudioRelayDeps {
