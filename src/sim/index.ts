@@ -19,7 +19,5 @@ export type {
   TranscribeOptions,
   WaitForFrameOptions,
 } from './glassesClient.js';
-export { isStreamEventType, pcmFrames, splitFrames, streamEvent } from './streamEvents.js';
-export type { PcmOptions, StreamEventFields } from './streamEvents.js';
 export { startFleet } from './fleet.js';
 export type { Fleet, FleetFailure, FleetOptions, FleetTokenSource } from './fleet.js';

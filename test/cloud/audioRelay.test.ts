@@ -39,7 +39,7 @@ type Chunks = Map<string, Buffer[]>;
 function recordAudio(chunks: Chunks, userId: string) {
   const received: Buffer[] = [];
   chunks.set(userId, received);
-  return (chunk: { arrayBuffer: ArrayBuffer }) => void received.push(Buffer.from(chunk.arrayBuffer));
+  return (chunk: { arrayBuffer: ArrayBufferLike }) => void received.push(Buffer.from(chunk.arrayBuffer));
 }
 
 class MentraAudioApp extends MentraAppServer {
