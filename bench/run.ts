@@ -1,12 +1,13 @@
 /**
  * `npm run bench [-- --quick] [-- --label <text>]`: runs every benchmark, prints its figures,
  * then the text to paste into docs/PERFORMANCE.md; the socket benchmarks (heartbeat, session
- * memory, persistence) also write `bench/results/<name>.json`, and `--quick` runs them at their
+ * memory, persistence, audio relay) also write `bench/results/<name>.json`, and `--quick` runs them at their
  * smaller size.
  * It reports whether each target was met but does not fail on a miss: single rounds vary by
  * ±10% (V8's JIT and GC, other load on the machine), so a verdict needs a person reading the
  * medians and their spread, not an exit code.
  */
+import { audioRelayDeadlineMs, audioRelayOptions, formatAudioRelay, runAudioRelay } from './audioRelay.js';
 import { formatHeartbeat, heartbeatDeadlineMs, heartbeatOptions, runHeartbeat } from './heartbeat.js';
 import { formatThroughput, runInspectorThroughput } from './inspectorThroughput.js';
 import { formatPersistence, persistenceDeadlineMs, persistenceOptions, runPersistence } from './persistence.js';
@@ -46,12 +47,18 @@ console.log(`\nwrite-through cost: ${persistenceRun.users} users' lifecycle chur
 const persistence = await withDeadline('persistence', persistenceDeadlineMs(persistenceRun), () => runPersistence(persistenceRun));
 console.log(`  wrote ${writeResult(persistence)}`);
 
+const audioRun = { ...audioRelayOptions(flags.quick), ...label, log };
+console.log(`\naudio relay cost: ${audioRun.users} glasses streaming 32 KB/s to one app each, cloud and bare ws relay in child processes`);
+const audio = await withDeadline('audioRelay', audioRelayDeadlineMs(audioRun), () => runAudioRelay(audioRun));
+console.log(`  wrote ${writeResult(audio)}`);
+
 console.log('\n--- for docs/PERFORMANCE.md ---\n');
 console.log(formatThroughput(throughput));
 console.log('\n' + formatThroughput(headline));
 console.log('\n### Heartbeat cost\n\n' + formatHeartbeat(heartbeat));
 console.log('\n### Memory per user session\n\n' + formatSessionMemory(memory));
 console.log('\n### Write-through cost\n\n' + formatPersistence(persistence));
+console.log('\n### Audio relay cost\n\n' + formatAudioRelay(audio));
 console.log(`\n(benchmarks took ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
 const runtime = headline.ratios.find((r) => r.name === 'cloud+hub/cloud');

@@ -32,6 +32,12 @@ export interface ServerChildOptions {
   dbPath?: string;
   /** Whether the cloud writes sessions through as they change (tether only; default true). */
   writeThrough?: boolean;
+  /**
+   * Baseline only: relay each binary frame of a glasses socket to its user's app socket (paired
+   * by the user id in the fake token and the app's `<userId>-<package>` session id), skipping a
+   * socket with more than this many unsent bytes, as the cloud's write gate does. Absent: no relay.
+   */
+  relayAudioHighWaterBytes?: number;
 }
 
 /** Where the child's server listens, sent once it does. */
@@ -161,7 +167,10 @@ async function startBaseline(options: ServerChildOptions): Promise<Server> {
   const http = createServer((_req, res) => res.writeHead(404).end());
   const wss = new WebSocketServer({ server: http });
   const interval = options.heartbeatIntervalMs;
+  const appOfUser = new Map<string, WebSocket>();
+  const highWater = options.relayAudioHighWaterBytes;
   wss.on('connection', (ws: WebSocket) => {
+    let relayTo: string | undefined;
     let alive = true;
     let timer: NodeJS.Timeout;
     const tick = () => {
@@ -175,8 +184,14 @@ async function startBaseline(options: ServerChildOptions): Promise<Server> {
     }, Math.floor(Math.random() * interval));
     ws.on('pong', () => (alive = true));
     ws.on('close', () => clearTimeout(timer));
-    ws.on('message', (data: Buffer) => {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
       alive = true;
+      if (isBinary) {
+        // The whole relay: one map lookup, one backpressure check, one send of the same buffer.
+        const app = relayTo === undefined ? undefined : appOfUser.get(relayTo);
+        if (app && highWater !== undefined && app.bufferedAmount <= highWater) app.send(data, { binary: true });
+        return;
+      }
       let message: { type?: unknown; sessionId?: unknown; coreToken?: unknown };
       try {
         message = JSON.parse(data.toString()) as typeof message;
@@ -184,8 +199,11 @@ async function startBaseline(options: ServerChildOptions): Promise<Server> {
         return;
       }
       if (message.type === 'connection_init') {
+        // The fake token is `baseline.<userId>.xxx…` (see `tokens` below).
+        if (typeof message.coreToken === 'string') relayTo = message.coreToken.split('.')[1];
         ws.send(JSON.stringify({ type: 'connection_ack', sessionId: 'user', userId: 'user' }));
       } else if (message.type === 'tpa_connection_init') {
+        if (highWater !== undefined && typeof message.sessionId === 'string') appOfUser.set(message.sessionId.split('-')[0] ?? '', ws);
         ws.send(JSON.stringify({ type: 'tpa_connection_ack', sessionId: message.sessionId, settings: [], mentraosSettings: {}, capabilities: null }));
       }
     });

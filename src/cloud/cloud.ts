@@ -22,6 +22,7 @@ import { AppRequests } from './appRequests.js';
 import { DISCOVER_USERS_PATH } from './appRooms.js';
 import { AppSender } from './appSend.js';
 import { createAppWebhook } from './appWebhook.js';
+import { AudioRelay } from './audioRelay.js';
 import { DeliveryLog } from './deliveryLog.js';
 import { effectivePublicUrl, resolveCloudConfig, sessionConfigOf, type CloudConfig, type CloudSettings } from './config.js';
 import { acceptGlassesSocket } from './glassesGateway.js';
@@ -268,6 +269,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     isOwnTtsUrl: (audioUrl) => isCloudTtsUrl(audioUrl, appUrl),
   });
   observeRequests = appRequests.observe;
+  const audio = new AudioRelay({ sessions, sockets, gate, metrics, logger });
   const restoreScreens = createScreenRestore({ sessions, screens, router });
   const recovery = new AppRecovery({ sessions, sockets, calls: recoveryCalls, metrics, logger, concurrency: config.recoveryConcurrency });
   // A host that answers again releases the sessions of every app it serves, paced like a restart recovery.
@@ -362,6 +364,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
               appControl,
               appSettings,
               requests: appRequests,
+              audio,
             });
           });
         } else {

@@ -2,7 +2,7 @@
  * Accepts glasses sockets on `/glasses-ws`: authenticates the core token (from the upgrade's
  * `Authorization` header or `connection_init.coreToken`), registers the socket with a new
  * generation, hands it to the user's session, and then reads its frames — control messages
- * become actor events, stream events go to the router. The handshake's timer and refusals, the
+ * become actor events, stream events go to the router, binary frames (audio) to the audio relay. The handshake's timer and refusals, the
  * socket's liveness and every write are the link's (`link/`).
  */
 import type { IncomingMessage } from 'node:http';
@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import type { AppControl } from './appControl.js';
 import type { AppSettings } from './appSettings.js';
 import type { AppRequests } from './appRequests.js';
+import type { AudioRelay } from './audioRelay.js';
 import { tokenFromUpgrade, verifyCoreToken } from './glassesAuth.js';
 import { startHandshake, type SocketLimits } from './link/handshake.js';
 import { registerSocket } from './link/socketAdapter.js';
@@ -43,6 +44,8 @@ export interface GlassesGatewayDeps {
   appSettings: AppSettings;
   /** Answers to apps' requests (`appRequests.ts`); without it they are not routed. */
   requests?: Pick<AppRequests, 'fromGlasses'>;
+  /** Where binary (audio) frames go. */
+  audio: AudioRelay;
 }
 
 /** Handles one glasses socket from upgrade to close. */
@@ -151,8 +154,21 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     }
   };
 
-  ws.on('message', (data: Buffer) => {
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (!handshake.admit(data)) return;
+    if (isBinary && (entry || authenticating)) {
+      // Audio: the data plane's binary path (`audioRelay.ts`). Frames sent while the token is
+      // still being checked have no session to go to yet and are dropped.
+      if (entry) {
+        entry.lastActivityAt = Date.now();
+        try {
+          deps.audio.relay(entry.userId, entry.gen, data);
+        } catch (error) {
+          handshake.fault(error);
+        }
+      }
+      return;
+    }
     if (entry) {
       try {
         handle(entry, data);

@@ -119,6 +119,12 @@ export interface CloudMetrics {
    */
   readonly connectionsRefused: CounterOf<'reason'>;
   /**
+   * `tether_audio_frames_total{outcome="relayed"|"congested"|"disconnected"|"empty"}`: binary audio
+   * frames from glasses, per subscribed app: written, dropped for a congested or absent app socket,
+   * or empty (dropped once, for no app).
+   */
+  readonly audioFrames: CounterOf<'outcome'>;
+  /**
    * Every metric in the Prometheus text exposition format (`registry.contentType`): the
    * `tether_*` ones, then the process's. Rejects when a scrape-time collector throws.
    */
@@ -239,6 +245,12 @@ export function createCloudMetrics(): CloudMetrics {
       name: 'tether_connections_refused_total',
       help: 'New connections refused, by reason (pending cap, per-address rate, connection cap, accept error).',
       labelNames: ['reason'],
+      registers,
+    }),
+    audioFrames: new Counter({
+      name: 'tether_audio_frames_total',
+      help: 'Binary audio frames from glasses, per subscribed app: relayed, dropped for a congested or disconnected app socket, or empty.',
+      labelNames: ['outcome'],
       registers,
     }),
   };

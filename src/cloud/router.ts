@@ -11,6 +11,7 @@ import {
   sessionIdOf,
   subscriptionsOf,
   type AppSessionRef,
+  type AppSessionSnapshot,
 } from '../../machines/sessionApi.js';
 import { toDataStream, type GlassesStreamEvent } from '../protocol/glassesToCloud.js';
 import { DeliveryLog } from './deliveryLog.js';
@@ -40,24 +41,31 @@ export class Router {
   fromGlasses(userId: string, event: GlassesStreamEvent): number {
     const user = this.sessions.get(userId);
     if (!user) return 0;
-    const { streamType, data } = toDataStream(event);
+    const { streamType, data, alsoAs } = toDataStream(event);
     let delivered = 0;
     forEachAppSession(user.getSnapshot(), (child: AppSessionRef) => {
       const app = child.getSnapshot();
       // Exact match: `@mentra/sdk` drops `transcription` for a `transcription:en-US` handler.
-      if (!subscriptionsOf(app).includes(streamType)) return;
-      const gen = appSocketGenOf(app);
-      if (gen === undefined && !isBuffering(app)) return;
-      const buffer = this.deliveries.open(sessionIdOf(app), child);
-      const frame = buffer.append(streamType, data);
-      if (gen === undefined || !buffer.isDeliverable(gen)) return;
-      const socket = this.sockets.get(gen);
-      if (socket && this.gate.canWrite(socket) && writeFrame(socket.ws, frame)) {
-        buffer.markSent(frame.seq);
-        delivered++;
-      }
+      const subscriptions = subscriptionsOf(app);
+      if (subscriptions.includes(streamType)) delivered += this.deliver(child, app, streamType, data);
+      if (alsoAs !== undefined && subscriptions.includes(alsoAs)) delivered += this.deliver(child, app, alsoAs, data);
     });
     return delivered;
+  }
+
+  /** Numbers, keeps and (when it can) writes one `data_stream` to one app session; 1 if written. */
+  private deliver(child: AppSessionRef, app: AppSessionSnapshot, streamType: string, data: unknown): number {
+    const gen = appSocketGenOf(app);
+    if (gen === undefined && !isBuffering(app)) return 0;
+    const buffer = this.deliveries.open(sessionIdOf(app), child);
+    const frame = buffer.append(streamType, data);
+    if (gen === undefined || !buffer.isDeliverable(gen)) return 0;
+    const socket = this.sockets.get(gen);
+    if (socket && this.gate.canWrite(socket) && writeFrame(socket.ws, frame)) {
+      buffer.markSent(frame.seq);
+      return 1;
+    }
+    return 0;
   }
 
   /**

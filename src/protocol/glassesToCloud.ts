@@ -29,6 +29,11 @@ export const GlassesToCloudMessageType = {
   PHOTO_RESPONSE: 'photo_response',
   AUDIO_PLAY_RESPONSE: 'audio_play_response',
   RGB_LED_CONTROL_RESPONSE: 'rgb_led_control_response',
+  TOUCH_EVENT: 'touch_event',
+  GLASSES_CONNECTION_STATE: 'glasses_connection_state',
+  VPS_COORDINATES: 'vps_coordinates',
+  CALENDAR_EVENT: 'calendar_event',
+  PHONE_NOTIFICATION_DISMISSED: 'phone_notification_dismissed',
 } as const;
 
 const T = GlassesToCloudMessageType;
@@ -139,6 +144,55 @@ export const rgbLedControlResponseSchema = defineMessage(T.RGB_LED_CONTROL_RESPO
   error: z.string().optional(),
 });
 
+/**
+ * `touch_event` stream event: a gesture on the glasses' touch pad. The phone sends `timestamp`
+ * too (a `Date` in the SDK's types, a string or number on the wire); it travels unchanged.
+ */
+export const touchEventSchema = defineMessage(T.TOUCH_EVENT, {
+  device_model: z.string(),
+  gesture_name: z.string().min(1),
+});
+
+/** `glasses_connection_state` stream event: the glasses' link to the phone (and Wi-Fi) changed. */
+export const glassesConnectionStateSchema = defineMessage(T.GLASSES_CONNECTION_STATE, {
+  modelName: z.string(),
+  status: z.string(),
+  wifi: z.looseObject({ connected: z.boolean(), ssid: z.string().nullable().optional() }).optional(),
+});
+
+/** `vps_coordinates` stream event: a visual positioning fix; position in metres, orientation as a quaternion. */
+export const vpsCoordinatesSchema = defineMessage(T.VPS_COORDINATES, {
+  deviceModel: z.string(),
+  requestId: z.string(),
+  x: z.number(),
+  y: z.number(),
+  z: z.number(),
+  qx: z.number(),
+  qy: z.number(),
+  qz: z.number(),
+  qw: z.number(),
+  confidence: z.number(),
+});
+
+/** `calendar_event` stream event: an event from the phone's calendar; dates as the phone formats them. */
+export const calendarEventSchema = defineMessage(T.CALENDAR_EVENT, {
+  eventId: z.string(),
+  title: z.string(),
+  dtStart: z.string(),
+  dtEnd: z.string(),
+  timezone: z.string(),
+  timeStamp: z.string(),
+});
+
+/** `phone_notification_dismissed` stream event: the user dismissed a phone notification. */
+export const phoneNotificationDismissedSchema = defineMessage(T.PHONE_NOTIFICATION_DISMISSED, {
+  notificationId: z.string(),
+  app: z.string(),
+  title: z.string(),
+  content: z.string(),
+  notificationKey: z.string(),
+});
+
 /** Any glasses → cloud message, discriminated by `type`. */
 export const glassesToCloudMessageSchema = z.discriminatedUnion('type', [
   connectionInitSchema,
@@ -157,6 +211,11 @@ export const glassesToCloudMessageSchema = z.discriminatedUnion('type', [
   photoResponseSchema,
   audioPlayResponseSchema,
   rgbLedControlResponseSchema,
+  touchEventSchema,
+  glassesConnectionStateSchema,
+  vpsCoordinatesSchema,
+  calendarEventSchema,
+  phoneNotificationDismissedSchema,
 ]);
 
 /** A glasses → cloud message. */
@@ -178,6 +237,11 @@ export const GLASSES_STREAM_EVENT_TYPES = [
   T.PHONE_BATTERY_UPDATE,
   T.LOCATION_UPDATE,
   T.VAD,
+  T.TOUCH_EVENT,
+  T.GLASSES_CONNECTION_STATE,
+  T.VPS_COORDINATES,
+  T.CALENDAR_EVENT,
+  T.PHONE_NOTIFICATION_DISMISSED,
 ] as const;
 
 /** Type string of a glasses stream event. */
@@ -206,16 +270,20 @@ export interface TranscriptionData {
   transcribeLanguage: string;
 }
 
-/** What the cloud puts into a `data_stream` for one glasses event. */
+/**
+ * What the cloud puts into a `data_stream` for one glasses event. `alsoAs` is a second stream
+ * name the same `data` goes to (its own `data_stream`, to the apps subscribed to that name).
+ */
 export type DataStreamPayload =
-  | { streamType: `transcription:${string}`; data: TranscriptionData }
-  | { streamType: Exclude<GlassesStreamEventType, 'local_transcription'>; data: GlassesStreamEvent };
+  | { streamType: `transcription:${string}`; data: TranscriptionData; alsoAs?: undefined }
+  | { streamType: Exclude<GlassesStreamEventType, 'local_transcription'>; data: GlassesStreamEvent; alsoAs?: `touch_event:${string}` };
 
 /**
  * The `streamType` and `data` of the `data_stream` that carries `event` to apps. `@mentra/sdk`
  * fires a handler only on an exact `streamType` match, and a transcription handler subscribes to
  * `transcription:<lang>`, so `local_transcription` is renamed; every other event keeps its type
- * and travels unchanged (extra fields such as `timestamp` included).
+ * and travels unchanged (extra fields such as `timestamp` included). A `touch_event` is also
+ * delivered as `touch_event:<gesture_name>`, the name a gesture-specific handler subscribes to.
  */
 export function toDataStream(event: GlassesStreamEvent): DataStreamPayload {
   if (event.type === T.LOCAL_TRANSCRIPTION) {
@@ -232,6 +300,11 @@ export function toDataStream(event: GlassesStreamEvent): DataStreamPayload {
         transcribeLanguage: language,
       },
     };
+  }
+  if (event.type === T.TOUCH_EVENT) {
+    // `onTouchEvent(handler)` subscribes to `touch_event`, `onTouchEvent('double_tap', handler)`
+    // to `touch_event:double_tap`: a gesture reaches both kinds of subscriber.
+    return { streamType: event.type, data: event, alsoAs: `touch_event:${event.gesture_name}` };
   }
   return { streamType: event.type, data: event };
 }

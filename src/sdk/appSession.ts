@@ -22,6 +22,7 @@ import { resolveAppSessionSettings, type AppSessionOptions, type AppSessionSetti
 import { EventManager } from './eventManager.js';
 import { LayoutManager } from './layoutManager.js';
 import { ResourceTracker, type TimerHandle } from './resourceTracker.js';
+import { audioChunkOf } from './streamData.js';
 
 /** The connection machine with the SDK's socket, built once: providing it per session costs ~1 ms. */
 const sdkConnectionMachine = appConnectionMachine.provide({ actors: { appSocket: sdkAppSocket } });
@@ -118,6 +119,10 @@ export class AppSession {
       log: this.log,
       onMessage: (message) => this.handleMessage(message),
       onBadFrame: (error) => this.handleBadFrame(error),
+      // Binary frames are the glasses' audio; copied only when someone listens.
+      onBinary: (frame) => {
+        if (this.events.hasStream('audio_chunk')) this.events.dispatchStream('audio_chunk', audioChunkOf(frame));
+      },
       // `ack` is set by the first connection: from then on every init is a resume.
       lastSeq: () => this.sequence.resumeFrom(this.ack !== null),
     };

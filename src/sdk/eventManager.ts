@@ -6,6 +6,19 @@
 
 import { TetherError } from '../protocol/errors.js';
 import type { ResourceTracker } from './resourceTracker.js';
+import {
+  TOUCH_GESTURES,
+  type AudioChunk,
+  type CalendarEvent,
+  type GlassesConnectionState,
+  type LocationUpdate,
+  type PhoneBatteryUpdate,
+  type PhoneNotificationDismissed,
+  type TouchEvent,
+  type TouchGesture,
+  type VoiceActivity,
+  type VpsCoordinates,
+} from './streamData.js';
 
 /**
  * A handler for one stream or lifecycle event. It may be async (an async function is a valid
@@ -82,6 +95,15 @@ export interface StreamDataTypes {
   button_press: ButtonPress;
   head_position: HeadPosition;
   glasses_battery_update: GlassesBatteryUpdate;
+  touch_event: TouchEvent;
+  phone_notification_dismissed: PhoneNotificationDismissed;
+  phone_battery_update: PhoneBatteryUpdate;
+  VAD: VoiceActivity;
+  location_update: LocationUpdate;
+  calendar_event: CalendarEvent;
+  glasses_connection_state: GlassesConnectionState;
+  vps_coordinates: VpsCoordinates;
+  audio_chunk: AudioChunk;
 }
 
 /** The data a handler of stream `S` receives. */
@@ -89,7 +111,9 @@ export type StreamData<S extends string> = S extends keyof StreamDataTypes
   ? StreamDataTypes[S]
   : S extends `transcription:${string}`
     ? TranscriptionData
-    : unknown;
+    : S extends `touch_event:${string}`
+      ? TouchEvent
+      : unknown;
 
 /** One app setting as the cloud sends it in `tpa_connection_ack.settings`. */
 export interface AppSetting {
@@ -270,6 +294,65 @@ export class EventManager {
   }
 
   /**
+   * Touch-pad gestures: every gesture (stream `touch_event`), or only `gesture` (stream
+   * `touch_event:<gesture>`), as in `@mentra/sdk`.
+   *
+   * @throws {@link TetherError} with code `INVALID_FIELDS` when `gesture` is not one of {@link TOUCH_GESTURES}.
+   */
+  onTouchEvent(handler: Handler<TouchEvent>): Unsubscribe;
+  onTouchEvent(gesture: TouchGesture, handler: Handler<TouchEvent>): Unsubscribe;
+  onTouchEvent(gestureOrHandler: TouchGesture | Handler<TouchEvent>, handler?: Handler<TouchEvent>): Unsubscribe {
+    if (typeof gestureOrHandler === 'function') return this.on('touch_event', gestureOrHandler);
+    if (!(TOUCH_GESTURES as readonly string[]).includes(gestureOrHandler) || handler === undefined) {
+      throw new TetherError('INVALID_FIELDS', `Invalid gesture: ${String(gestureOrHandler)}`, { gesture: gestureOrHandler });
+    }
+    return this.on(`touch_event:${gestureOrHandler}`, handler);
+  }
+
+  /** Phone notifications the user dismissed (stream `phone_notification_dismissed`). */
+  onPhoneNotificationDismissed(handler: Handler<PhoneNotificationDismissed>): Unsubscribe {
+    return this.on('phone_notification_dismissed', handler);
+  }
+
+  /** Battery updates of the phone (stream `phone_battery_update`). */
+  onPhoneBattery(handler: Handler<PhoneBatteryUpdate>): Unsubscribe {
+    return this.on('phone_battery_update', handler);
+  }
+
+  /** Voice activity (stream `VAD`, upper case as in `@mentra/sdk`). */
+  onVoiceActivity(handler: Handler<VoiceActivity>): Unsubscribe {
+    return this.on('VAD', handler);
+  }
+
+  /** Location fixes (stream `location_update`). */
+  onLocation(handler: Handler<LocationUpdate>): Unsubscribe {
+    return this.on('location_update', handler);
+  }
+
+  /** Events from the phone's calendar (stream `calendar_event`). */
+  onCalendarEvent(handler: Handler<CalendarEvent>): Unsubscribe {
+    return this.on('calendar_event', handler);
+  }
+
+  /** Changes of the glasses' connection to the phone (stream `glasses_connection_state`). */
+  onGlassesConnectionState(handler: Handler<GlassesConnectionState>): Unsubscribe {
+    return this.on('glasses_connection_state', handler);
+  }
+
+  /** Visual positioning fixes (stream `vps_coordinates`). */
+  onVpsCoordinates(handler: Handler<VpsCoordinates>): Unsubscribe {
+    return this.on('vps_coordinates', handler);
+  }
+
+  /**
+   * The glasses' audio, one binary frame at a time (stream `audio_chunk`): live, never replayed
+   * after a reconnect; frames the cloud could not write to a congested socket are dropped.
+   */
+  onAudioChunk(handler: Handler<AudioChunk>): Unsubscribe {
+    return this.on('audio_chunk', handler);
+  }
+
+  /**
    * Any stream, by its exact wire name (`location_update`, `touch_event:double_tap`,
    * `transcription:fr-FR?no-language-identification=true`). Events are matched exactly:
    * `transcription` does not receive `transcription:en-US`.
@@ -336,6 +419,11 @@ export class EventManager {
   emitLifecycle<E extends LifecycleEvent>(event: E, payload: LifecycleEvents[E]): void {
     const handlers = this.lifecycleHandlers.get(event);
     if (handlers !== undefined) this.deliver(handlers, event, payload, event === 'error');
+  }
+
+  /** Whether a handler is registered for exactly `streamType`. */
+  hasStream(streamType: string): boolean {
+    return this.streamHandlers.has(streamType);
   }
 
   /** The streams subscribed now, in the order they were first subscribed. */

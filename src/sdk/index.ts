@@ -6,6 +6,7 @@ export { AppServer, SESSION_REQUESTS_PER_MINUTE, type AppServerConfig } from './
 export { AppSession, SDK_EXTENSIONS, type AppSessionConfig } from './appSession.js';
 export * from './eventManager.js';
 export * from './layoutManager.js';
+export * from './streamData.js';
 export { ResourceTracker, type TimerHandle } from './resourceTracker.js';
 export { type RegistrationState, type RegistrationStatus } from './registrationClient.js';
 export type { DeliveryInfo } from './sequenceGuard.js';

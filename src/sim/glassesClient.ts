@@ -475,6 +475,18 @@ export class SimulatedGlasses extends EventEmitter<SimulatedGlassesEvents> {
     return this.send({ type: 'phone_notification', ...notification });
   }
 
+  /**
+   * One frame of audio as a binary WebSocket frame, the way MentraOS phones stream the microphone
+   * (16 kHz 16-bit mono PCM; see `pcmFrames` in `streamEvents.ts`). The cloud relays it unchanged
+   * to the user's apps subscribed to `audio_chunk`.
+   *
+   * @returns false (and sends nothing) unless the state is `open`
+   */
+  sendAudio(frame: Buffer): boolean {
+    if (this.currentState !== 'open') return false;
+    return this.write(frame);
+  }
+
   /** An app-level `heartbeat` (the cloud answers `heartbeat_ack`); WebSocket pings are answered anyway. */
   heartbeat(): boolean {
     return this.send({ type: 'heartbeat' });

@@ -49,6 +49,8 @@ const TETHER_METRICS = {
   tether_replay_evicted_frames_total: 'counter Frames that left a replay buffer before a client asked for them, by reason (count, age, bytes, budget).',
   tether_connections_refused_total:
     'counter New connections refused, by reason (pending cap, per-address rate, connection cap, accept error).',
+  tether_audio_frames_total:
+    'counter Binary audio frames from glasses, per subscribed app: relayed, dropped for a congested or disconnected app socket, or empty.',
 };
 
 /** Default metrics of prom-client that /metrics must serve: CPU, memory, heap, event loop, GC. */

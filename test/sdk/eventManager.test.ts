@@ -353,3 +353,39 @@ describe('EventManager', () => {
     });
   });
 });
+
+describe('EventManager: the glasses streams of issue 12', () => {
+  it('subscribes each new handler to the stream @mentra/sdk 2.1.29 uses', () => {
+    const { events } = setup();
+    events.onTouchEvent(() => {});
+    events.onTouchEvent('forward_swipe', () => {});
+    events.onPhoneNotificationDismissed(() => {});
+    events.onPhoneBattery(() => {});
+    events.onVoiceActivity(() => {});
+    events.onLocation(() => {});
+    events.onCalendarEvent(() => {});
+    events.onGlassesConnectionState(() => {});
+    events.onVpsCoordinates(() => {});
+    events.onAudioChunk(() => {});
+    expect(events.streams()).toEqual([
+      'touch_event',
+      'touch_event:forward_swipe',
+      'phone_notification_dismissed',
+      'phone_battery_update',
+      'VAD',
+      'location_update',
+      'calendar_event',
+      'glasses_connection_state',
+      'vps_coordinates',
+      'audio_chunk',
+    ]);
+    expect(events.hasStream('audio_chunk')).toBe(true);
+    expect(events.hasStream('audio')).toBe(false);
+  });
+
+  it('refuses a gesture @mentra/sdk does not know with INVALID_FIELDS, subscribing nothing', () => {
+    const { events } = setup();
+    expect(() => events.onTouchEvent('quadruple_tap' as 'single_tap', () => {})).toThrow(expect.objectContaining({ code: 'INVALID_FIELDS' }));
+    expect(events.streams()).toEqual([]);
+  });
+});
