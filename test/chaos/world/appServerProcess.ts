@@ -68,7 +68,7 @@ export class AppServerProcess {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await this.exited;
-    for (const waiter of this.censusWaiters.splice(0)) waiter({ alive: 0, resources: {}, connectedIds: [] });
+    for (const waiter of this.censusWaiters.splice(0)) waiter({ alive: 0, resources: {}, connectedIds: [], disconnected: [] });
   }
 
   /** Starts it again on the same port after a kill. */
@@ -80,7 +80,7 @@ export class AppServerProcess {
   /** Asks the process which sessions are alive and connected, and what it holds open. */
   census(): Promise<AppCensus> {
     const child = this.child;
-    if (this.down || !child?.connected) return Promise.resolve({ alive: 0, resources: {}, connectedIds: [] });
+    if (this.down || !child?.connected) return Promise.resolve({ alive: 0, resources: {}, connectedIds: [], disconnected: [] });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.packageName}: no census within ${CENSUS_TIMEOUT_MS} ms`)), CENSUS_TIMEOUT_MS);
       this.censusWaiters.push((census) => {

@@ -68,11 +68,15 @@ export interface ChaosReport {
   scrapes: number;
   maxDuplicateSockets: { glasses: number; app: number };
   deliveries: Record<'tether' | 'mentra', DeliveryTotals>;
+  /** Tether sessions with `seq` gaps the cloud did not report (at most 20). */
+  unreportedGaps: Array<{ sessionId: string; seqGaps: number; reported: number }>;
   /** Transcriptions the glasses put into a socket. */
   sent: number;
   /** After healing: how long until every user's every app was connected, and which were not. */
   healedInMs: number;
   notHealed: string[];
+  /** The app servers' account of some of the sessions not healed: objects started for the id, last socket events. */
+  notHealedDetail?: Array<{ sessionId: string; objects: number; events: string[] }>;
   /** Sessions whose last message after healing did not arrive. */
   finalMissing: string[];
   /** After everyone left: what remained, beyond a fresh process's baseline. */
@@ -131,6 +135,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     scrapes: 0,
     maxDuplicateSockets: { glasses: 0, app: 0 },
     deliveries: w.ledger.totals,
+    unreportedGaps: [],
     sent: 0,
     healedInMs: 0,
     notHealed: [],
@@ -268,6 +273,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     ).catch(() => {});
     report.healedInMs = Math.round(performance.now() - healStart);
     report.notHealed = [...w.users.filter((user) => !user.up).map((user) => `${user.userId} glasses`), ...missingNow()];
+    if (report.notHealed.length > 0) {
+      const censuses = await Promise.all(w.servers.map((server) => server.census().catch(() => undefined)));
+      report.notHealedDetail = censuses.flatMap((census) => census?.disconnected ?? []).slice(0, 20);
+    }
     tracker.check(view);
 
     // Every session delivers again: one last message per user reaches both its apps.
@@ -315,6 +324,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     report.leftInApps = appsLeft;
     timings.leaveMs = Math.round(performance.now() - leaveStart);
 
+    report.deliveries = w.ledger.totals;
+    report.unreportedGaps = w.ledger.unreportedGaps().slice(0, 20);
     report.recoveries = durations(tracker.times);
     report.recoveriesWithinBound = tracker.times.filter((ms) => ms <= options.recoveryBoundMs).length;
     report.violations = tracker.violations;

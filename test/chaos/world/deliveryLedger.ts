@@ -9,8 +9,16 @@ import type { DeliveryDelta } from '../fixtures/appProcess.js';
 /** Totals per SDK. */
 export interface DeliveryTotals {
   delivered: number;
-  /** Handler calls whose k did not rise, within one app process or across its restart. */
-  duplicatedOrReordered: number;
+  /** Handler calls with a k the session had already seen: one glasses message delivered twice (must be 0). */
+  duplicated: number;
+  /**
+   * Handler calls with a k below one already seen, seen for the first time: the message arrived
+   * after a later one. The cloud orders by arrival; a phone that switches networks can deliver
+   * the last frames of its old socket after the first of its new one.
+   */
+  reordered: number;
+  /** Tether SDK: handler calls whose `seq` did not rise within one session (must be 0). */
+  seqNotRising: number;
   /** Tether SDK: frames missing by `seq` that the cloud did not report (must be 0). */
   lostUnreported: number;
   /**
@@ -19,48 +27,73 @@ export interface DeliveryTotals {
    */
   reportedSkipped: number;
   /**
-   * Messages the glasses sent that the app never got, from k gaps between arrivals: sent into a
-   * glasses socket that was dying, while the app server was down, or (stock SDK) written into an
+   * Messages between a session's first and last k that never arrived: sent into a glasses
+   * socket that was dying, while the app or its server was down, or (stock SDK) written into an
    * app socket that was already dead.
    */
   notDelivered: number;
 }
 
+interface SessionLedger {
+  seen: Set<number>;
+  maxK: number;
+  minK: number;
+  seqGaps: number;
+  reported: number;
+}
+
 /** The deliveries of every app session of the world. */
 export class DeliveryLedger {
-  private readonly lastK = new Map<string, number>();
-  private readonly seqGaps = new Map<string, number>();
-  private readonly reported = new Map<string, number>();
-  readonly totals: Record<'tether' | 'mentra', DeliveryTotals> = {
-    tether: { delivered: 0, duplicatedOrReordered: 0, lostUnreported: 0, reportedSkipped: 0, notDelivered: 0 },
-    mentra: { delivered: 0, duplicatedOrReordered: 0, lostUnreported: 0, reportedSkipped: 0, notDelivered: 0 },
+  private readonly sessions = new Map<string, SessionLedger & { sdk: 'tether' | 'mentra' }>();
+  private readonly counts: Record<'tether' | 'mentra', Omit<DeliveryTotals, 'lostUnreported' | 'notDelivered'>> = {
+    tether: { delivered: 0, duplicated: 0, reordered: 0, seqNotRising: 0, reportedSkipped: 0 },
+    mentra: { delivered: 0, duplicated: 0, reordered: 0, seqNotRising: 0, reportedSkipped: 0 },
   };
 
   /** Adds one report of an app process on `sdk`. */
   record(sdk: 'tether' | 'mentra', deltas: readonly DeliveryDelta[]): void {
-    const totals = this.totals[sdk];
+    const counts = this.counts[sdk];
     for (const delta of deltas) {
-      totals.delivered += delta.delivered;
-      totals.duplicatedOrReordered += delta.notRising;
-      totals.notDelivered += delta.kGaps;
-      const before = this.lastK.get(delta.sessionId);
-      // The process checks order within its life; across a restart of the app server the first k must still rise.
-      if (before !== undefined && delta.firstK <= before && delta.notRising === 0) totals.duplicatedOrReordered += 1;
-      this.lastK.set(delta.sessionId, Math.max(before ?? -1, delta.lastK));
-      if (sdk === 'tether') {
-        this.seqGaps.set(delta.sessionId, (this.seqGaps.get(delta.sessionId) ?? 0) + delta.seqGaps);
-        this.reported.set(delta.sessionId, (this.reported.get(delta.sessionId) ?? 0) + delta.reportedLost);
-        totals.reportedSkipped += delta.reportedLost;
+      let session = this.sessions.get(delta.sessionId);
+      if (!session) this.sessions.set(delta.sessionId, (session = { sdk, seen: new Set(), maxK: -1, minK: Infinity, seqGaps: 0, reported: 0 }));
+      for (const k of delta.ks) {
+        counts.delivered += 1;
+        if (session.seen.has(k)) counts.duplicated += 1;
+        else if (k < session.maxK) counts.reordered += 1;
+        session.seen.add(k);
+        session.maxK = Math.max(session.maxK, k);
+        session.minK = Math.min(session.minK, k);
       }
+      counts.seqNotRising += delta.seqNotRising;
+      counts.reportedSkipped += delta.reportedLost;
+      session.seqGaps += delta.seqGaps;
+      session.reported += delta.reportedLost;
     }
-    // Gaps and reports of one session may land in different reports: settled per session.
-    let unreported = 0;
-    for (const [sessionId, gaps] of this.seqGaps) unreported += Math.max(0, gaps - (this.reported.get(sessionId) ?? 0));
-    this.totals.tether.lostUnreported = unreported;
+  }
+
+  /** The totals so far. Gaps and their reports may land in different reports: they are settled per session here. */
+  get totals(): Record<'tether' | 'mentra', DeliveryTotals> {
+    const totals = {
+      tether: { ...this.counts.tether, lostUnreported: 0, notDelivered: 0 },
+      mentra: { ...this.counts.mentra, lostUnreported: 0, notDelivered: 0 },
+    };
+    for (const session of this.sessions.values()) {
+      const into = totals[session.sdk];
+      if (session.sdk === 'tether') into.lostUnreported += Math.max(0, session.seqGaps - session.reported);
+      if (session.maxK >= 0) into.notDelivered += session.maxK - session.minK + 1 - session.seen.size;
+    }
+    return totals;
+  }
+
+  /** Sessions whose `seq` gaps exceed what the cloud reported, with both counts (a post-mortem of `lostUnreported`). */
+  unreportedGaps(): Array<{ sessionId: string; seqGaps: number; reported: number }> {
+    return [...this.sessions]
+      .filter(([, s]) => s.sdk === 'tether' && s.seqGaps > s.reported)
+      .map(([sessionId, s]) => ({ sessionId, seqGaps: s.seqGaps, reported: s.reported }));
   }
 
   /** The highest k session `sessionId` has seen, or -1. */
   lastKOf(sessionId: string): number {
-    return this.lastK.get(sessionId) ?? -1;
+    return this.sessions.get(sessionId)?.maxK ?? -1;
   }
 }
