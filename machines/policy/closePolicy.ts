@@ -38,6 +38,18 @@ const terminalCodes: ReadonlySet<number> = new Set([CloseCode.POLICY_VIOLATION, 
 const intentionalReasons = [CloseReason.APP_STOPPED, CloseReason.USER_SESSION_ENDED];
 
 /**
+ * The code a replaced socket is closed with, by who holds it. A client that speaks Tether's
+ * protocol (it listed extensions in its init, or is glasses) stops on 4003. `@mentra/sdk` 2.1
+ * reconnects on every 4xxx, and one of its sessions can hold two sockets at once (a connect that
+ * timed out on its side still completes on ours): each 4003 then makes it open a third socket,
+ * which replaces the live one, whose 4003 opens a fourth — a loop that never settles. 1008 is
+ * the one code it neither reconnects on nor treats as the end of the session (no `onStop`).
+ */
+export function replacedCloseCode(speaksTether: boolean): number {
+  return speaksTether ? CloseCode.REPLACED : CloseCode.POLICY_VIOLATION;
+}
+
+/**
  * Classifies a close by the table in ARCHITECTURE.md.
  * Terminal codes win over an intentional reason: a rejected credential stays permanent
  * whatever text came with it.

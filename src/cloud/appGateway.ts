@@ -40,6 +40,10 @@ export interface AppGatewayDeps {
 /** Handles one app socket from upgrade to close. */
 export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
   const log = deps.logger.child({ side: 'app' });
+  // The socket's generation is taken when it is accepted, not when its init is read: a client
+  // that gave up on a slow handshake and opened another socket must not see the abandoned one,
+  // authenticated later, replace the one it uses (it is older, and is refused as such).
+  const gen = deps.sockets.nextGen();
   const handshake = startHandshake(ws, {
     side: 'app',
     timeoutMs: deps.limits.handshakeTimeoutMs,
@@ -62,7 +66,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     handshake.complete();
     const extensions = init.extensions ?? [];
     const socket: SocketEntry = {
-      gen: deps.sockets.nextGen(),
+      gen,
       kind: 'app',
       ws,
       userId: found.userId,

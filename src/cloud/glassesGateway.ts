@@ -51,6 +51,10 @@ export interface GlassesGatewayDeps {
 /** Handles one glasses socket from upgrade to close. */
 export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: GlassesGatewayDeps): void {
   const log = deps.logger.child({ side: 'glasses' });
+  // The socket's generation is taken when it is accepted, not when its init is read: a client
+  // that gave up on a slow handshake and opened another socket must not see the abandoned one,
+  // authenticated later, replace the one it uses (it is older, and is refused as such).
+  const gen = deps.sockets.nextGen();
   const headerToken = tokenFromUpgrade(req);
   const handshake = startHandshake(ws, {
     side: 'glasses',
@@ -79,7 +83,7 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     if (ws.readyState !== ws.OPEN) return;
     if (!verdict.ok) return handshake.refuse(verdict.code, verdict.message);
     const socket: SocketEntry = {
-      gen: deps.sockets.nextGen(),
+      gen,
       kind: 'glasses',
       ws,
       userId: verdict.userId,

@@ -4,7 +4,7 @@
  */
 import { MAX_CLOSE_REASON_BYTES } from './limits.js';
 
-export { classifyClose, CloseCode, CloseReason } from '../../machines/policy/closePolicy.js';
+export { classifyClose, CloseCode, CloseReason, replacedCloseCode } from '../../machines/policy/closePolicy.js';
 export type { CloseClass } from '../../machines/policy/closePolicy.js';
 
 /**

@@ -7,7 +7,7 @@
 import { WebSocket } from 'ws';
 import type { ActorRef, Snapshot } from 'xstate';
 import { socketLinkMachine, type SocketLinkEvent, type SocketLinkKind } from '../../../machines/socketLink.js';
-import { CloseCode, CloseReason } from '../../protocol/closeCodes.js';
+import { CloseCode, CloseReason, replacedCloseCode } from '../../protocol/closeCodes.js';
 import { WriteGate } from './backpressure.js';
 import type { SocketEntry, SocketTable } from './socketTable.js';
 import { writeFrame } from './writePath.js';
@@ -138,7 +138,11 @@ export function createSocketLinkLogic(options: SocketLinkLogicOptions) {
         open(context.gen)?.ws.close(CloseCode.TRY_AGAIN_LATER, CloseReason.CONGESTED);
       },
       closeSocket: ({ context }) => {
-        open(context.gen)?.ws.close(context.closeCode, context.closeReason);
+        const entry = open(context.gen);
+        if (!entry) return;
+        const code =
+          context.closeCode === CloseCode.REPLACED ? replacedCloseCode(entry.kind === 'glasses' || entry.extensions.size > 0) : context.closeCode;
+        entry.ws.close(code, context.closeReason);
       },
       writeMessage: ({ context, event }) => {
         const entry = open(context.gen);
