@@ -12,6 +12,7 @@ import { RequestResponder, type RequestResponderOptions } from '../../src/sim/re
 import { startTestCloud } from '../support/cloudHarness.js';
 import { serveMentraApp } from '../support/mentraApp.js';
 import { waitFor } from '../support/net.js';
+import { timed } from '../support/timed.js';
 
 const PACKAGE = 'com.example.requests';
 const OTHER_PACKAGE = 'com.example.other';
@@ -63,17 +64,6 @@ async function userWith(h: NonNullable<typeof harness>, apps: ReadonlyMap<string
   const answers = new RequestResponder(glasses, responder);
   for (const app of apps.values()) await waitFor(() => app.live.get(userId), { timeoutMs: 3000, message: `no session for ${userId}` });
   return { glasses, answers, session: (packageName = PACKAGE) => apps.get(packageName)!.live.get(userId)! };
-}
-
-/** Milliseconds `promise` takes to settle, and how. */
-async function timed<T>(promise: Promise<T>): Promise<{ ms: number; value?: T; error?: unknown }> {
-  const started = performance.now();
-  try {
-    const value = await promise;
-    return { ms: performance.now() - started, value };
-  } catch (error) {
-    return { ms: performance.now() - started, error };
-  }
 }
 
 const ofType =
