@@ -283,6 +283,14 @@ describe('messages this cloud does not implement', () => {
     expect(check).toMatchObject({ value: { hasActiveStream: false } });
     expect(check.ms).toBeLessThan(1000);
 
+    // A translation stream: subscribed, and told at once that nothing will come (an error event).
+    const subscribedAt = performance.now();
+    session().events.ontranslationForLanguage('en-US', 'fr-FR', () => {});
+    await waitFor(() => app.errors.find((e) => e.message.includes('translation:')), { timeoutMs: 2000 });
+    expect(performance.now() - subscribedAt).toBeLessThan(2000);
+    expect(app.errors.map((e) => e.message)).toEqual([expect.stringContaining('UNSUPPORTED_FEATURE')]);
+    app.errors.length = 0;
+
     const warnings = h.lines.filter((line) => line.msg === 'app message not supported by this cloud');
     expect(warnings.map((line) => line.type)).toEqual(['managed_stream_request', 'rtmp_stream_request']);
     expect(warnings.every((line) => line.level === 40 && line.code === 'UNSUPPORTED_FEATURE')).toBe(true);
