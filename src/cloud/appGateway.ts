@@ -34,7 +34,7 @@ export interface AppGatewayDeps {
   /** The peer's address (the upgrade request's), for the socket's log lines. */
   remoteAddress?: string | undefined;
   /** Requests to the glasses and messages between apps (`appRequests.ts`); without it they are ignored. */
-  requests?: Pick<AppRequests, 'fromApp'>;
+  requests?: Pick<AppRequests, 'fromApp' | 'subscribed'>;
 }
 
 /** Handles one app socket from upgrade to close. */
@@ -87,13 +87,12 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
 
   const dispatch = (socket: SocketEntry, message: AppToCloudMessage, size: number) => {
     switch (message.type) {
-      case 'subscription_update':
-        deps.sessions.appSessionOfSocket(socket)?.send({
-          type: 'subscriptions.updated',
-          gen: socket.gen,
-          subscriptions: normalizeSubscriptions(message.subscriptions),
-        });
+      case 'subscription_update': {
+        const subscriptions = normalizeSubscriptions(message.subscriptions);
+        deps.sessions.appSessionOfSocket(socket)?.send({ type: 'subscriptions.updated', gen: socket.gen, subscriptions });
+        deps.requests?.subscribed(socket, subscriptions);
         break;
+      }
       case 'display_event':
         // `@mentra/sdk` sends `sessionId: ""`: the socket says whose display this is. Only the
         // socket its session adopted may draw: a refused one (an app stopping) never does.

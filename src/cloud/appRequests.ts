@@ -53,6 +53,8 @@ export interface AppRequestsDeps {
 }
 
 const unsupportedTypes: ReadonlySet<string> = new Set(OTHER_SDK_APP_MESSAGE_TYPES);
+/** Stream types `@mentra/sdk` can subscribe to that this cloud never produces: it translates nothing. */
+const NEVER_PRODUCED: readonly string[] = ['translation:'];
 
 /** Requests from apps to glasses, their answers, and messages between apps, for one cloud. */
 export class AppRequests {
@@ -77,6 +79,11 @@ export class AppRequests {
    * An app frame the gateway does not handle itself. Only the socket its session adopted may
    * ask (as only it may draw); the ids in the frame are never trusted, the socket's are.
    */
+  /** The streams an app subscribed to: those this cloud never produces are answered (no silent drop). */
+  subscribed(socket: SocketEntry, streams: readonly string[]): void {
+    for (const stream of streams) if (NEVER_PRODUCED.some((prefix) => stream.startsWith(prefix))) this.unsupported.answerStream(socket, stream);
+  }
+
   fromApp(socket: SocketEntry, message: AppToCloudMessage, size: number): void {
     const { sessionId, packageName } = socket;
     if (sessionId === undefined || packageName === undefined || !this.deps.sessions.isAdoptedAppSocket(socket)) {

@@ -55,6 +55,20 @@ export class UnsupportedMessages {
     this.logger.warn({ code: 'UNSUPPORTED_FEATURE', type, userId: socket.userId, sessionId: socket.sessionId, packageName: socket.packageName }, 'app message not supported by this cloud');
   }
 
+  /**
+   * A subscription to a stream this cloud never produces (`translation:…`): accepted, and told
+   * once per session and stream with a coded error event, so the app is not left waiting.
+   */
+  answerStream(socket: SocketEntry, stream: string): void {
+    const key = socket.sessionId ?? `gen:${socket.gen}`;
+    let types = this.warned.get(key);
+    if (!types) this.warned.set(key, (types = new Set()));
+    if (types.has(stream)) return;
+    types.add(stream);
+    writeFrame(socket.ws, { type: 'tpa_connection_error', code: 'UNSUPPORTED_FEATURE', message: `UNSUPPORTED_FEATURE: ${stream}: this cloud produces no such stream` });
+    this.logger.warn({ code: 'UNSUPPORTED_FEATURE', stream, userId: socket.userId, sessionId: socket.sessionId, packageName: socket.packageName }, 'subscription to a stream this cloud does not produce');
+  }
+
   /** The session ended: its next life warns again. */
   sessionEnded(sessionId: string): void {
     this.warned.delete(sessionId);

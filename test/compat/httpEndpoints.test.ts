@@ -5,7 +5,6 @@
  * values survive a cloud restart on the same SQLite file; another app's or user's data is
  * refused; bad bodies get coded 400s.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { isCloudTtsUrl } from '../../src/cloud/tts.js';
 import { startTestCloud } from '../support/cloudHarness.js';
 import { serveMentraApp, type ServedMentraApp } from '../support/mentraApp.js';
 import { waitFor } from '../support/net.js';
+import { selfSignedCertificate, trustSelfSignedCertificates } from '../support/tls.js';
 
 const PKG = 'com.example.keeper';
 const OTHER = 'com.example.other';
@@ -269,16 +269,9 @@ it('sets definitions and permissions through the admin API, refusing bad bodies 
 });
 
 it('answers HTTPS and WSS on one port with TETHER_TLS_CERT, where the SDK’s permission check and a whole session work', async () => {
-  const dir = tempDir();
-  const tlsCert = join(dir, 'cert.pem');
-  const tlsKey = join(dir, 'key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', tlsKey, '-out', tlsCert,
-  ], { stdio: 'ignore' });
+  const { tlsCert, tlsKey } = selfSignedCertificate(tempDir());
   // The SDK and the simulated glasses use Node's default trust store; this test's certificate is self-signed.
-  vi.stubEnv('NODE_TLS_REJECT_UNAUTHORIZED', '0');
-  cleanups.push(() => void vi.unstubAllEnvs());
+  cleanups.push(trustSelfSignedCertificates());
   const warnings: string[] = [];
   const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void warnings.push(args.map(String).join(' ')));
   cleanups.push(() => log.mockRestore());

@@ -12,6 +12,7 @@ import { RequestResponder, type RequestResponderOptions } from '../../src/sim/re
 import { startTestCloud } from '../support/cloudHarness.js';
 import { serveMentraApp } from '../support/mentraApp.js';
 import { waitFor } from '../support/net.js';
+import { timed } from '../support/timed.js';
 
 const PACKAGE = 'com.example.requests';
 const OTHER_PACKAGE = 'com.example.other';
@@ -63,17 +64,6 @@ async function userWith(h: NonNullable<typeof harness>, apps: ReadonlyMap<string
   const answers = new RequestResponder(glasses, responder);
   for (const app of apps.values()) await waitFor(() => app.live.get(userId), { timeoutMs: 3000, message: `no session for ${userId}` });
   return { glasses, answers, session: (packageName = PACKAGE) => apps.get(packageName)!.live.get(userId)! };
-}
-
-/** Milliseconds `promise` takes to settle, and how. */
-async function timed<T>(promise: Promise<T>): Promise<{ ms: number; value?: T; error?: unknown }> {
-  const started = performance.now();
-  try {
-    const value = await promise;
-    return { ms: performance.now() - started, value };
-  } catch (error) {
-    return { ms: performance.now() - started, error };
-  }
 }
 
 const ofType =
@@ -292,6 +282,14 @@ describe('messages this cloud does not implement', () => {
     const check = await timed(session().camera.checkExistingStream());
     expect(check).toMatchObject({ value: { hasActiveStream: false } });
     expect(check.ms).toBeLessThan(1000);
+
+    // A translation stream: subscribed, and told at once that nothing will come (an error event).
+    const subscribedAt = performance.now();
+    session().events.ontranslationForLanguage('en-US', 'fr-FR', () => {});
+    await waitFor(() => app.errors.find((e) => e.message.includes('translation:')), { timeoutMs: 2000 });
+    expect(performance.now() - subscribedAt).toBeLessThan(2000);
+    expect(app.errors.map((e) => e.message)).toEqual([expect.stringContaining('UNSUPPORTED_FEATURE')]);
+    app.errors.length = 0;
 
     const warnings = h.lines.filter((line) => line.msg === 'app message not supported by this cloud');
     expect(warnings.map((line) => line.type)).toEqual(['managed_stream_request', 'rtmp_stream_request']);

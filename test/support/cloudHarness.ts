@@ -4,6 +4,7 @@
  */
 import { pino } from 'pino';
 import { createCloud, type CreateCloudOptions } from '../../src/cloud/cloud.js';
+import type { NewAppRequest } from '../../src/cloud/httpApi.js';
 import type { CloudSettings } from '../../src/cloud/config.js';
 import { SimulatedGlasses } from '../../src/sim/glassesClient.js';
 import { AppServer, type AppSession } from '../../src/sdk/index.js';
@@ -63,10 +64,15 @@ export async function startTestCloud(options: CreateCloudOptions & { settings?: 
      * Registers an app served by any HTTP stack: `start` gets the app's key, listens on
      * 127.0.0.1 and returns its port and how to close it; the webhook then points at
      * `http://127.0.0.1:<port>/webhook`. `close` runs in {@link close}, after the glasses.
-     * Resolves with what `start` returned and the key.
+     * `definition`: the app's settings and permissions, as the admin API takes them. Resolves
+     * with what `start` returned and the key.
      */
-    async serveWebhook<T extends { port: number; close(): Promise<void> }>(packageName: string, start: (apiKey: string) => Promise<T>) {
-      const { apiKey } = cloud.registerApp({ packageName, name: packageName, webhookUrl: 'http://127.0.0.1:1/webhook' });
+    async serveWebhook<T extends { port: number; close(): Promise<void> }>(
+      packageName: string,
+      start: (apiKey: string) => Promise<T>,
+      definition: Pick<NewAppRequest, 'settings' | 'permissions'> = {},
+    ) {
+      const { apiKey } = cloud.registerApp({ packageName, name: packageName, webhookUrl: 'http://127.0.0.1:1/webhook', ...definition });
       const served = await start(apiKey);
       closers.push(() => served.close());
       cloud.store.setWebhookUrl(packageName, `http://127.0.0.1:${served.port}/webhook`);
