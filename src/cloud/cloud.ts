@@ -236,6 +236,13 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         congestionLimitMs: config.congestionLimitMs,
         onHeartbeatTimeout: (side) => metrics.heartbeatTimeouts.inc({ side }),
         onCongestionClose: (side) => metrics.socketCongestion.inc({ side, event: 'closed' }),
+        // A socket heard from within a heartbeat interval was alive when a newer one took its
+        // place: normal for a network switch, worth a line for an app (which does not switch networks).
+        onReplaced: (entry, code, heardAgoMs) => {
+          const fields = { side: entry.kind, userId: entry.userId, sessionId: entry.sessionId, gen: entry.gen, code, heardAgoMs: Math.round(heardAgoMs) };
+          if (entry.kind === 'app' && heardAgoMs < config.heartbeatIntervalMs) logger.warn(fields, 'live app socket replaced by a newer one');
+          else logger.debug(fields, 'socket replaced');
+        },
       }),
       appWebhook: createAppWebhook({
         store,

@@ -33,6 +33,8 @@ export interface SocketLinkLogicOptions {
   onHeartbeatTimeout?(kind: SocketLinkKind): void;
   /** Called when a link closes its socket for staying congested. */
   onCongestionClose?(kind: SocketLinkKind): void;
+  /** Called when a link closes its socket as replaced by a newer one, with the code used and how long ago the socket was last heard. */
+  onReplaced?(entry: SocketEntry, code: number, heardAgoMs: number): void;
 }
 
 /** What {@link isActive} reads of a socket's link: the status of its snapshot. */
@@ -140,8 +142,9 @@ export function createSocketLinkLogic(options: SocketLinkLogicOptions) {
       closeSocket: ({ context }) => {
         const entry = open(context.gen);
         if (!entry) return;
-        const code =
-          context.closeCode === CloseCode.REPLACED ? replacedCloseCode(entry.kind === 'glasses' || entry.extensions.size > 0) : context.closeCode;
+        const replaced = context.closeCode === CloseCode.REPLACED;
+        const code = replaced ? replacedCloseCode(entry.kind === 'glasses' || entry.extensions.size > 0) : context.closeCode;
+        if (replaced) options.onReplaced?.(entry, code, performance.now() - entry.heardAt);
         entry.ws.close(code, context.closeReason);
       },
       writeMessage: ({ context, event }) => {

@@ -49,7 +49,7 @@ function cloudEnv(appProxyPort: number, graceMs: number): Record<string, string>
     TETHER_CIRCUIT_PROBE_MAX_DELAY_MS: '1000',
     TETHER_CONNECTIONS_PER_ADDRESS_PER_MINUTE: '0',
     TETHER_MAX_PENDING_SOCKETS: '0',
-    ...(process.env.CHAOS_CLOUD_LOG ? { TETHER_LOG_LEVEL: 'info' } : {}),
+    ...(process.env.CHAOS_CLOUD_LOG ? { TETHER_LOG_LEVEL: process.env.CHAOS_CLOUD_LOG_LEVEL ?? 'info' } : {}),
   };
 }
 
@@ -65,7 +65,7 @@ export class ChaosWorld {
   private cloud: CloudProcess | undefined;
   private cloudStderr = '';
   private restarting: Promise<void> | undefined;
-  /** With `CHAOS_CLOUD_LOG=<file>`, the cloud's log lines (info) of every life go there, for a failure's post-mortem. */
+  /** With `CHAOS_CLOUD_LOG=<file>`, the cloud's log lines (`CHAOS_CLOUD_LOG_LEVEL`, default info) of every life go there, for a failure's post-mortem. */
   private readonly log = process.env.CHAOS_CLOUD_LOG ? createWriteStream(process.env.CHAOS_CLOUD_LOG) : undefined;
 
   private constructor(
