@@ -221,6 +221,8 @@ export const appSessionMachine = setup({
     hasPatienceLeft: ({ context }) =>
       context.patienceDeadline === null ? context.config.appPatienceMs > 0 : context.now() < context.patienceDeadline,
     listensForUserReconnected: ({ context }) => context.extensions.includes(USER_RECONNECTED_EXTENSION),
+    // A client that listed no extension in its init is `@mentra/sdk` (or speaks like it).
+    isStockSocket: ({ event }) => event.type === 'app.connected' && (event.extensions ?? []).length === 0,
   },
   delays: {
     webhookTimeout: ({ context }) => context.config.webhookTimeoutMs,
@@ -482,6 +484,18 @@ export const appSessionMachine = setup({
           entry: ['drawRetryDelay', { type: 'reportStanding', params: { reconnecting: true } }],
           after: { webhookRetry: { target: 'callingWebhook', description: 'Call the webhook again.' } },
           on: {
+            'app.connected': {
+              guard: and(['isNewerGen', 'isStockSocket']),
+              actions: {
+                type: 'retireSocket',
+                params: { of: 'event', code: CloseCode.POLICY_VIOLATION, reason: CloseReason.ABANDONED_CONNECT },
+              },
+              description:
+                'A stock-SDK socket arriving after its webhook failed belongs to a session its server gave up on: ' +
+                '`@mentra/sdk` answers 500 when its connect times out but never closes that socket, and no ' +
+                '`onSession` ever runs on it. Adopting it would show the app as running with nothing behind it; ' +
+                'close it 1008 (no reconnect) and let the next webhook start a real one.',
+            },
             'appServer.restarted': {
               target: 'callingWebhook',
               actions: ['resetWebhookAttempts', 'recordCorrelation'],

@@ -31,6 +31,7 @@ export const CloseReason = {
   HEARTBEAT_TIMEOUT: 'heartbeat timeout',
   CONGESTED: 'congested',
   SERVER_RESTART: 'server restart',
+  ABANDONED_CONNECT: 'session request failed',
 } as const;
 
 const normalCodes: ReadonlySet<number> = new Set([CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.REPLACED]);

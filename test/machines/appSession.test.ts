@@ -98,15 +98,37 @@ describe('appSession: starting', () => {
     expect(t.lastWebhook().input.attempt).toBe(2);
   });
 
-  it('adopts a connection that arrives during the backoff and sends no more webhooks', async () => {
+  it('adopts a Tether SDK connection that arrives during the backoff and sends no more webhooks', async () => {
     const t = startApp();
     t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: '500' });
     await flush();
-    t.actor.send({ type: 'app.connected', gen: 1 });
+    t.actor.send({ type: 'app.connected', gen: 1, extensions: ['user_reconnected'] });
     expect(value(t)).toEqual('running');
     advance(t.clock, 30_000);
     expect(value(t)).toEqual('running');
     expect(t.sessionRequests()).toHaveLength(1);
+  });
+
+  it('closes 1008 a stock-SDK socket that arrives after its webhook failed, and calls the webhook again', async () => {
+    // @mentra/sdk answers 500 when its connect times out, yet that socket may still complete:
+    // nothing behind it ever runs onSession, so it must not be taken for the app.
+    const t = startApp();
+    t.lastWebhook().reject({ code: 'WEBHOOK_FAILED', message: '500 Failed to connect', status: 500 });
+    await flush();
+    t.actor.send({ type: 'app.connected', gen: 1 });
+    const refused = t.sockets.find((s) => s.gen === 1)!;
+    expect(refused.id).toBe(retiringLinkId(1));
+    expect(refused.commands).toEqual([{ type: 'socket.close', code: 1008, reason: 'session request failed' }]);
+    expect(value(t)).toEqual({ starting: 'backingOff' });
+    t.closeSocket(1, 1008, 'session request failed');
+    expect(refused.stopped).toBe(true);
+
+    advance(t.clock, t.actor.getSnapshot().context.retryDelayMs);
+    expect(t.sessionRequests()).toHaveLength(2);
+    // The socket of the new call's session is adopted, even while that call is in flight.
+    t.actor.send({ type: 'app.connected', gen: 2 });
+    expect(value(t)).toEqual('running');
+    expect(t.socket(2)?.commands).toEqual([{ type: 'socket.accept' }]);
   });
 
   it('counts a webhook that does not answer within webhookTimeout as a failed attempt', () => {
