@@ -486,10 +486,13 @@ export const appSessionMachine = setup({
           on: {
             'app.connected': {
               guard: and(['isNewerGen', 'isStockSocket']),
-              actions: {
-                type: 'retireSocket',
-                params: { of: 'event', code: CloseCode.POLICY_VIOLATION, reason: CloseReason.ABANDONED_CONNECT },
-              },
+              actions: [
+                {
+                  type: 'retireSocket',
+                  params: { of: 'event', code: CloseCode.POLICY_VIOLATION, reason: CloseReason.ABANDONED_CONNECT },
+                },
+                'recordGen',
+              ],
               description:
                 'A stock-SDK socket arriving after its webhook failed belongs to a session its server gave up on: ' +
                 '`@mentra/sdk` answers 500 when its connect times out but never closes that socket, and no ' +

@@ -450,6 +450,8 @@ function appEvents(machine: AnyStateMachine) {
     const ctx = snapshot.context as AppSessionContext;
     const events: ModelEvent[] = [
       { type: 'app.connected', gen: 'newer', extensions: ['user_reconnected'] },
+      // A stock-SDK socket (no extensions): refused after a failed webhook, adopted elsewhere.
+      { type: 'app.connected', gen: 'newer' },
       { type: 'subscriptions.updated', gen: 'current', subscriptions: ['transcription:en-US'] },
       { type: 'appServer.restarted' },
       { type: 'appServer.restarted', correlationId: 'recovery:r1:user-com.example.a' },
