@@ -26,15 +26,16 @@
  * finite and closed.
  *
  * Around the actors stand the runtime's other parts, as they behave: the cloud's gateway
- * (`src/cloud/appGateway.ts`: a generation from one counter at authentication,
- * `SESSION_NOT_FOUND` then 1008 once the session is gone, a handshake timeout), its socket
- * adapter's orphan rule (a socket whose link was stopped with no successor is terminated),
- * and the Tether SDK's app server (`src/sdk/appServer.ts`: a session_request waits for a
- * session's first connect to settle, is answered at once for a healthy session, and
- * otherwise closes the unhealthy one and creates a new one; a stop_request disconnects it
- * with "App stopped"). A webhook's outcome is the explorer's choice — it reached the app server,
- * it answered, it failed, it was refused for good — never a count of attempts, so the model
- * holds whatever retry policy the machine has.
+ * (`src/cloud/appGateway.ts`: a generation from one counter as each connection is accepted,
+ * before its init is read, so that a socket is as new as its connection and not as its
+ * authentication; `SESSION_NOT_FOUND` then 1008 once the session is gone; a handshake
+ * timeout), its socket adapter's orphan rule (a socket whose link was stopped with no
+ * successor is terminated), and the Tether SDK's app server (`src/sdk/appServer.ts`: a
+ * session_request waits for a session's first connect to settle, is answered at once for a
+ * healthy session, and otherwise closes the unhealthy one and creates a new one; a
+ * stop_request disconnects it with "App stopped"). A webhook's outcome is the explorer's
+ * choice — it reached the app server, it answered, it failed, it was refused for good — never
+ * a count of attempts, so the model holds whatever retry policy the machine has.
  *
  * States that can only behave alike are made one (`canonicalize`, `forgettable`, and the
  * fields jointActors.ts resets): frames an end will ignore are dropped, sockets nothing can
@@ -77,7 +78,11 @@ interface SocketState extends ClientEnd {
   sdkGen: number;
   /** `pending` once connected and waiting for the init; `open` once authenticated. */
   server: 'none' | 'pending' | ServerEnd['server'];
-  /** The generation the cloud gave it when it authenticated. */
+  /**
+   * The generation the cloud gave it when it accepted the connection, before any of its
+   * frames; null before that, and once nothing can be told of it any more (the gateway
+   * refused it, or its cloud end is closed).
+   */
   cloudGen: number | null;
   holder: string | null;
   toCloud: Frame[];
@@ -271,6 +276,7 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
     toCloud(input: CloudInput): void {
       if (parsed(this.state.cloud) === null) return;
       const ends: Record<number, ServerEnd> = {};
+      // A socket still waiting for its init has a generation but is nobody's yet.
       for (const s of this.state.sockets) {
         if (s.cloudGen !== null && s.server !== 'none' && s.server !== 'pending') ends[s.cloudGen] = { server: s.server, holder: s.holder };
       }
@@ -363,18 +369,26 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
       }
     }
 
-    /** `appGateway`'s authentication: the socket goes to its session, or is refused once the session is gone. */
+    /**
+     * `appGateway`'s authentication: the socket goes to its session with the generation it got
+     * when accepted, or is refused once the session is gone.
+     */
     authenticate(socket: SocketState): void {
       if (parsed(this.state.cloud) === null) {
         this.write(socket, 'toSdk', { t: 'error', code: 'SESSION_NOT_FOUND' });
         this.write(socket, 'toSdk', { t: 'close', code: NOT_FOUND_CLOSE, reason: 'Session not found' });
-        socket.server = 'closing';
+        this.refuse(socket);
         return;
       }
-      this.state.cloudGens += 1;
-      socket.cloudGen = this.state.cloudGens;
       socket.server = 'open';
-      this.toCloud({ to: 'session', event: { type: 'app.connected', gen: socket.cloudGen } });
+      this.toCloud({ to: 'session', event: { type: 'app.connected', gen: socket.cloudGen! } });
+    }
+
+    /** The gateway closes a socket it never handed to the session. */
+    refuse(socket: SocketState): void {
+      socket.server = 'closing';
+      // The session never hears of a refused socket's generation, so nothing can name it.
+      socket.cloudGen = null;
     }
 
     /** The app server's handling of a webhook request (`AppServer.#handleWebhook`). */
@@ -411,7 +425,9 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
      * with none), a released socket keeps no SDK session or generation (no fact reaches the
      * SDK from it), a socket closed at the cloud no cloud generation or link (attaching to it
      * finds it gone either way), a socket closed at either end no cut, and the cloud's
-     * generations in use are 1, 2, … in their order.
+     * generations in use — the session's, its links', and every socket's from its acceptance
+     * on, authenticated or not, since one still waiting for its init is compared with the
+     * others once it arrives — are 1, 2, … in their order.
      */
     canonicalize(): void {
       this.state.sockets.forEach((s, i) => {
@@ -618,6 +634,10 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
       case 'dial.accepted': {
         const socket = w.byId(step.socket);
         state.connections += 1;
+        // As `acceptAppSocket` does: a socket whose init is slow stays older than one
+        // connected after it, whichever authenticates first.
+        state.cloudGens += 1;
+        socket.cloudGen = state.cloudGens;
         socket.server = 'pending';
         socket.client = 'open';
         w.tellSdk(socket, { type: 'socket.opened', gen: socket.sdkGen });
@@ -667,7 +687,7 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
         const socket = w.byId(step.socket);
         w.write(socket, 'toSdk', { t: 'error', code: 'HANDSHAKE_TIMEOUT' });
         w.write(socket, 'toSdk', { t: 'close', code: HANDSHAKE_TIMEOUT_CLOSE, reason: 'Handshake timeout' });
-        socket.server = 'closing';
+        w.refuse(socket);
         return;
       }
     }
