@@ -76,10 +76,20 @@ export interface AppSessionContext {
   random: () => number;
   /** Generation of the newest socket adopted (or refused while stopping); 0 before the first. */
   gen: number;
+  /** Generation of the newest socket refused as an orphan's (see `confirmed`); newer ones only are adopted. */
+  refusedGen: number;
   /** Protocol extensions the current socket listed in `tpa_connection_init`. */
   extensions: readonly string[];
   /** The app's current stream subscriptions; kept across reconnects, `[]` is legal. */
   subscriptions: readonly string[];
+  /** Whether a session_request of ours is being answered (it may outlive the `starting` state). */
+  webhookPending: boolean;
+  /**
+   * Whether the held socket is known to be the app's own: no session_request was pending when it
+   * was adopted, or the pending one has since answered 200. `@mentra/sdk` answers 500 for a session
+   * whose connect it gave up on, and a socket adopted before that answer may be such an orphan's.
+   */
+  confirmed: boolean;
   /** Webhook calls made since the current start began (the backoff's exponent). */
   webhookAttempts: number;
   /**
@@ -122,7 +132,16 @@ export interface AppRetiringLinkDoneEvent {
  * could not be reached (the runtime's circuit breaker).
  */
 export type AppSessionEvent =
-  | { type: 'app.connected'; gen: number; extensions?: readonly string[] }
+  | {
+      type: 'app.connected';
+      gen: number;
+      extensions?: readonly string[];
+      /**
+       * Set for a stock-SDK socket arriving while a confirmed stock socket is held: whether the
+       * held one answered a ping just now (the runtime probes it before telling the session).
+       */
+      heldAlive?: boolean;
+    }
   | { type: 'subscriptions.updated'; gen: number; subscriptions: readonly string[] }
   | AppRetiringLinkDoneEvent
   | { type: 'appServer.restarted'; correlationId?: string }
@@ -207,7 +226,8 @@ export const appSessionMachine = setup({
   actors: { socketLink: socketLinkMachine, appWebhook: appWebhookPort },
   guards: {
     isCurrentGen: ({ context, event }) => 'gen' in event && event.gen === context.gen,
-    isNewerGen: ({ context, event }) => event.type === 'app.connected' && event.gen > context.gen,
+    isNewerGen: ({ context, event }) =>
+      event.type === 'app.connected' && event.gen > Math.max(context.gen, context.refusedGen),
     isOlderGen: ({ context, event }) => event.type === 'app.connected' && event.gen < context.gen,
     isNormalClose: ({ event }) =>
       'output' in event &&
@@ -223,6 +243,13 @@ export const appSessionMachine = setup({
     listensForUserReconnected: ({ context }) => context.extensions.includes(USER_RECONNECTED_EXTENSION),
     // A client that listed no extension in its init is `@mentra/sdk` (or speaks like it).
     isStockSocket: ({ event }) => event.type === 'app.connected' && (event.extensions ?? []).length === 0,
+    holdsStockSocket: ({ context }) => context.extensions.length === 0,
+    holdsConfirmedStockSocket: ({ context }) => context.extensions.length === 0 && context.confirmed,
+    heldSocketAnswered: ({ event }) => event.type === 'app.connected' && event.heldAlive === true,
+    // The app server itself answered that it could not start the session (`@mentra/sdk`: 500
+    // "Failed to connect"), as opposed to a call that was lost or timed out on our side.
+    isServerRefusal: ({ event }) =>
+      'error' in event && isRecord(event.error) && typeof event.error.status === 'number' && event.error.status >= 500,
   },
   delays: {
     webhookTimeout: ({ context }) => context.config.webhookTimeoutMs,
@@ -267,6 +294,36 @@ export const appSessionMachine = setup({
           : context.correlationId,
     }),
     countWebhookAttempt: assign({ webhookAttempts: ({ context }) => context.webhookAttempts + 1 }),
+    /**
+     * One session_request, spawned rather than invoked: for a stock-SDK app its answer still
+     * matters once the socket is adopted (a 500 says the server gave up on that connect).
+     */
+    callSessionWebhook: enqueueActions(({ context, enqueue }) => {
+      enqueue.stopChild('sessionWebhook');
+      enqueue.spawnChild('appWebhook', {
+        id: 'sessionWebhook',
+        input: {
+          type: 'session_request',
+          userId: context.userId,
+          packageName: context.packageName,
+          sessionId: context.sessionId,
+          attempt: context.webhookAttempts,
+          ...(context.correlationId ? { correlationId: context.correlationId } : {}),
+        } satisfies AppWebhookInput,
+      });
+      enqueue.assign({ webhookPending: true });
+    }),
+    /** The pending session_request can no longer change anything: abandon it. */
+    abandonSessionWebhook: enqueueActions(({ enqueue }) => {
+      enqueue.stopChild('sessionWebhook');
+      enqueue.assign({ webhookPending: false });
+    }),
+    /** The call answered; the spawned actor is done, and is removed so nothing else names it. */
+    recordWebhookAnswer: enqueueActions(({ enqueue }) => {
+      enqueue.stopChild('sessionWebhook');
+      enqueue.assign({ webhookPending: false });
+    }),
+    confirmSocket: assign({ confirmed: true }),
     drawRetryDelay: assign({
       retryDelayMs: ({ context }) =>
         backoffDelay(Math.max(0, context.webhookAttempts - 1), context.config.webhookRetry, context.random),
@@ -297,10 +354,11 @@ export const appSessionMachine = setup({
       stopReason: ({ event, context }) => (event.type === 'app.stopRequested' ? event.reason : context.stopReason),
       outcome: 'stopped' as const,
     }),
-    adoptSocket: assign(({ event }) => {
+    adoptSocket: assign(({ event, context }) => {
       assertEvent(event, 'app.connected');
       return {
         gen: event.gen,
+        confirmed: !context.webhookPending,
         extensions: [...(event.extensions ?? [])],
         resurrectionDeadline: null,
         releaseDeadline: null,
@@ -309,6 +367,9 @@ export const appSessionMachine = setup({
       };
     }),
     recordGen: assign({ gen: ({ event, context }) => (event.type === 'app.connected' ? event.gen : context.gen) }),
+    recordRefusedGen: assign({
+      refusedGen: ({ event, context }) => (event.type === 'app.connected' ? event.gen : context.refusedGen),
+    }),
     /**
      * A socket the session will not keep gets a retiring link, which closes it and lives until it
      * has closed: the held socket when a newer one replaces it or the app is stopped, or a socket
@@ -355,8 +416,11 @@ export const appSessionMachine = setup({
     now: input.now,
     random: input.random,
     gen: 0,
+    refusedGen: 0,
     extensions: [],
     subscriptions: [...(input.subscriptions ?? [])],
+    webhookPending: false,
+    confirmed: false,
     webhookAttempts: 0,
     patienceDeadline: null,
     releaseDeadline: null,
@@ -394,15 +458,25 @@ export const appSessionMachine = setup({
       entry: 'resetWebhookAttempts',
       initial: 'callingWebhook',
       on: {
-        'app.connected': {
-          guard: 'isNewerGen',
-          target: 'running',
-          actions: 'adoptSocket',
-          description: 'The app connected (valid key, this session id): ack it at once, whatever the webhook does.',
-        },
+        'app.connected': [
+          {
+            guard: and(['isNewerGen', 'isStockSocket']),
+            target: 'running',
+            actions: 'adoptSocket',
+            description:
+              'A stock SDK connected: ack it at once (its onSession, and so its webhook answer, waits for the ' +
+              'ack), and keep listening for that answer: a 500 means the server gave up on this connect.',
+          },
+          {
+            guard: 'isNewerGen',
+            target: 'running',
+            actions: ['abandonSessionWebhook', 'adoptSocket'],
+            description: 'The app connected (valid key, this session id): ack it at once, whatever the webhook does.',
+          },
+        ],
         'app.stopRequested': {
           target: 'stopping',
-          actions: 'recordStopRequest',
+          actions: ['abandonSessionWebhook', 'recordStopRequest'],
           description: 'Stopped before the app connected.',
         },
         'session.restored': {
@@ -415,60 +489,49 @@ export const appSessionMachine = setup({
         callingWebhook: {
           description: 'One session_request in flight; webhookTimeout bounds it.',
           tags: ['webhookInFlight'],
-          entry: 'countWebhookAttempt',
-          invoke: {
-            id: 'sessionWebhook',
-            src: 'appWebhook',
-            input: ({ context }): AppWebhookInput => ({
-              type: 'session_request',
-              userId: context.userId,
-              packageName: context.packageName,
-              sessionId: context.sessionId,
-              attempt: context.webhookAttempts,
-              ...(context.correlationId ? { correlationId: context.correlationId } : {}),
-            }),
-            onDone: {
+          entry: ['countWebhookAttempt', 'callSessionWebhook'],
+          after: {
+            webhookTimeout: [
+              {
+                guard: 'hasPatienceLeft',
+                target: 'backingOff',
+                actions: ['abandonSessionWebhook', 'recordWebhookTimeout', 'startPatience'],
+                description: 'No answer in time: abandon this call, back off, call again.',
+              },
+              {
+                target: '#appSession.stopped',
+                actions: ['abandonSessionWebhook', 'recordWebhookTimeout', 'recordFailure'],
+                description: 'No answer in time and patience exhausted.',
+              },
+            ],
+          },
+          on: {
+            'xstate.done.actor.sessionWebhook': {
               target: 'awaitingConnection',
+              actions: 'recordWebhookAnswer',
               description: 'The app server accepted the session but its socket has not arrived yet.',
             },
-            onError: [
+            'xstate.error.actor.sessionWebhook': [
               {
                 guard: 'isPermanentFailure',
                 target: '#appSession.stopped',
-                actions: ['recordWebhookFailure', 'recordFailure'],
+                actions: ['recordWebhookAnswer', 'recordWebhookFailure', 'recordFailure'],
                 description: 'Retrying cannot help (app deleted, key revoked).',
               },
               {
                 guard: 'hasPatienceLeft',
                 target: 'backingOff',
-                actions: ['recordWebhookFailure', 'startPatience'],
+                actions: ['recordWebhookAnswer', 'recordWebhookFailure', 'startPatience'],
                 description:
                   'Transient failure (server down, refused by its host’s open circuit, 5xx) within patience: back ' +
                   'off, then call again.',
               },
               {
                 target: '#appSession.stopped',
-                actions: ['recordWebhookFailure', 'recordFailure'],
+                actions: ['recordWebhookAnswer', 'recordWebhookFailure', 'recordFailure'],
                 description: 'Patience exhausted: fail with the last error (the app stays desired).',
               },
             ],
-          },
-          after: {
-            webhookTimeout: [
-              {
-                guard: 'hasPatienceLeft',
-                target: 'backingOff',
-                actions: ['recordWebhookTimeout', 'startPatience'],
-                description: 'No answer in time: abandon this call, back off, call again.',
-              },
-              {
-                target: '#appSession.stopped',
-                actions: ['recordWebhookTimeout', 'recordFailure'],
-                description: 'No answer in time and patience exhausted.',
-              },
-            ],
-          },
-          on: {
             'appServer.restarted': {
               actions: ['restartWebhookRound', 'recordCorrelation'],
               description:
@@ -491,7 +554,7 @@ export const appSessionMachine = setup({
                   type: 'retireSocket',
                   params: { of: 'event', code: CloseCode.POLICY_VIOLATION, reason: CloseReason.ABANDONED_CONNECT },
                 },
-                'recordGen',
+                'recordRefusedGen',
               ],
               description:
                 'A stock-SDK socket arriving after its webhook failed belongs to a session its server gave up on: ' +
@@ -584,16 +647,58 @@ export const appSessionMachine = setup({
         ],
       },
       on: {
-        'app.connected': {
-          guard: 'isNewerGen',
-          target: 'running',
-          reenter: true,
-          actions: [
-            { type: 'retireSocket', params: { of: 'held', code: CloseCode.REPLACED, reason: CloseReason.REPLACED } },
-            'adoptSocket',
-          ],
-          description: 'A newer socket for this session replaces the current one, which is closed 4003.',
+        'xstate.done.actor.sessionWebhook': {
+          actions: ['recordWebhookAnswer', 'confirmSocket'],
+          description: 'The session_request pending at adoption answered 200: the held socket is the app’s own.',
         },
+        'xstate.error.actor.sessionWebhook': [
+          {
+            guard: and(['holdsStockSocket', 'isServerRefusal']),
+            target: '#appSession.starting.backingOff',
+            actions: [
+              'recordWebhookAnswer',
+              {
+                type: 'retireSocket',
+                params: { of: 'held', code: CloseCode.POLICY_VIOLATION, reason: CloseReason.ABANDONED_CONNECT },
+              },
+              'recordWebhookFailure',
+            ],
+            description:
+              'The stock server answered 500 for the session whose socket is held: its connect timed out on its ' +
+              'side and it will never run onSession on that socket (an orphan). Close it 1008 and call again.',
+          },
+          {
+            actions: 'recordWebhookAnswer',
+            description: 'Lost or timed out on our side, or a Tether SDK app: the socket that came decides.',
+          },
+        ],
+        'app.connected': [
+          {
+            guard: and(['isNewerGen', 'isStockSocket', 'holdsConfirmedStockSocket', 'heldSocketAnswered']),
+            actions: [
+              {
+                type: 'retireSocket',
+                params: { of: 'event', code: CloseCode.POLICY_VIOLATION, reason: CloseReason.ALREADY_CONNECTED },
+              },
+              'recordRefusedGen',
+            ],
+            description:
+              'A second stock socket while the confirmed one is held and still answers pings comes from an ' +
+              'orphan (a session object its server gave up on, reconnecting by itself): refuse it 1008. A held ' +
+              'socket that did not answer is replaced (next transition): the SDK reconnected after losing it.',
+          },
+          {
+            guard: 'isNewerGen',
+            target: 'running',
+            reenter: true,
+            actions: [
+              { type: 'retireSocket', params: { of: 'held', code: CloseCode.REPLACED, reason: CloseReason.REPLACED } },
+              'adoptSocket',
+            ],
+            description:
+              'A newer socket for this session replaces the current one, which is closed 4003 (1008 for a stock SDK).',
+          },
+        ],
         'subscriptions.updated': {
           guard: 'isCurrentGen',
           actions: 'recordSubscriptions',
@@ -635,7 +740,8 @@ export const appSessionMachine = setup({
         'desired and is shown as reconnecting; no webhook until appReleaseWait (a deadline that survives a ' +
         'restore) has passed, its server registers again or its host answers again after being unreachable.',
       tags: ['buffering'],
-      entry: { type: 'reportStanding', params: { reconnecting: true } },
+      // A session_request still pending from the start the app left is of no use now.
+      entry: ['abandonSessionWebhook', { type: 'reportStanding', params: { reconnecting: true } }],
       after: {
         releaseWait: {
           target: 'starting',
@@ -676,7 +782,8 @@ export const appSessionMachine = setup({
         'The app dropped. Wait appReconnectWindow (a deadline that survives a restore) for its SDK to come ' +
         'back by itself, then re-send the webhook.',
       tags: ['buffering'],
-      entry: { type: 'reportStanding', params: { reconnecting: true } },
+      // A session_request still pending from the start the app left is of no use now.
+      entry: ['abandonSessionWebhook', { type: 'reportStanding', params: { reconnecting: true } }],
       after: {
         resurrectionWindow: {
           target: 'starting',
@@ -711,6 +818,7 @@ export const appSessionMachine = setup({
       description:
         'POST stop_request; the socket, if any, was closed 1000 with the stop reason. ' +
         "The app's own close (1000/1001, or 1005 after stop_request) is expected here.",
+      entry: 'abandonSessionWebhook',
       invoke: {
         id: 'stopWebhook',
         src: 'appWebhook',
@@ -753,6 +861,7 @@ export const appSessionMachine = setup({
     },
     stopped: {
       description: 'Ended; the output says whether it was stopped, ended by the app, or failed (with an error).',
+      entry: 'abandonSessionWebhook',
       type: 'final',
     },
   },

@@ -32,6 +32,7 @@ export const CloseReason = {
   CONGESTED: 'congested',
   SERVER_RESTART: 'server restart',
   ABANDONED_CONNECT: 'session request failed',
+  ALREADY_CONNECTED: 'session already connected',
 } as const;
 
 const normalCodes: ReadonlySet<number> = new Set([CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.REPLACED]);

@@ -65,16 +65,36 @@ describe('a session with two app sockets', () => {
     expect(replacedCloseCode(false)).toBe(1008);
     expect(replacedCloseCode(true)).toBe(4003);
     for (const [extensions, expected] of [[undefined, 1008], [['resume'], 4003]] as const) {
+      expect(replacedCloseCode(extensions !== undefined)).toBe(expected);
       const { init, url } = await sessionWithTwoSockets(extensions ? [...extensions] : undefined);
       const first = await openAppSocket(url);
       first.ws.send(init);
       await waitFor(() => first.frames.some((f) => f.type === 'tpa_connection_ack'), { timeoutMs: 3000 });
+      // The first socket stops reading (its peer is gone): it cannot answer the cloud's probe.
+      const tcp = (first.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      if (!extensions) tcp.pause();
       const second = await openAppSocket(url);
       second.ws.send(init);
-      expect(await first.closed).toBe(expected);
+      await waitFor(() => second.frames.some((f) => f.type === 'tpa_connection_ack'), { timeoutMs: 3000 });
+      tcp.resume();
+      // A stock socket that stopped reading never reads its 1008 in time: the cloud ends it (1006).
+      expect(await first.closed).toBe(extensions ? expected : 1006);
       await waitFor(() => second.frames.some((f) => f.type === 'tpa_connection_ack'), { timeoutMs: 3000 });
       second.ws.close();
       for (const step of cleanup.splice(0).reverse()) await step();
     }
+  });
+
+  it('keeps a live stock socket and refuses 1008 a second one of its session (an orphan reconnecting)', async () => {
+    const { init, url } = await sessionWithTwoSockets();
+    const live = await openAppSocket(url);
+    live.ws.send(init);
+    await waitFor(() => live.frames.some((f) => f.type === 'tpa_connection_ack'), { timeoutMs: 3000 });
+    const orphan = await openAppSocket(url);
+    orphan.ws.send(init);
+    expect(await orphan.closed).toBe(1008);
+    expect(orphan.frames.some((f) => f.type === 'tpa_connection_ack')).toBe(false);
+    expect(live.ws.readyState).toBe(WebSocket.OPEN);
+    live.ws.close();
   });
 });

@@ -64,7 +64,7 @@ describe('appSession: starting', () => {
 
   it('accepts the connection before the webhook answers, and never re-sends it once connected', async () => {
     const t = startApp();
-    t.actor.send({ type: 'app.connected', gen: 1 });
+    t.actor.send({ type: 'app.connected', gen: 1, extensions: ['user_reconnected'] });
     expect(value(t)).toEqual('running');
     expect(t.actor.getSnapshot().hasTag('canSend')).toBe(true);
     expect(t.socket(1)?.commands).toEqual([{ type: 'socket.accept' }]);
@@ -76,9 +76,76 @@ describe('appSession: starting', () => {
 
     t.closeSocket(1, 1006, '');
     advance(t.clock, 1000);
-    t.actor.send({ type: 'app.connected', gen: 2 });
+    t.actor.send({ type: 'app.connected', gen: 2, extensions: ['user_reconnected'] });
     expect(value(t)).toEqual('running');
     expect(t.sessionRequests()).toHaveLength(1);
+  });
+
+  describe('a stock SDK (no extensions): the session_request answer decides whose socket it is', () => {
+    it('closes the adopted socket 1008 and calls again when the server answers 500 for it', async () => {
+      // @mentra/sdk answers 500 when its connect timed out on its side: the socket that came
+      // anyway is an orphan's, on which no onSession will ever run.
+      const t = startApp();
+      t.actor.send({ type: 'app.connected', gen: 1 });
+      expect(value(t)).toEqual('running');
+      expect(t.webhooks[0]?.aborted).toBe(false);
+      t.webhooks[0]?.reject({ code: 'WEBHOOK_FAILED', message: '500 Failed to connect', status: 500 });
+      await flush();
+      expect(value(t)).toEqual({ starting: 'backingOff' });
+      expect(t.socket(1)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 1008, reason: 'session request failed' });
+      advance(t.clock, t.actor.getSnapshot().context.retryDelayMs);
+      expect(t.sessionRequests()).toHaveLength(2);
+    });
+
+    it('keeps the socket when the call is lost on our side rather than refused by the server', async () => {
+      const t = startApp();
+      t.actor.send({ type: 'app.connected', gen: 1 });
+      t.webhooks[0]?.reject({ code: 'WEBHOOK_FAILED', message: 'socket hang up' });
+      await flush();
+      expect(value(t)).toEqual('running');
+      expect(t.sessionRequests()).toHaveLength(1);
+    });
+
+    it('once the server answered 200, refuses a second stock socket 1008 instead of replacing the live one', async () => {
+      // An orphan (a session object its server gave up on) reconnects by itself, and its socket
+      // is newer than the live one: replacing would leave the app's real session with none.
+      const t = startApp();
+      t.actor.send({ type: 'app.connected', gen: 1 });
+      t.webhooks[0]?.resolve();
+      await flush();
+      expect(t.actor.getSnapshot().context.confirmed).toBe(true);
+      t.actor.send({ type: 'app.connected', gen: 2, heldAlive: true });
+      const refused = t.sockets.find((s) => s.gen === 2)!;
+      expect(refused.id).toBe(retiringLinkId(2));
+      expect(refused.commands).toEqual([{ type: 'socket.close', code: 1008, reason: 'session already connected' }]);
+      expect(t.actor.getSnapshot().context.gen).toBe(1);
+      expect(t.socket(1)?.commands).toEqual([{ type: 'socket.accept' }]);
+      // The held socket's frames still count.
+      t.actor.send({ type: 'subscriptions.updated', gen: 1, subscriptions: ['transcription:en-US'] });
+      expect(t.actor.getSnapshot().context.subscriptions).toEqual(['transcription:en-US']);
+    });
+
+    it('replaces a confirmed stock socket that no longer answers: the SDK reconnected after losing it', async () => {
+      const t = startApp();
+      t.actor.send({ type: 'app.connected', gen: 1 });
+      t.webhooks[0]?.resolve();
+      await flush();
+      t.actor.send({ type: 'app.connected', gen: 2, heldAlive: false });
+      expect(t.socket(1)?.commands.at(-1)).toEqual({ type: 'socket.close', code: 4003, reason: 'replaced' });
+      expect(t.actor.getSnapshot().context.gen).toBe(2);
+      expect(t.socket(2)?.commands).toEqual([{ type: 'socket.accept' }]);
+    });
+
+    it('replaces an unconfirmed stock socket with a newer one (the call for it is still out)', async () => {
+      const t = startApp();
+      t.actor.send({ type: 'app.connected', gen: 1 });
+      t.actor.send({ type: 'app.connected', gen: 2 });
+      expect(t.actor.getSnapshot().context.gen).toBe(2);
+      t.webhooks[0]?.resolve();
+      await flush();
+      expect(t.actor.getSnapshot().context.confirmed).toBe(true);
+      expect(value(t)).toEqual('running');
+    });
   });
 
   it('retries a failed webhook with backoff while no connection has arrived', async () => {

@@ -104,8 +104,8 @@ type GenRef = 'current' | 'newer' | 'older';
 function concrete(event: EventObject, context: unknown, floor: number): EventObject {
   const ref = (event as { gen?: unknown }).gen;
   if (typeof ref !== 'string') return event;
-  const { gen } = context as { gen: number };
-  const resolved: Record<GenRef, number> = { current: gen, newer: gen + 1, older: floor - 1 };
+  const { gen, refusedGen = 0 } = context as { gen: number; refusedGen?: number };
+  const resolved: Record<GenRef, number> = { current: gen, newer: Math.max(gen, refusedGen) + 1, older: floor - 1 };
   return { ...event, gen: resolved[ref as GenRef] } as EventObject;
 }
 
@@ -452,6 +452,7 @@ function appEvents(machine: AnyStateMachine) {
       { type: 'app.connected', gen: 'newer', extensions: ['user_reconnected'] },
       // A stock-SDK socket (no extensions): refused after a failed webhook, adopted elsewhere.
       { type: 'app.connected', gen: 'newer' },
+      { type: 'app.connected', gen: 'newer', heldAlive: true },
       { type: 'subscriptions.updated', gen: 'current', subscriptions: ['transcription:en-US'] },
       { type: 'appServer.restarted' },
       { type: 'appServer.restarted', correlationId: 'recovery:r1:user-com.example.a' },
@@ -539,6 +540,8 @@ describe('appSession: model-based coverage', () => {
           ctx.patienceDeadline !== null,
           hasRetiringLinks(s),
           ctx.extensions.length > 0,
+          ctx.webhookPending,
+          ctx.confirmed,
           s.status,
         ]);
       },

@@ -48,6 +48,7 @@ import type { AppSocketFact } from '../../machines/ports.js';
 import type { AppWebhookInput } from '../../machines/sessionPorts.js';
 import { isRetiringLinkId, retiringLinkId } from '../../machines/sessionIds.js';
 import { errorInfo } from '../../src/protocol/errors.js';
+import { SDK_EXTENSIONS } from '../../src/sdk/appSession.js';
 import {
   cloudActor,
   outcomeOf,
@@ -381,7 +382,9 @@ export function jointSystem(machines: JointMachines, bounds: JointBounds) {
         return;
       }
       socket.server = 'open';
-      this.toCloud({ to: 'session', event: { type: 'app.connected', gen: socket.cloudGen! } });
+      // The model's SDK is the Tether SDK, whose init lists its extensions (the cloud treats a
+      // socket without them as `@mentra/sdk`).
+      this.toCloud({ to: 'session', event: { type: 'app.connected', gen: socket.cloudGen!, extensions: SDK_EXTENSIONS } });
     }
 
     /** The gateway closes a socket it never handed to the session. */
