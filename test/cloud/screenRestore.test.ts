@@ -249,6 +249,8 @@ describe('screen restore after a cloud restart', () => {
     const g = await first.glassesFor('joy', [ALPHA, BETA]);
     await g.connect();
     (await sessionOf(alpha, 'joy')).layouts.showTextWall('alpha before restart');
+    // Two apps' sockets race: wait for the first screen so "oldest drawn first" has one answer.
+    await waitFor(() => g.displays.length === 1, { timeoutMs: 2000 });
     (await sessionOf(beta, 'joy')).layouts.showDashboardCard('beta', 'dashboard');
     await waitFor(() => g.displays.length === 2, { timeoutMs: 2000 });
     const port = first.cloud.port;
