@@ -170,6 +170,12 @@ export function reviveSessionSnapshot<T>(persisted: T, fns: { now: () => number;
       context.random = fns.random;
     }
     if (isRecord(children)) {
+      // A session_request in flight died with the process that made it; restoring its promise
+      // would send it again. A restored session that needs one calls afresh (`session.restored`).
+      if ('sessionWebhook' in children && isRecord(context) && 'webhookPending' in context) {
+        delete children.sessionWebhook;
+        context.webhookPending = false;
+      }
       for (const child of Object.values(children)) if (isRecord(child)) visit(child.snapshot);
     }
   };

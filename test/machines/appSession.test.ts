@@ -136,6 +136,19 @@ describe('appSession: starting', () => {
       expect(t.socket(2)?.commands).toEqual([{ type: 'socket.accept' }]);
     });
 
+    it('does not send the call again when restored from a snapshot taken while it was out', async () => {
+      const t = startApp();
+      t.actor.send({ type: 'app.connected', gen: 1 });
+      expect(t.actor.getSnapshot().context.webhookPending).toBe(true);
+      const { restored } = restartAfter(t, 500);
+      restored.start();
+      await flush();
+      expect(t.sessionRequests()).toHaveLength(1);
+      expect(restored.getSnapshot().context.webhookPending).toBe(false);
+      expect(restored.getSnapshot().children).not.toHaveProperty('sessionWebhook');
+      restored.stop();
+    });
+
     it('replaces an unconfirmed stock socket with a newer one (the call for it is still out)', async () => {
       const t = startApp();
       t.actor.send({ type: 'app.connected', gen: 1 });
