@@ -228,7 +228,9 @@ export const appSessionMachine = setup({
     isCurrentGen: ({ context, event }) => 'gen' in event && event.gen === context.gen,
     isNewerGen: ({ context, event }) =>
       event.type === 'app.connected' && event.gen > Math.max(context.gen, context.refusedGen),
-    isOlderGen: ({ context, event }) => event.type === 'app.connected' && event.gen < context.gen,
+    // Older than the held socket or than one refused as an orphan's: never adopted, always closed.
+    isOlderGen: ({ context, event }) =>
+      event.type === 'app.connected' && event.gen < Math.max(context.gen, context.refusedGen),
     isNormalClose: ({ event }) =>
       'output' in event &&
       event.output.cause === 'closed' &&

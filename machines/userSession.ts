@@ -169,6 +169,10 @@ export function reviveSessionSnapshot<T>(persisted: T, fns: { now: () => number;
       context.now = fns.now;
       context.random = fns.random;
     }
+    // An app session written before these fields existed: nothing refused, nothing pending or confirmed.
+    if (isRecord(context) && 'webhookAttempts' in context && !('refusedGen' in context)) {
+      Object.assign(context, { refusedGen: 0, webhookPending: false, confirmed: false });
+    }
     if (isRecord(children)) {
       // A session_request in flight died with the process that made it; restoring its promise
       // would send it again. A restored session that needs one calls afresh (`session.restored`).

@@ -123,6 +123,11 @@ describe('appSession: starting', () => {
       // The held socket's frames still count.
       t.actor.send({ type: 'subscriptions.updated', gen: 1, subscriptions: ['transcription:en-US'] });
       expect(t.actor.getSnapshot().context.subscriptions).toEqual(['transcription:en-US']);
+      // A socket older than the refused one, authenticated late, is closed too, never left open.
+      t.actor.send({ type: 'app.connected', gen: 5, heldAlive: true });
+      t.actor.send({ type: 'app.connected', gen: 4 });
+      expect(t.sockets.find((s) => s.gen === 4)?.commands).toEqual([{ type: 'socket.close', code: 4003, reason: 'replaced' }]);
+      expect(t.actor.getSnapshot().context.gen).toBe(1);
     });
 
     it('replaces a confirmed stock socket that no longer answers: the SDK reconnected after losing it', async () => {
