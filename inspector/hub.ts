@@ -26,6 +26,7 @@ import {
   type TraceActor,
   type TraceRecord,
 } from './protocol.js';
+import { detachedEvent } from './detachedEvent.js';
 import { createRedactor, type RedactRule } from './redact.js';
 import { EVENT_RECORD, RecordRing, SnapshotRing, TRANSITION_RECORD, type RingRecord } from './ring.js';
 
@@ -228,7 +229,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
     const nodes = s._nodes;
     const sameNodes = nodes !== undefined && nodes === entry.nodes;
     if (!entry.started || (!sameNodes && !sameValue(entry.value, value))) {
-      entry.records.push(t, TRANSITION_RECORD, event, entry.started ? entry.value : undefined, value);
+      entry.records.push(t, TRANSITION_RECORD, detachedEvent(event), entry.started ? entry.value : undefined, value);
       entry.value = value;
       entry.started = true;
       summaryChanged = true;

@@ -50,6 +50,8 @@ function cloudEnv(appProxyPort: number, graceMs: number): Record<string, string>
     TETHER_CONNECTIONS_PER_ADDRESS_PER_MINUTE: '0',
     TETHER_MAX_PENDING_SOCKETS: '0',
     ...(process.env.CHAOS_CLOUD_LOG ? { TETHER_LOG_LEVEL: process.env.CHAOS_CLOUD_LOG_LEVEL ?? 'info' } : {}),
+    // For a leak hunt: `CHAOS_CLOUD_NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2`, then signal the cloud's pid.
+    ...(process.env.CHAOS_CLOUD_NODE_OPTIONS ? { NODE_OPTIONS: process.env.CHAOS_CLOUD_NODE_OPTIONS } : {}),
   };
 }
 
