@@ -315,13 +315,11 @@ export const appSessionMachine = setup({
       });
       enqueue.assign({ webhookPending: true });
     }),
-    /** The pending session_request can no longer change anything: abandon it. */
-    abandonSessionWebhook: enqueueActions(({ enqueue }) => {
-      enqueue.stopChild('sessionWebhook');
-      enqueue.assign({ webhookPending: false });
-    }),
-    /** The call answered; the spawned actor is done, and is removed so nothing else names it. */
-    recordWebhookAnswer: enqueueActions(({ enqueue }) => {
+    /**
+     * The session_request is over: it answered (its spawned actor is done and is removed, so
+     * nothing else names it), or it can no longer change anything and is abandoned.
+     */
+    endSessionWebhook: enqueueActions(({ enqueue }) => {
       enqueue.stopChild('sessionWebhook');
       enqueue.assign({ webhookPending: false });
     }),
@@ -472,13 +470,13 @@ export const appSessionMachine = setup({
           {
             guard: 'isNewerGen',
             target: 'running',
-            actions: ['abandonSessionWebhook', 'adoptSocket'],
+            actions: ['endSessionWebhook', 'adoptSocket'],
             description: 'The app connected (valid key, this session id): ack it at once, whatever the webhook does.',
           },
         ],
         'app.stopRequested': {
           target: 'stopping',
-          actions: ['abandonSessionWebhook', 'recordStopRequest'],
+          actions: ['endSessionWebhook', 'recordStopRequest'],
           description: 'Stopped before the app connected.',
         },
         'session.restored': {
@@ -497,12 +495,12 @@ export const appSessionMachine = setup({
               {
                 guard: 'hasPatienceLeft',
                 target: 'backingOff',
-                actions: ['abandonSessionWebhook', 'recordWebhookTimeout', 'startPatience'],
+                actions: ['endSessionWebhook', 'recordWebhookTimeout', 'startPatience'],
                 description: 'No answer in time: abandon this call, back off, call again.',
               },
               {
                 target: '#appSession.stopped',
-                actions: ['abandonSessionWebhook', 'recordWebhookTimeout', 'recordFailure'],
+                actions: ['endSessionWebhook', 'recordWebhookTimeout', 'recordFailure'],
                 description: 'No answer in time and patience exhausted.',
               },
             ],
@@ -510,27 +508,27 @@ export const appSessionMachine = setup({
           on: {
             'xstate.done.actor.sessionWebhook': {
               target: 'awaitingConnection',
-              actions: 'recordWebhookAnswer',
+              actions: 'endSessionWebhook',
               description: 'The app server accepted the session but its socket has not arrived yet.',
             },
             'xstate.error.actor.sessionWebhook': [
               {
                 guard: 'isPermanentFailure',
                 target: '#appSession.stopped',
-                actions: ['recordWebhookAnswer', 'recordWebhookFailure', 'recordFailure'],
+                actions: ['endSessionWebhook', 'recordWebhookFailure', 'recordFailure'],
                 description: 'Retrying cannot help (app deleted, key revoked).',
               },
               {
                 guard: 'hasPatienceLeft',
                 target: 'backingOff',
-                actions: ['recordWebhookAnswer', 'recordWebhookFailure', 'startPatience'],
+                actions: ['endSessionWebhook', 'recordWebhookFailure', 'startPatience'],
                 description:
                   'Transient failure (server down, refused by its host’s open circuit, 5xx) within patience: back ' +
                   'off, then call again.',
               },
               {
                 target: '#appSession.stopped',
-                actions: ['recordWebhookAnswer', 'recordWebhookFailure', 'recordFailure'],
+                actions: ['endSessionWebhook', 'recordWebhookFailure', 'recordFailure'],
                 description: 'Patience exhausted: fail with the last error (the app stays desired).',
               },
             ],
@@ -650,7 +648,7 @@ export const appSessionMachine = setup({
       },
       on: {
         'xstate.done.actor.sessionWebhook': {
-          actions: ['recordWebhookAnswer', 'confirmSocket'],
+          actions: ['endSessionWebhook', 'confirmSocket'],
           description: 'The session_request pending at adoption answered 200: the held socket is the app’s own.',
         },
         'xstate.error.actor.sessionWebhook': [
@@ -658,7 +656,7 @@ export const appSessionMachine = setup({
             guard: and(['holdsStockSocket', 'isServerRefusal']),
             target: '#appSession.starting.backingOff',
             actions: [
-              'recordWebhookAnswer',
+              'endSessionWebhook',
               {
                 type: 'retireSocket',
                 params: { of: 'held', code: CloseCode.POLICY_VIOLATION, reason: CloseReason.ABANDONED_CONNECT },
@@ -670,7 +668,7 @@ export const appSessionMachine = setup({
               'side and it will never run onSession on that socket (an orphan). Close it 1008 and call again.',
           },
           {
-            actions: 'recordWebhookAnswer',
+            actions: 'endSessionWebhook',
             description: 'Lost or timed out on our side, or a Tether SDK app: the socket that came decides.',
           },
         ],
@@ -743,7 +741,7 @@ export const appSessionMachine = setup({
         'restore) has passed, its server registers again or its host answers again after being unreachable.',
       tags: ['buffering'],
       // A session_request still pending from the start the app left is of no use now.
-      entry: ['abandonSessionWebhook', { type: 'reportStanding', params: { reconnecting: true } }],
+      entry: ['endSessionWebhook', { type: 'reportStanding', params: { reconnecting: true } }],
       after: {
         releaseWait: {
           target: 'starting',
@@ -785,7 +783,7 @@ export const appSessionMachine = setup({
         'back by itself, then re-send the webhook.',
       tags: ['buffering'],
       // A session_request still pending from the start the app left is of no use now.
-      entry: ['abandonSessionWebhook', { type: 'reportStanding', params: { reconnecting: true } }],
+      entry: ['endSessionWebhook', { type: 'reportStanding', params: { reconnecting: true } }],
       after: {
         resurrectionWindow: {
           target: 'starting',
@@ -820,7 +818,7 @@ export const appSessionMachine = setup({
       description:
         'POST stop_request; the socket, if any, was closed 1000 with the stop reason. ' +
         "The app's own close (1000/1001, or 1005 after stop_request) is expected here.",
-      entry: 'abandonSessionWebhook',
+      entry: 'endSessionWebhook',
       invoke: {
         id: 'stopWebhook',
         src: 'appWebhook',
@@ -863,7 +861,7 @@ export const appSessionMachine = setup({
     },
     stopped: {
       description: 'Ended; the output says whether it was stopped, ended by the app, or failed (with an error).',
-      entry: 'abandonSessionWebhook',
+      entry: 'endSessionWebhook',
       type: 'final',
     },
   },

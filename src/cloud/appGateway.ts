@@ -12,7 +12,7 @@ import { normalizeSubscriptions, type AppToCloudMessage, type TpaConnectionInit 
 import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
 import { verifyApiKey } from './apiKeys.js';
-import { appSocketGenOf, type AppSessionRef } from '../../machines/sessionApi.js';
+import { appSocketGenOf, type AppSessionSnapshot } from '../../machines/sessionApi.js';
 import { startHandshake, type SocketLimits } from './link/handshake.js';
 import { probeLiveness } from './link/livenessProbe.js';
 import { registerSocket } from './link/socketAdapter.js';
@@ -37,14 +37,13 @@ export interface AppGatewayDeps {
   remoteAddress?: string | undefined;
   /** Requests to the glasses and messages between apps (`appRequests.ts`); without it they are ignored. */
   requests?: Pick<AppRequests, 'fromApp' | 'subscribed'>;
-  /**
-   * How long a held stock-SDK socket has to answer a ping before a second socket of its session
-   * may replace it (`link/livenessProbe.ts`); well under the SDK's 5 s connect timeout.
-   */
-  stockProbeMs?: number;
 }
 
-const DEFAULT_STOCK_PROBE_MS = 1000;
+/**
+ * How long a held stock-SDK socket has to answer a ping before a second socket of its session
+ * may replace it (`link/livenessProbe.ts`); well under the SDK's 5 s connect timeout.
+ */
+const STOCK_PROBE_MS = 1000;
 
 /** Handles one app socket from upgrade to close. */
 export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
@@ -98,7 +97,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     }
     // A second stock socket while the session holds a confirmed one: the session keeps the held
     // one if it still answers (the newcomer is an orphan's), and takes the newcomer if not.
-    void probeLiveness(held.ws, deps.stockProbeMs ?? DEFAULT_STOCK_PROBE_MS).then((heldAlive) => {
+    void probeLiveness(held.ws, STOCK_PROBE_MS).then((heldAlive) => {
       if (ws.readyState !== ws.OPEN) return;
       log.info({ sessionId, gen: socket.gen, heldGen: held.gen, heldAlive }, 'second stock socket: held one probed');
       found.app.send({ type: 'app.connected', gen: socket.gen, extensions, heldAlive });
@@ -106,7 +105,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
   };
 
   /** The stock socket a session holds and has confirmed as its app's own, if any. */
-  const heldStockSocket = (app: ReturnType<AppSessionRef['getSnapshot']>): SocketEntry | undefined => {
+  const heldStockSocket = (app: AppSessionSnapshot): SocketEntry | undefined => {
     const heldGen = appSocketGenOf(app);
     if (heldGen === undefined || !app.context.confirmed || app.context.extensions.length > 0) return undefined;
     return deps.sockets.get(heldGen);
