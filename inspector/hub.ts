@@ -28,14 +28,22 @@ import {
 } from './protocol.js';
 import { detachedEvent } from './detachedEvent.js';
 import { createRedactor, type RedactRule } from './redact.js';
-import { EVENT_RECORD, RecordRing, SnapshotRing, TRANSITION_RECORD, type RingRecord } from './ring.js';
+import { EVENT_RECORD, RecordRing, SnapshotRing, TRANSITION_RECORD, type RecordKind, type RingRecord } from './ring.js';
+import { RingShare } from './ringShare.js';
 
 /** Options of {@link createInspectorHub}. */
 export interface InspectorHubOptions {
-  /** Events and transitions kept per actor (default 1000). */
+  /** Events and transitions kept per actor at most (default 1000). */
   ringSize?: number;
-  /** Snapshots kept per actor for replay (default 200); one is kept per change of value, context or status. */
+  /** Snapshots kept per actor for replay at most (default 200); one is kept per change of value, context or status. */
   snapshotsPerActor?: number;
+  /**
+   * Events and transitions kept across all actors (default 250 000, some 12 MB): with many
+   * actors each keeps a smaller power-of-two share, never under 16.
+   */
+  maxRecords?: number;
+  /** Snapshots kept across all actors (default 25 000), shared like `maxRecords`, never under 4 per actor. */
+  maxSnapshots?: number;
   /** Ended actors (done, error, stopped) kept before the oldest is dropped (default 500). */
   maxStopped?: number;
   /** Hard bound on actors kept (default 20 000); the oldest ended, else the oldest, goes first. */
@@ -122,12 +130,36 @@ export class ActorEntry {
   packageName: string | undefined;
   identityKnown = false;
 
-  constructor(id: string, source: string, t: number, ringSize: number, snapshotSize: number) {
+  constructor(
+    id: string,
+    source: string,
+    t: number,
+    private readonly recordShare: RingShare,
+    private readonly snapshotShare: RingShare,
+  ) {
     this.id = id;
     this.source = source;
     this.updatedAt = t;
-    this.records = new RecordRing(ringSize);
-    this.snapshots = new SnapshotRing(snapshotSize);
+    this.records = new RecordRing(recordShare.perActor);
+    this.snapshots = new SnapshotRing(snapshotShare.perActor);
+  }
+
+  record(t: number, kind: RecordKind, event: unknown, from: unknown, to: unknown): void {
+    // A share that grew is taken up here; one that shrank was applied to every ring at once.
+    if (this.records.capacity < this.recordShare.perActor) this.records.resize(this.recordShare.perActor);
+    this.records.push(t, kind, event, from, to);
+    this.version++;
+  }
+
+  keepSnapshot(t: number, value: unknown, context: unknown, status: ActorStatus): void {
+    if (this.snapshots.capacity < this.snapshotShare.perActor) this.snapshots.resize(this.snapshotShare.perActor);
+    this.snapshots.push(t, value, context, status);
+  }
+
+  /** Cuts both rings to the current shares. */
+  fitShares(): void {
+    this.records.resize(this.recordShare.perActor);
+    this.snapshots.resize(this.snapshotShare.perActor);
   }
 }
 
@@ -149,8 +181,8 @@ const MAX_DEFINITION_SLOTS = 200;
  * serve it with `createInspectorServer`.
  */
 export function createInspectorHub(options: InspectorHubOptions = {}): InspectorHub {
-  const ringSize = options.ringSize ?? 1000;
-  const snapshotSize = options.snapshotsPerActor ?? 200;
+  const recordShare = new RingShare(options.maxRecords ?? 250_000, options.ringSize ?? 1000, 16);
+  const snapshotShare = new RingShare(options.maxSnapshots ?? 25_000, options.snapshotsPerActor ?? 200, 4);
   const maxStopped = options.maxStopped ?? 500;
   const maxActors = Math.max(1, options.maxActors ?? 20_000);
   const localSource = options.source ?? LOCAL_SOURCE;
@@ -176,6 +208,13 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
     if (watching) changed.add(entry);
   };
 
+  /** Moves the per-actor shares after the actor count changed; a smaller share cuts every ring now. */
+  const reshare = () => {
+    const records = recordShare.update(entries.size);
+    const snapshots = snapshotShare.update(entries.size);
+    if (records === 'shrunk' || snapshots === 'shrunk') for (const entry of entries.values()) entry.fitShares();
+  };
+
   const remove = (entry: ActorEntry) => {
     entry.removed = true;
     entries.delete(entry.id);
@@ -185,6 +224,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
       changed.delete(entry);
       removedIds.push(entry.id);
     }
+    reshare();
   };
 
   const add = (entry: ActorEntry) => {
@@ -197,6 +237,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
       if (!victim || victim === entry) break;
       remove(victim);
     }
+    reshare();
   };
 
   const setStatus = (entry: ActorEntry, status: ActorStatus) => {
@@ -229,7 +270,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
     const nodes = s._nodes;
     const sameNodes = nodes !== undefined && nodes === entry.nodes;
     if (!entry.started || (!sameNodes && !sameValue(entry.value, value))) {
-      entry.records.push(t, TRANSITION_RECORD, detachedEvent(event), entry.started ? entry.value : undefined, value);
+      entry.record(t, TRANSITION_RECORD, detachedEvent(event), entry.started ? entry.value : undefined, value);
       entry.value = value;
       entry.started = true;
       summaryChanged = true;
@@ -245,7 +286,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
       entry.tags = s.tags;
       if (summaryChanged || s.context !== entry.context) {
         entry.context = s.context;
-        entry.snapshots.push(t, value, s.context, status);
+        entry.keepSnapshot(t, value, s.context, status);
       }
     }
     if (summaryChanged) {
@@ -259,7 +300,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
     const machine = isMachineLogic(logic) ? logic : undefined;
     if (!machine && machinesOnly) return;
     lastT = now();
-    const entry = new ActorEntry(actorRef.sessionId, localSource, lastT, ringSize, snapshotSize);
+    const entry = new ActorEntry(actorRef.sessionId, localSource, lastT, recordShare, snapshotShare);
     const options = (actorRef as { options?: { systemId?: unknown } }).options;
     if (typeof options?.systemId === 'string') entry.systemId = options.systemId;
     const parent = (actorRef as { _parent?: { sessionId?: unknown } })._parent;
@@ -277,8 +318,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
           if (!entry) return;
           lastT = now();
           // The type only: keeping every event object alive would cost the runtime GC time.
-          entry.records.push(lastT, EVENT_RECORD, event.event.type, undefined, undefined);
-          entry.version++;
+          entry.record(lastT, EVENT_RECORD, event.event.type, undefined, undefined);
           return;
         }
         case '@xstate.snapshot': {
@@ -336,7 +376,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
         own.add(existing);
         return existing;
       }
-      const entry = new ActorEntry(id, name, t, ringSize, snapshotSize);
+      const entry = new ActorEntry(id, name, t, recordShare, snapshotShare);
       own.add(entry);
       add(entry);
       return entry;
@@ -380,8 +420,7 @@ export function createInspectorHub(options: InspectorHubOptions = {}): Inspector
           case '@xstate.event': {
             const entry = entries.get(idOf(sessionId));
             if (!entry) return true;
-            entry.records.push(t, EVENT_RECORD, (eventObject(m.event) as { type: string }).type, undefined, undefined);
-            entry.version++;
+            entry.record(t, EVENT_RECORD, (eventObject(m.event) as { type: string }).type, undefined, undefined);
             return true;
           }
           case '@xstate.snapshot':

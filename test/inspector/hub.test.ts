@@ -108,6 +108,26 @@ describe('inspector hub', () => {
     user.stop();
   });
 
+  it('shares maxRecords across actors: the more actors, the fewer records each keeps', () => {
+    const hub = createInspectorHub({ ringSize: 100, maxRecords: 1_000 });
+    const first = startUser(hub, 'early');
+    for (let i = 0; i < 150; i++) first.send({ type: 'appServer.restarted', packageName: 'com.example.other' });
+    // Alone (with its children), it keeps up to ringSize.
+    expect(hub.detail(first.sessionId)!.records).toHaveLength(100);
+    const users = Array.from({ length: 40 }, (_, i) => startUser(hub, `late${i}`));
+    for (const user of [first, ...users]) {
+      for (let i = 0; i < 150; i++) user.send({ type: 'appServer.restarted', packageName: 'com.example.other' });
+    }
+    const held = [...hub.list()].reduce((sum, actor) => sum + hub.detail(actor.id)!.records.length, 0);
+    expect(hub.size).toBeGreaterThan(40);
+    expect(held).toBeLessThanOrEqual(1_000);
+    // The first actor was cut to the new share at once, and kept its newest records.
+    const records = hub.detail(first.sessionId)!.records;
+    expect(records.length).toBeLessThan(100);
+    expect(records.at(-1)?.event).toBe('appServer.restarted');
+    for (const user of [first, ...users]) user.stop();
+  });
+
   it('marks ended actors and drops the oldest beyond maxStopped', () => {
     const hub = createInspectorHub({ maxStopped: 2 });
     const actors = ['u1', 'u2', 'u3', 'u4'].map((id) => createActor(secretMachine, { input: { userId: id }, inspect: hub.inspect }).start());
