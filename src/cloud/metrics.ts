@@ -7,6 +7,8 @@
  * (`tether_bad_messages_total`); gauges that describe the whole cloud (sessions by state) are
  * computed by a callback at scrape time instead, so the data plane never pays for them.
  */
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Label values of one series, keyed by label name; every declared label is required. */
@@ -313,6 +315,28 @@ function processMetrics(): Registry {
   if (!processRegistry) {
     processRegistry = new Registry();
     collectDefaultMetrics({ register: processRegistry });
+    observeLiveHeap(processRegistry);
   }
   return processRegistry;
+}
+
+/**
+ * `tether_heap_live_bytes`: the heap in use just after the last major (mark-compact) GC. Between
+ * collections `nodejs_heap_size_used_bytes` also counts garbage not yet collected, so under load
+ * it swings by the size of the young generation and more; after a major GC what is left is what
+ * the process holds on to, the figure a leak makes grow. Read in the GC observer's callback, which
+ * runs just after the collection; 0 until the first major GC. Like prom-client's own GC observer,
+ * it never keeps the process alive.
+ */
+function observeLiveHeap(registry: Registry): void {
+  const gauge = new Gauge({ name: 'tether_heap_live_bytes', help: 'V8 heap in use just after the last major GC', registers: [registry] });
+  gauge.set(0);
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if (((entry as { detail?: { kind?: number } }).detail)?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
+        gauge.set(getHeapStatistics().used_heap_size);
+      }
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
 }

@@ -4,6 +4,8 @@
  * `GET /metrics` on a running cloud.
  */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { createCloudMetrics, type CloudMetrics } from '../../src/cloud/metrics.js';
 import { startTestCloud } from '../support/cloudHarness.js';
@@ -28,6 +30,7 @@ function families(text: string): Record<string, string> {
 
 /** Every `tether_*` metric as it was before prom-client: name → type and help. */
 const TETHER_METRICS = {
+  tether_heap_live_bytes: 'gauge V8 heap in use just after the last major GC',
   tether_sessions: 'gauge Sessions by kind (user or app) and state, counted at scrape time.',
   tether_sockets: 'gauge Authenticated sockets open now, by kind (glasses or app), counted at scrape time.',
   tether_duplicate_sockets:
@@ -147,6 +150,23 @@ describe('cloud metrics', () => {
       throw new Error('collector bug');
     });
     await expect(metrics.render()).rejects.toThrow('collector bug');
+  });
+
+  it('reports the live heap after a major GC', async () => {
+    const metrics = createCloudMetrics();
+    // A full GC on demand, without starting vitest with --expose-gc.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    let held: unknown[] | undefined = Array.from({ length: 400_000 }, (_, i) => ({ i }));
+    gc();
+    const live = async () => Number(/^tether_heap_live_bytes (\S+)$/m.exec(await metrics.render())?.[1]);
+    await waitFor(async () => (await live()) > 0);
+    const withArray = await live();
+    held = undefined;
+    gc();
+    // The observer's callback runs after the collection: the array's ~15 MB are gone from the figure.
+    await waitFor(async () => (await live()) < withArray - 5_000_000, { message: `live heap still ${withArray}` });
+    expect(held).toBeUndefined();
   });
 
   it('gives each instance its own registry', async () => {

@@ -13,6 +13,8 @@ export interface CloudScrape {
   resources: Record<string, number>;
   rssBytes: number;
   heapUsedBytes: number;
+  /** `tether_heap_live_bytes`: the heap just after the last major GC (0 before the first). */
+  liveHeapBytes: number;
 }
 
 const SAMPLE = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/;
@@ -21,7 +23,7 @@ const SAMPLE = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/;
 export async function scrapeCloud(base: string): Promise<CloudScrape> {
   const response = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
   if (!response.ok) throw new Error(`/metrics answered ${response.status}`);
-  const scrape: CloudScrape = { sessions: 0, sockets: { glasses: 0, app: 0 }, duplicates: { glasses: 0, app: 0 }, resources: {}, rssBytes: 0, heapUsedBytes: 0 };
+  const scrape: CloudScrape = { sessions: 0, sockets: { glasses: 0, app: 0 }, duplicates: { glasses: 0, app: 0 }, resources: {}, rssBytes: 0, heapUsedBytes: 0, liveHeapBytes: 0 };
   for (const line of (await response.text()).split('\n')) {
     const match = SAMPLE.exec(line);
     if (!match) continue;
@@ -47,6 +49,9 @@ export async function scrapeCloud(base: string): Promise<CloudScrape> {
         break;
       case 'nodejs_heap_size_used_bytes':
         scrape.heapUsedBytes = value;
+        break;
+      case 'tether_heap_live_bytes':
+        scrape.liveHeapBytes = value;
         break;
       default:
         break;
