@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --label <text>]`: runs every benchmark, prints its figures,
- * then the text to paste into docs/PERFORMANCE.md; the socket benchmarks (heartbeat, session
- * memory, persistence, audio relay) also write `bench/results/<name>.json`, and `--quick` runs them at their
+ * then the text to paste into docs/PERFORMANCE.md; the socket benchmarks (JSON relay, heartbeat,
+ * session memory, persistence, audio relay) also write `bench/results/<name>.json`, and `--quick` runs them at their
  * smaller size.
  * It reports whether each target was met but does not fail on a miss: single rounds vary by
  * ±10% (V8's JIT and GC, other load on the machine), so a verdict needs a person reading the
@@ -12,6 +12,7 @@ import { formatHeartbeat, heartbeatDeadlineMs, heartbeatOptions, runHeartbeat } 
 import { formatThroughput, runInspectorThroughput } from './inspectorThroughput.js';
 import { formatPersistence, persistenceDeadlineMs, persistenceOptions, runPersistence } from './persistence.js';
 import { formatSessionMemory, runSessionMemory, sessionMemoryDeadlineMs, sessionMemoryOptions } from './sessionMemory.js';
+import { formatRelay, relayDeadlineMs, relayOptions, runRelay } from './relay.js';
 import { runSlowConsumer } from './slowConsumer.js';
 import { parseFlags, withDeadline, writeResult } from './support/report.js';
 
@@ -29,6 +30,10 @@ const headline = await runInspectorThroughput({ variants: ['cloud', 'cloud+hub']
 
 const label = flags.label ? { label: flags.label } : {};
 const log = (line: string) => console.log(`  ${line}`);
+const relayRun = { ...relayOptions(flags.quick), ...label, log };
+console.log(`\nJSON relay: ${relayRun.users} glasses → 2 apps each, cloud and bare ws relay in child processes`);
+const relay = await withDeadline('relay', relayDeadlineMs(relayRun), () => runRelay(relayRun));
+console.log(`  wrote ${writeResult(relay)}`);
 const heartbeatRun = { ...heartbeatOptions(flags.quick), ...label, log };
 console.log(`\nheartbeat cost: ${heartbeatRun.sockets} idle glasses sockets, cloud and bare ws server in child processes`);
 const heartbeat = await withDeadline('heartbeat', heartbeatDeadlineMs(heartbeatRun), () => runHeartbeat(heartbeatRun));
@@ -55,6 +60,7 @@ console.log(`  wrote ${writeResult(audio)}`);
 console.log('\n--- for docs/PERFORMANCE.md ---\n');
 console.log(formatThroughput(throughput));
 console.log('\n' + formatThroughput(headline));
+console.log('\n### JSON relay\n\n' + formatRelay(relay));
 console.log('\n### Heartbeat cost\n\n' + formatHeartbeat(heartbeat));
 console.log('\n### Memory per user session\n\n' + formatSessionMemory(memory));
 console.log('\n### Write-through cost\n\n' + formatPersistence(persistence));

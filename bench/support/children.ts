@@ -11,6 +11,12 @@ const CHILD_SCRIPT = fileURLToPath(new URL('./serverChild.ts', import.meta.url))
 /** tsx's loader, resolved from here so the child does not depend on its working directory. */
 const TSX_LOADER = import.meta.resolve('tsx');
 
+/**
+ * Extra node flags for every server child, from `BENCH_CHILD_NODE_FLAGS` (space-separated), to
+ * profile what a benchmark measures: `BENCH_CHILD_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'`.
+ */
+const EXTRA_FLAGS = (process.env.BENCH_CHILD_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+
 /** Longest a child may take to start listening, in ms. */
 const READY_TIMEOUT_MS = 30_000;
 
@@ -61,7 +67,7 @@ process.on('exit', killAllChildren);
 export async function startServerChild(options: Omit<ServerChildOptions, 'lifetimeMs'> & { lifetimeMs?: number }): Promise<ServerChild> {
   const full: ServerChildOptions = { lifetimeMs: 15 * 60_000, ...options };
   const child = fork(CHILD_SCRIPT, [JSON.stringify(full)], {
-    execArgv: ['--import', TSX_LOADER, '--expose-gc'],
+    execArgv: ['--import', TSX_LOADER, '--expose-gc', ...EXTRA_FLAGS],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   live.add(child);

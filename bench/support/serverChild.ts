@@ -38,6 +38,22 @@ export interface ServerChildOptions {
    * socket with more than this many unsent bytes, as the cloud's write gate does. Absent: no relay.
    */
   relayAudioHighWaterBytes?: number;
+  /**
+   * Baseline only: relay each JSON stream event of a glasses socket to every app socket of its
+   * user as a `data_stream` (parsed once, serialized per app, since each frame names its app's
+   * session), skipping a socket over this many unsent bytes. Absent: no JSON relay.
+   */
+  relayJsonHighWaterBytes?: number;
+  /**
+   * Baseline only: cork each app socket until the end of the tick in which the JSON relay first
+   * writes to it, as the cloud's data plane does, so that one read's frames leave in one write.
+   */
+  relayJsonCork?: boolean;
+  /**
+   * Tether only: per-socket and per-user frame limits (per second), raised for a saturation run
+   * so that the limiter still runs on every frame but never closes a socket.
+   */
+  messagesPerSecond?: { socket: number; user: number };
 }
 
 /** Where the child's server listens, sent once it does. */
@@ -138,6 +154,9 @@ async function startTether(options: ServerChildOptions): Promise<Server> {
       // Thousands of sockets from one address, opened in batches: the connection limits are off.
       maxPendingSockets: 0,
       connectionsPerAddressPerMinute: 0,
+      ...(options.messagesPerSecond
+        ? { socketMessagesPerSecond: options.messagesPerSecond.socket, userMessagesPerSecond: options.messagesPerSecond.user }
+        : {}),
     },
     inspector: false,
     restore: false,
@@ -169,6 +188,22 @@ async function startBaseline(options: ServerChildOptions): Promise<Server> {
   const interval = options.heartbeatIntervalMs;
   const appOfUser = new Map<string, WebSocket>();
   const highWater = options.relayAudioHighWaterBytes;
+  const jsonHighWater = options.relayJsonHighWaterBytes;
+  /** Each user's app sockets with their session ids, for the JSON relay. */
+  const appsOfUser = new Map<string, Array<{ ws: WebSocket; sessionId: string }>>();
+  let seq = 0;
+  const cork = options.relayJsonCork === true;
+  const corked = new WeakSet<object>();
+  const holdUntilTickEnd = (ws: WebSocket) => {
+    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!socket || corked.has(socket)) return;
+    corked.add(socket);
+    socket.cork();
+    process.nextTick(() => {
+      corked.delete(socket);
+      socket.uncork();
+    });
+  };
   wss.on('connection', (ws: WebSocket) => {
     let relayTo: string | undefined;
     let alive = true;
@@ -198,12 +233,31 @@ async function startBaseline(options: ServerChildOptions): Promise<Server> {
       } catch {
         return;
       }
+      if (jsonHighWater !== undefined && relayTo !== undefined && message.type !== 'connection_init') {
+        // The whole JSON relay: one parse (above), one lookup, then per app a backpressure
+        // check and the app's own frame.
+        const apps = appsOfUser.get(relayTo);
+        if (!apps) return;
+        const { type, ...data } = message as Record<string, unknown>;
+        for (const app of apps) {
+          if (app.ws.bufferedAmount > jsonHighWater) continue;
+          if (cork) holdUntilTickEnd(app.ws);
+          app.ws.send(JSON.stringify({ type: 'data_stream', sessionId: app.sessionId, streamType: type, data, seq: ++seq }));
+        }
+        return;
+      }
       if (message.type === 'connection_init') {
         // The fake token is `baseline.<userId>.xxx…` (see `tokens` below).
         if (typeof message.coreToken === 'string') relayTo = message.coreToken.split('.')[1];
         ws.send(JSON.stringify({ type: 'connection_ack', sessionId: 'user', userId: 'user' }));
       } else if (message.type === 'tpa_connection_init') {
         if (highWater !== undefined && typeof message.sessionId === 'string') appOfUser.set(message.sessionId.split('-')[0] ?? '', ws);
+        if (jsonHighWater !== undefined && typeof message.sessionId === 'string') {
+          const userId = message.sessionId.split('-')[0] ?? '';
+          const apps = appsOfUser.get(userId) ?? [];
+          apps.push({ ws, sessionId: message.sessionId });
+          appsOfUser.set(userId, apps);
+        }
         ws.send(JSON.stringify({ type: 'tpa_connection_ack', sessionId: message.sessionId, settings: [], mentraosSettings: {}, capabilities: null }));
       }
     });

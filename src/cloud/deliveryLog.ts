@@ -16,7 +16,7 @@ import { CloudToAppMessageType, requiredExtension } from '../protocol/cloudToApp
 import { silentLogger, type Logger } from '../logger.js';
 import { CLOUD_SETTINGS } from './config.js';
 import type { SocketEntry } from './link/socketTable.js';
-import { writeFrame } from './link/writePath.js';
+import { writeDataFrame, writeFrame } from './link/writePath.js';
 import type { CloudMetrics } from './metrics.js';
 import {
   checkReplayLimits,
@@ -192,7 +192,7 @@ export class DeliveryLog {
     }
     let replayed = 0;
     for (const frame of plan.frames) {
-      if (!canWrite(entry) || !writeFrame(entry.ws, frame)) break;
+      if (!canWrite(entry) || !writeDataFrame(entry.ws, frame)) break;
       buffer.markSent(frame.seq);
       replayed += 1;
     }
