@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --label <text>]`: runs every benchmark, prints its figures,
  * then the text to paste into docs/PERFORMANCE.md; the socket benchmarks (JSON relay, heartbeat,
- * session memory, persistence, audio relay) also write `bench/results/<name>.json`, and `--quick` runs them at their
+ * session memory, persistence, audio relay, zombie detection, recovery storm) also write `bench/results/<name>.json`, and `--quick` runs them at their
  * smaller size.
  * It reports whether each target was met but does not fail on a miss: single rounds vary by
  * ±10% (V8's JIT and GC, other load on the machine), so a verdict needs a person reading the
@@ -13,7 +13,9 @@ import { formatThroughput, runInspectorThroughput } from './inspectorThroughput.
 import { formatPersistence, persistenceDeadlineMs, persistenceOptions, runPersistence } from './persistence.js';
 import { formatSessionMemory, runSessionMemory, sessionMemoryDeadlineMs, sessionMemoryOptions } from './sessionMemory.js';
 import { formatRelay, relayDeadlineMs, relayOptions, runRelay } from './relay.js';
+import { formatRecoveryStorm, recoveryStormDeadlineMs, recoveryStormOptions, runRecoveryStorm } from './recoveryStorm.js';
 import { runSlowConsumer } from './slowConsumer.js';
+import { formatZombie, runZombie, zombieDeadlineMs, zombieOptions } from './zombie.js';
 import { parseFlags, withDeadline, writeResult } from './support/report.js';
 
 /** Issue 4: the runtime with the hub attached and no page open keeps ≥ 95% of its throughput. */
@@ -52,6 +54,16 @@ console.log(`\nwrite-through cost: ${persistenceRun.users} users' lifecycle chur
 const persistence = await withDeadline('persistence', persistenceDeadlineMs(persistenceRun), () => runPersistence(persistenceRun));
 console.log(`  wrote ${writeResult(persistence)}`);
 
+const zombieRun = { ...zombieOptions(flags.quick), ...label, log };
+console.log(`\nzombie detection: ${zombieRun.connections} glasses connections black-holed at once`);
+const zombie = await withDeadline('zombie', zombieDeadlineMs(zombieRun), () => runZombie(zombieRun));
+console.log(`  wrote ${writeResult(zombie)}`);
+
+const stormRun = { ...recoveryStormOptions(flags.quick), ...label, log };
+console.log(`\nrecovery storm: ${stormRun.users} users × 2 apps, their app server restarted`);
+const storm = await withDeadline('recoveryStorm', recoveryStormDeadlineMs(stormRun), () => runRecoveryStorm(stormRun));
+console.log(`  wrote ${writeResult(storm)}`);
+
 const audioRun = { ...audioRelayOptions(flags.quick), ...label, log };
 console.log(`\naudio relay cost: ${audioRun.users} glasses streaming 32 KB/s to one app each, cloud and bare ws relay in child processes`);
 const audio = await withDeadline('audioRelay', audioRelayDeadlineMs(audioRun), () => runAudioRelay(audioRun));
@@ -65,6 +77,8 @@ console.log('\n### Heartbeat cost\n\n' + formatHeartbeat(heartbeat));
 console.log('\n### Memory per user session\n\n' + formatSessionMemory(memory));
 console.log('\n### Write-through cost\n\n' + formatPersistence(persistence));
 console.log('\n### Audio relay cost\n\n' + formatAudioRelay(audio));
+console.log('\n### Zombie detection\n\n' + formatZombie(zombie));
+console.log('\n### Recovery storm\n\n' + formatRecoveryStorm(storm));
 console.log(`\n(benchmarks took ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
 const runtime = headline.ratios.find((r) => r.name === 'cloud+hub/cloud');

@@ -27,6 +27,15 @@ export interface AppWebhook {
    * with the same init; resolves once it is acked.
    */
   reconnect(sessionId: string): Promise<void>;
+  /** Called with each session id as its socket is acked (reconnects included). */
+  onAck: ((sessionId: string) => void) | undefined;
+  /** `session_request`s received so far. */
+  readonly sessionRequests: number;
+  /**
+   * A restart of the app server: every socket dropped (1006 for the cloud), the HTTP server
+   * down (connections refused) for `downMs`, then listening again on the same port.
+   */
+  restart(downMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,6 +53,7 @@ export async function startAppWebhook(packageName: string, subscriptions: readon
     sockets.push(socket);
     bySession.set(sessionId, { socket, url });
     hook.acked++;
+    hook.onAck?.(sessionId);
   };
   const hook = {
     url: '',
@@ -51,7 +61,20 @@ export async function startAppWebhook(packageName: string, subscriptions: readon
     stopped: 0,
     dataFrames: 0,
     apiKey: '',
+    sessionRequests: 0,
+    onAck: undefined as ((sessionId: string) => void) | undefined,
     sockets,
+    async restart(downMs: number) {
+      closeAll(sockets);
+      sockets.length = 0;
+      bySession.clear();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    },
     async reconnect(sessionId: string) {
       const held = bySession.get(sessionId);
       if (!held) throw new Error(`no socket for ${sessionId}`);
@@ -78,6 +101,7 @@ export async function startAppWebhook(packageName: string, subscriptions: readon
       }
       const url = (body as { mentraOSWebsocketUrl?: string }).mentraOSWebsocketUrl ?? (body as { augmentOSWebsocketUrl?: string }).augmentOSWebsocketUrl;
       if (type !== 'session_request' || !sessionId || !url) return answer(400, { status: 'error', message: 'Unknown webhook request type' });
+      hook.sessionRequests++;
       try {
         await connect(sessionId, url);
         answer(200, { status: 'success' });
@@ -87,7 +111,8 @@ export async function startAppWebhook(packageName: string, subscriptions: readon
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  hook.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`;
+  const { port } = server.address() as AddressInfo;
+  hook.url = `http://127.0.0.1:${port}/webhook`;
   return hook;
 }
 

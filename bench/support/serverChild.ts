@@ -54,6 +54,8 @@ export interface ServerChildOptions {
    * so that the limiter still runs on every frame but never closes a socket.
    */
   messagesPerSecond?: { socket: number; user: number };
+  /** Tether only: the `recoveryConcurrency` setting (default: the cloud's). */
+  recoveryConcurrency?: number;
 }
 
 /** Where the child's server listens, sent once it does. */
@@ -157,6 +159,7 @@ async function startTether(options: ServerChildOptions): Promise<Server> {
       ...(options.messagesPerSecond
         ? { socketMessagesPerSecond: options.messagesPerSecond.socket, userMessagesPerSecond: options.messagesPerSecond.user }
         : {}),
+      ...(options.recoveryConcurrency === undefined ? {} : { recoveryConcurrency: options.recoveryConcurrency }),
     },
     inspector: false,
     restore: false,
