@@ -5,7 +5,9 @@
  * the memory slope over the last 8 minutes (least squares, MB per minute), which must stay under
  * 1 MB/min. The heap figure is `tether_heap_live_bytes`, the heap just after the last major GC:
  * `nodejs_heap_size_used_bytes` also counts garbage not yet collected, which under this load swings
- * by 100–200 MB between samples (its slope is reported too, for comparison). `SOAK_USERS`, `SOAK_MINUTES` and `CHAOS_SEED` change the run; the report is printed
+ * by 100–200 MB between samples (its slope is reported too, for comparison). RSS is judged as what
+ * lies outside V8's reserved heap (`process_resident_memory_bytes − nodejs_heap_size_total_bytes`);
+ * the reserved heap's own slope, and RSS's, are reported. `SOAK_USERS`, `SOAK_MINUTES` and `CHAOS_SEED` change the run; the report is printed
  * and written to `bench/results/soak.json`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -33,7 +35,7 @@ function slopeMbPerMinute(points: ReadonlyArray<[number, number]>): number {
   return den === 0 ? 0 : ((num / den) * 60_000) / 1_048_576;
 }
 
-const samples: Array<{ atMs: number; liveHeapBytes: number; heapUsedBytes: number; rssBytes: number }> = [];
+const samples: Array<{ atMs: number; liveHeapBytes: number; heapUsedBytes: number; heapTotalBytes: number; externalBytes: number; rssBytes: number }> = [];
 let lastSampleAt = -Infinity;
 console.log(`soak: seed ${seed}, ${users} users, ${minutes} min (replay with CHAOS_SEED=${seed} npm run soak)`);
 const durationMs = minutes * 60_000;
@@ -54,7 +56,14 @@ const report = await runChaos({
   onScrape: (scrape, atMs) => {
     if (atMs - lastSampleAt < SAMPLE_EVERY_MS || scrape.liveHeapBytes === 0) return;
     lastSampleAt = atMs;
-    samples.push({ atMs: Math.round(atMs), liveHeapBytes: scrape.liveHeapBytes, heapUsedBytes: scrape.heapUsedBytes, rssBytes: scrape.rssBytes });
+    samples.push({
+      atMs: Math.round(atMs),
+      liveHeapBytes: scrape.liveHeapBytes,
+      heapUsedBytes: scrape.heapUsedBytes,
+      heapTotalBytes: scrape.heapTotalBytes,
+      externalBytes: scrape.externalBytes,
+      rssBytes: scrape.rssBytes,
+    });
   },
 });
 const windowStart = durationMs - SLOPE_WINDOW_MS;
@@ -62,6 +71,12 @@ const inWindow = samples.filter((s) => s.atMs >= windowStart && s.atMs <= durati
 const heapSlope = slopeMbPerMinute(inWindow.map((s) => [s.atMs, s.liveHeapBytes]));
 const heapUsedSlope = slopeMbPerMinute(inWindow.map((s) => [s.atMs, s.heapUsedBytes]));
 const rssSlope = slopeMbPerMinute(inWindow.map((s) => [s.atMs, s.rssBytes]));
+const heapTotalSlope = slopeMbPerMinute(inWindow.map((s) => [s.atMs, s.heapTotalBytes]));
+// RSS is the heap V8 has reserved plus everything else (code, native buffers, SQLite, malloc).
+// The reserved heap follows V8's sizing for the garbage the load makes; the rest is what a
+// native leak would grow.
+const outsideHeapSlope = slopeMbPerMinute(inWindow.map((s) => [s.atMs, s.rssBytes - s.heapTotalBytes]));
+const externalSlope = slopeMbPerMinute(inWindow.map((s) => [s.atMs, s.externalBytes]));
 const result = {
   seed,
   users,
@@ -71,13 +86,20 @@ const result = {
   heapSlopeMbPerMin: Number(heapSlope.toFixed(3)),
   heapUsedSlopeMbPerMin: Number(heapUsedSlope.toFixed(3)),
   rssSlopeMbPerMin: Number(rssSlope.toFixed(3)),
+  heapTotalSlopeMbPerMin: Number(heapTotalSlope.toFixed(3)),
+  rssOutsideHeapSlopeMbPerMin: Number(outsideHeapSlope.toFixed(3)),
+  externalSlopeMbPerMin: Number(externalSlope.toFixed(3)),
   limitMbPerMin: LIMIT_MB_PER_MIN,
   chaos: report,
 };
 mkdirSync('bench/results', { recursive: true });
 writeFileSync('bench/results/soak.json', `${JSON.stringify(result, null, 2)}\n`);
 console.log(
-  `soak: live heap slope ${result.heapSlopeMbPerMin} MB/min (heap used, garbage included: ${result.heapUsedSlopeMbPerMin}), RSS slope ${result.rssSlopeMbPerMin} MB/min over the last ${SLOPE_WINDOW_MS / 60_000} min ` +
+  `soak: live heap slope ${result.heapSlopeMbPerMin} MB/min (heap used, garbage included: ${result.heapUsedSlopeMbPerMin}), RSS slope ${result.rssSlopeMbPerMin} MB/min (heap reserved ${result.heapTotalSlopeMbPerMin}, ` +
+    `RSS outside the heap ${result.rssOutsideHeapSlopeMbPerMin}, external ${result.externalSlopeMbPerMin}) over the last ${SLOPE_WINDOW_MS / 60_000} min ` +
     `(${inWindow.length} samples; limit ${LIMIT_MB_PER_MIN} MB/min); ${report.faultsApplied} faults, violations ${report.violations.length}`,
 );
-process.exitCode = heapSlope < LIMIT_MB_PER_MIN && rssSlope < LIMIT_MB_PER_MIN && report.violations.length === 0 ? 0 : 1;
+// The verdict: what the process holds, in the heap (live, after a major GC) and outside it. The
+// reserved heap (and with it RSS) is reported but not judged: V8 sizes it to the garbage of the
+// load and plateaus (docs/RELIABILITY.md, "Soak").
+process.exitCode = heapSlope < LIMIT_MB_PER_MIN && outsideHeapSlope < LIMIT_MB_PER_MIN && report.violations.length === 0 ? 0 : 1;

@@ -15,6 +15,10 @@ export interface CloudScrape {
   heapUsedBytes: number;
   /** `tether_heap_live_bytes`: the heap just after the last major GC (0 before the first). */
   liveHeapBytes: number;
+  /** `nodejs_heap_size_total_bytes`: the heap V8 has reserved, garbage and free space included. */
+  heapTotalBytes: number;
+  /** `nodejs_external_memory_bytes`: memory outside the heap held by JS objects (buffers). */
+  externalBytes: number;
 }
 
 const SAMPLE = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/;
@@ -23,7 +27,7 @@ const SAMPLE = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/;
 export async function scrapeCloud(base: string): Promise<CloudScrape> {
   const response = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
   if (!response.ok) throw new Error(`/metrics answered ${response.status}`);
-  const scrape: CloudScrape = { sessions: 0, sockets: { glasses: 0, app: 0 }, duplicates: { glasses: 0, app: 0 }, resources: {}, rssBytes: 0, heapUsedBytes: 0, liveHeapBytes: 0 };
+  const scrape: CloudScrape = { sessions: 0, sockets: { glasses: 0, app: 0 }, duplicates: { glasses: 0, app: 0 }, resources: {}, rssBytes: 0, heapUsedBytes: 0, liveHeapBytes: 0, heapTotalBytes: 0, externalBytes: 0 };
   for (const line of (await response.text()).split('\n')) {
     const match = SAMPLE.exec(line);
     if (!match) continue;
@@ -52,6 +56,12 @@ export async function scrapeCloud(base: string): Promise<CloudScrape> {
         break;
       case 'tether_heap_live_bytes':
         scrape.liveHeapBytes = value;
+        break;
+      case 'nodejs_heap_size_total_bytes':
+        scrape.heapTotalBytes = value;
+        break;
+      case 'nodejs_external_memory_bytes':
+        scrape.externalBytes = value;
         break;
       default:
         break;
