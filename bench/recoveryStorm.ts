@@ -23,7 +23,8 @@ import { performance } from 'node:perf_hooks';
 import { startAppWebhook, type AppWebhook } from './support/appWebhook.js';
 import { closeAll, openGlasses } from './support/clients.js';
 import { startServerChild, type ServerChild } from './support/children.js';
-import { fixed, isMain, median, parseFlags, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
+import { renderLineChart } from './support/svgChart.js';
+import { fixed, isMain, median, parseFlags, sleep, table, until, withDeadline, writeChart, writeResult, type BenchFigures } from './support/report.js';
 
 const PACKAGES = ['com.example.stormbench.a', 'com.example.stormbench.b'];
 /** Issue 13's goal for the p95, in ms. */
@@ -41,6 +42,8 @@ export interface RecoveryStormOptions {
   concurrency?: number;
   /** Rounds (one restart each, on a fresh cloud); default 3. */
   rounds?: number;
+  /** Smaller populations run once each before the rounds, for the scaling chart; default none. */
+  scaling?: number[];
   label?: string;
   log?: (line: string) => void;
 }
@@ -59,8 +62,10 @@ interface RunFigures {
 
 /** Result of {@link runRecoveryStorm}: the result file's content. */
 export type RecoveryStormResult = BenchFigures & {
-  params: Required<Omit<RecoveryStormOptions, 'label' | 'log'>> & Record<string, number>;
+  params: Required<Omit<RecoveryStormOptions, 'label' | 'log' | 'scaling'>> & Record<string, number>;
   perRound: RunFigures[];
+  /** One run per population size (the rounds' median for the largest). */
+  scaling: Array<{ users: number } & RunFigures>;
 };
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -77,7 +82,9 @@ async function register(child: ServerChild, hook: AppWebhook, packageName: strin
   if (!response.ok) throw new Error(`registration of ${packageName} answered ${response.status}: ${await response.text()}`);
 }
 
-async function measureRun(options: Required<Omit<RecoveryStormOptions, 'label' | 'log'>>): Promise<RunFigures> {
+type Params = Required<Omit<RecoveryStormOptions, 'label' | 'log' | 'scaling'>>;
+
+async function measureRun(options: Params): Promise<RunFigures> {
   const child = await startServerChild({
     kind: 'tether',
     heartbeatIntervalMs: 15_000,
@@ -130,6 +137,12 @@ async function measureRun(options: Required<Omit<RecoveryStormOptions, 'label' |
 export async function runRecoveryStorm(options: RecoveryStormOptions = {}): Promise<RecoveryStormResult> {
   const full = { users: options.users ?? 1000, downMs: options.downMs ?? 2000, concurrency: options.concurrency ?? 0, rounds: options.rounds ?? 3 };
   const log = options.log ?? (() => {});
+  const scaling: RecoveryStormResult['scaling'] = [];
+  for (const users of options.scaling ?? []) {
+    const figures = await measureRun({ ...full, users });
+    scaling.push({ users, ...figures });
+    log(`${users} users: p50 ${fixed(figures.p50Ms)} ms, p95 ${fixed(figures.p95Ms)} ms, max ${fixed(figures.maxMs)} ms; peak ${fixed(figures.peakAcksPerSecond)} acks/s`);
+  }
   const perRound: RunFigures[] = [];
   for (let round = 0; round < full.rounds; round++) {
     const figures = await measureRun(full);
@@ -140,6 +153,16 @@ export async function runRecoveryStorm(options: RecoveryStormOptions = {}): Prom
     );
   }
   const p95 = median(perRound.map((r) => r.p95Ms));
+  const med = (pick: (r: RunFigures) => number) => median(perRound.map(pick));
+  scaling.push({
+    users: full.users,
+    p50Ms: med((r) => r.p50Ms),
+    p95Ms: p95,
+    maxMs: med((r) => r.maxMs),
+    peakAcksPerSecond: med((r) => r.peakAcksPerSecond),
+    webhooksPerSession: med((r) => r.webhooksPerSession),
+    recovered: med((r) => r.recovered),
+  });
   return {
     name: 'recoveryStorm',
     params: { ...full, appsPerUser: PACKAGES.length, goalP95Ms: GOAL_P95_MS },
@@ -149,7 +172,20 @@ export async function runRecoveryStorm(options: RecoveryStormOptions = {}): Prom
     unit: 'ms from the app server registering again to a session running, p95 (baseline column: the goal)',
     ...(options.label ? { label: options.label } : {}),
     perRound,
+    scaling,
   };
+}
+
+/** The scaling runs as an SVG line chart: p50, p95 and max against the number of users. */
+export function recoveryStormChart(result: RecoveryStormResult): string {
+  const line = (name: string, pick: (r: RunFigures) => number) => ({ name, points: result.scaling.map((r) => [r.users, pick(r)] as const) });
+  return renderLineChart({
+    title: 'Recovery storm: an app server of every user restarts',
+    xLabel: 'users (app sessions = 2 × users)',
+    yLabel: 'ms from re-registration to running',
+    series: [line('p50', (r) => r.p50Ms), line('p95', (r) => r.p95Ms), line('max', (r) => r.maxMs)],
+    goal: { y: GOAL_P95_MS, label: `goal: p95 < ${GOAL_P95_MS} ms` },
+  });
 }
 
 /** The result as a short plain-text table. */
@@ -174,12 +210,12 @@ export function formatRecoveryStorm(result: RecoveryStormResult): string {
 
 /** Rounds of a full or `--quick` run. */
 export function recoveryStormOptions(quick: boolean): RecoveryStormOptions {
-  return quick ? { users: 200, downMs: 1000, rounds: 1 } : { users: 1000, downMs: 2000, rounds: 3 };
+  return quick ? { users: 200, downMs: 1000, rounds: 1, scaling: [100] } : { users: 1000, downMs: 2000, rounds: 3, scaling: [250, 500] };
 }
 
 /** A bound on a whole run, in ms: generous, so only a hang reaches it. */
 export function recoveryStormDeadlineMs(options: RecoveryStormOptions): number {
-  return 60_000 + (120_000 + RECOVERY_BOUND_MS + (options.downMs ?? 2000)) * (options.rounds ?? 3);
+  return 60_000 + (120_000 + RECOVERY_BOUND_MS + (options.downMs ?? 2000)) * ((options.rounds ?? 3) + (options.scaling?.length ?? 0));
 }
 
 if (isMain(import.meta.url)) {
@@ -187,5 +223,5 @@ if (isMain(import.meta.url)) {
   const options = { ...recoveryStormOptions(flags.quick), ...(flags.label ? { label: flags.label } : {}), log: (line: string) => console.log(`  ${line}`) };
   const result = await withDeadline('recoveryStorm', recoveryStormDeadlineMs(options), () => runRecoveryStorm(options));
   console.log('\n' + formatRecoveryStorm(result));
-  console.log(`\nwrote ${writeResult(result)}`);
+  console.log(`\nwrote ${writeResult(result)} and ${writeChart('recoveryStorm', recoveryStormChart(result), !flags.quick)}`);
 }

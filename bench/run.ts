@@ -13,10 +13,10 @@ import { formatThroughput, runInspectorThroughput } from './inspectorThroughput.
 import { formatPersistence, persistenceDeadlineMs, persistenceOptions, runPersistence } from './persistence.js';
 import { formatSessionMemory, runSessionMemory, sessionMemoryDeadlineMs, sessionMemoryOptions } from './sessionMemory.js';
 import { formatRelay, relayDeadlineMs, relayOptions, runRelay } from './relay.js';
-import { formatRecoveryStorm, recoveryStormDeadlineMs, recoveryStormOptions, runRecoveryStorm } from './recoveryStorm.js';
+import { formatRecoveryStorm, recoveryStormChart, recoveryStormDeadlineMs, recoveryStormOptions, runRecoveryStorm } from './recoveryStorm.js';
 import { runSlowConsumer } from './slowConsumer.js';
 import { formatZombie, runZombie, zombieDeadlineMs, zombieOptions } from './zombie.js';
-import { parseFlags, withDeadline, writeResult } from './support/report.js';
+import { parseFlags, withDeadline, writeChart, writeResult } from './support/report.js';
 
 /** Issue 4: the runtime with the hub attached and no page open keeps ≥ 95% of its throughput. */
 const INSPECTOR_TARGET = 0.95;
@@ -62,7 +62,7 @@ console.log(`  wrote ${writeResult(zombie)}`);
 const stormRun = { ...recoveryStormOptions(flags.quick), ...label, log };
 console.log(`\nrecovery storm: ${stormRun.users} users × 2 apps, their app server restarted`);
 const storm = await withDeadline('recoveryStorm', recoveryStormDeadlineMs(stormRun), () => runRecoveryStorm(stormRun));
-console.log(`  wrote ${writeResult(storm)}`);
+console.log(`  wrote ${writeResult(storm)} and ${writeChart('recoveryStorm', recoveryStormChart(storm), !flags.quick)}`);
 
 const audioRun = { ...audioRelayOptions(flags.quick), ...label, log };
 console.log(`\naudio relay cost: ${audioRun.users} glasses streaming 32 KB/s to one app each, cloud and bare ws relay in child processes`);

@@ -81,6 +81,25 @@ export function writeResult(result: BenchFigures): string {
   return path;
 }
 
+/** Where the charts of full runs go, for docs/PERFORMANCE.md. */
+const CHARTS_DIR = fileURLToPath(new URL('../../docs/charts/', import.meta.url));
+
+/**
+ * Writes `bench/results/<name>.svg`, and with `publish` (a full run, not `--quick`) also
+ * `docs/charts/<name>.svg`, the one docs/PERFORMANCE.md shows; returns the path written last.
+ */
+export function writeChart(name: string, svg: string, publish: boolean): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  let path = `${RESULTS_DIR}${name}.svg`;
+  writeFileSync(path, svg);
+  if (publish) {
+    mkdirSync(CHARTS_DIR, { recursive: true });
+    path = `${CHARTS_DIR}${name}.svg`;
+    writeFileSync(path, svg);
+  }
+  return path;
+}
+
 function gitState(): { git?: { commit: string; dirty: boolean } } {
   try {
     const cwd = fileURLToPath(new URL('..', import.meta.url));

@@ -21,8 +21,10 @@ import type { CloudMetrics } from './metrics.js';
 import {
   checkReplayLimits,
   EVICTION_REASONS,
-  jsonLength,
+  frameText,
+  jsonText,
   ReplayBuffer,
+  type DataStreamFrame,
   type EvictionReason,
   type ReplayAccount,
   type ReplayLimits,
@@ -99,8 +101,9 @@ export class DeliveryLog {
   private sweepCursor: Iterator<ReplayBuffer> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private reservationListener: ((sessionId: string) => void) | undefined;
-  // The apps one glasses event goes to share its `data`: measured once.
-  private measured: { data: unknown; length: number } | undefined;
+  // The apps one glasses event goes to share its `data`: serialised once, for its size and for
+  // the frames (`null`: it cannot be serialised).
+  private measured: { data: unknown; json: string | undefined | null } | undefined;
 
   /** @throws RangeError when a limit or the budget is not a positive integer. */
   constructor(options: DeliveryLogOptions = {}) {
@@ -127,6 +130,24 @@ export class DeliveryLog {
   /** Counters since start. */
   get stats(): Readonly<DeliveryStats> {
     return { ...this.counters, evicted: { ...this.evictions } };
+  }
+
+  /**
+   * The wire text of `frame`, the frame {@link ReplayBuffer.append} just returned; its data is
+   * serialised once for all the apps of one event. `undefined` when it cannot be serialised.
+   */
+  textOf(frame: DataStreamFrame): string | undefined {
+    const json = this.jsonOf(frame.data);
+    return typeof json === 'string' ? frameText(frame, json) : undefined;
+  }
+
+  private jsonOf(data: unknown): string | undefined | null {
+    const last = this.measured;
+    // Only objects: a primitive is as cheap to serialise again as to compare.
+    if (last && last.data === data && typeof data === 'object' && data !== null) return last.json;
+    const json = jsonText(data);
+    this.measured = { data, json };
+    return json;
   }
 
   /**
@@ -308,11 +329,8 @@ export class DeliveryLog {
     },
     reservationDue: (buffer) => this.reservationListener?.(buffer.sessionId),
     dataBytes: (data) => {
-      const last = this.measured;
-      if (last && last.data === data && typeof data === 'object' && data !== null) return last.length;
-      const length = jsonLength(data);
-      this.measured = { data, length };
-      return length;
+      const json = this.jsonOf(data);
+      return json === null ? Number.POSITIVE_INFINITY : (json?.length ?? 0);
     },
   };
 

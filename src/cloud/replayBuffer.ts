@@ -48,12 +48,27 @@ export interface ReplayAccount {
  * for ASCII). Data that cannot be serialised is infinitely large: it is never kept, and the
  * write path drops it too.
  */
-export function jsonLength(data: unknown): number {
+function jsonLength(data: unknown): number {
+  const json = jsonText(data);
+  return json === null ? Number.POSITIVE_INFINITY : (json?.length ?? 0);
+}
+
+/** `JSON.stringify(data)`; `null` when it cannot be serialised (cyclic, too deep, a BigInt). */
+export function jsonText(data: unknown): string | undefined | null {
   try {
-    return JSON.stringify(data)?.length ?? 0;
+    return JSON.stringify(data);
   } catch {
-    return Number.POSITIVE_INFINITY;
+    return null;
   }
+}
+
+/**
+ * `JSON.stringify(frame)`, given `dataJson = JSON.stringify(frame.data)`: the same text, with
+ * the data serialised once for every app an event goes to rather than once per app. The keys
+ * are in the order {@link ReplayBuffer.append} creates them.
+ */
+export function frameText(frame: DataStreamFrame, dataJson: string): string {
+  return `{"type":"data_stream","sessionId":${JSON.stringify(frame.sessionId)},"streamType":${JSON.stringify(frame.streamType)},"data":${dataJson},"seq":${frame.seq}}`;
 }
 
 // `{"type":"data_stream","sessionId":"","streamType":"","data":,"seq":}` around the variable parts.

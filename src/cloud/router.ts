@@ -17,7 +17,7 @@ import { toDataStream, type GlassesStreamEvent } from '../protocol/glassesToClou
 import { DeliveryLog } from './deliveryLog.js';
 import type { WriteGate } from './link/backpressure.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
-import { writeDataFrame, writeFrame } from './link/writePath.js';
+import { writeDataText, writeFrame } from './link/writePath.js';
 import type { DisplayFrame, ScreenMemory } from './screenMemory.js';
 import type { SessionRegistry } from './sessionRegistry.js';
 
@@ -61,7 +61,9 @@ export class Router {
     const frame = buffer.append(streamType, data);
     if (gen === undefined || !buffer.isDeliverable(gen)) return 0;
     const socket = this.sockets.get(gen);
-    if (socket && this.gate.canWrite(socket) && writeDataFrame(socket.ws, frame)) {
+    if (!socket || !this.gate.canWrite(socket)) return 0;
+    const text = this.deliveries.textOf(frame);
+    if (text !== undefined && writeDataText(socket.ws, text)) {
       buffer.markSent(frame.seq);
       return 1;
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkReplayLimits, ReplayBuffer, type EvictionReason, type ReplayAccount, type ReplayLimits } from '../../src/cloud/replayBuffer.js';
+import fc from 'fast-check';
+import { checkReplayLimits, frameText, ReplayBuffer, type EvictionReason, type ReplayAccount, type ReplayLimits } from '../../src/cloud/replayBuffer.js';
 
 function makeBuffer(limits: ReplayLimits = { maxMessages: 5, maxAgeMs: 1000, maxBytes: 1_000_000 }) {
   const clock = { t: 10_000 };
@@ -215,5 +216,17 @@ describe('ReplayBuffer', () => {
   it('refuses limits that are not positive integers', () => {
     expect(() => checkReplayLimits({ maxMessages: 0, maxAgeMs: 1000, maxBytes: 1_000_000 })).toThrow(RangeError);
     expect(() => checkReplayLimits({ maxMessages: 10, maxAgeMs: 1.5, maxBytes: 1_000_000 })).toThrow(RangeError);
+  });
+});
+
+describe('frameText', () => {
+  it('is JSON.stringify of the frame, with the data serialised beforehand', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), fc.jsonValue(), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), (sessionId, streamType, data, seq) => {
+        const buffer = new ReplayBuffer(sessionId, { maxMessages: 10, maxAgeMs: 60_000, maxBytes: 1_000_000 }, () => 0, { nextSeq: seq });
+        const frame = buffer.append(streamType, data);
+        expect(frameText(frame, JSON.stringify(data))).toBe(JSON.stringify(frame));
+      }),
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import fc from 'fast-check';
 import {
   errorInfo,
   MAX_MESSAGE_BYTES,
@@ -227,6 +228,18 @@ describe('parseMessage: garbage never throws', () => {
     const depth = 500_000;
     const result = parseMessage('appToCloud', '['.repeat(depth) + ']'.repeat(depth));
     expect(result.ok).toBe(false);
+  });
+
+  it('refuses exactly the frames nested deeper than maxDepth, brackets inside strings not counted', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 10 }), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 8 }), (arrays, quoted, maxDepth) => {
+        // The frame object is one level; `arrays` nested arrays inside it add one each.
+        const frame = `{"type":"heartbeat","note":"${'{['.repeat(quoted)}","x":${'['.repeat(arrays)}${']'.repeat(arrays)}}`.replace(':}', ':0}');
+        const result = parseMessage('appToCloud', frame, { maxDepth });
+        const tooDeep = !result.ok && /nests deeper/.test(result.error.message);
+        expect(tooDeep).toBe(1 + arrays > maxDepth);
+      }),
+    );
   });
 
   it('survives deep nesting inside a field the schema does not model', () => {

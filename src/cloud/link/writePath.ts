@@ -44,11 +44,22 @@ function release(socket: Corkable): void {
  */
 export function writeDataFrame(ws: WebSocket, message: object): boolean {
   if (ws.readyState !== WebSocket.OPEN) return false;
-  const socket = (ws as unknown as { _socket?: Corkable })._socket;
-  if (socket && !heldUntilTickEnd.has(socket)) {
-    heldUntilTickEnd.add(socket);
-    socket.cork();
-    process.nextTick(release, socket);
-  }
+  holdUntilTickEnd(ws);
   return writeFrame(ws, message);
+}
+
+/** {@link writeDataFrame} for a frame already serialised (the router's, whose data is serialised once per event). */
+export function writeDataText(ws: WebSocket, text: string): boolean {
+  if (ws.readyState !== WebSocket.OPEN) return false;
+  holdUntilTickEnd(ws);
+  ws.send(text);
+  return true;
+}
+
+function holdUntilTickEnd(ws: WebSocket): void {
+  const socket = (ws as unknown as { _socket?: Corkable })._socket;
+  if (!socket || heldUntilTickEnd.has(socket)) return;
+  heldUntilTickEnd.add(socket);
+  socket.cork();
+  process.nextTick(release, socket);
 }
