@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --label <text>]`: runs every benchmark, prints its figures,
  * then the text to paste into docs/PERFORMANCE.md; the socket benchmarks (JSON relay, heartbeat,
- * session memory, persistence, audio relay, zombie detection, recovery storm) also write `bench/results/<name>.json`, and `--quick` runs them at their
+ * session memory, persistence, audio relay, zombie detection, recovery storm, peers) also write `bench/results/<name>.json`, and `--quick` runs them at their
  * smaller size.
  * It reports whether each target was met but does not fail on a miss: single rounds vary by
  * ±10% (V8's JIT and GC, other load on the machine), so a verdict needs a person reading the
@@ -13,6 +13,7 @@ import { formatThroughput, runInspectorThroughput } from './inspectorThroughput.
 import { formatPersistence, persistenceDeadlineMs, persistenceOptions, runPersistence } from './persistence.js';
 import { formatSessionMemory, runSessionMemory, sessionMemoryDeadlineMs, sessionMemoryOptions } from './sessionMemory.js';
 import { formatRelay, relayDeadlineMs, relayOptions, runRelay } from './relay.js';
+import { formatPeers, runPeers } from './peers.js';
 import { formatRecoveryStorm, recoveryStormChart, recoveryStormDeadlineMs, recoveryStormOptions, runRecoveryStorm } from './recoveryStorm.js';
 import { runSlowConsumer } from './slowConsumer.js';
 import { formatZombie, runZombie, zombieDeadlineMs, zombieOptions } from './zombie.js';
@@ -64,6 +65,10 @@ console.log(`\nrecovery storm: ${stormRun.users} users × 2 apps, their app serv
 const storm = await withDeadline('recoveryStorm', recoveryStormDeadlineMs(stormRun), () => runRecoveryStorm(stormRun));
 console.log(`  wrote ${writeResult(storm)} and ${writeChart('recoveryStorm', recoveryStormChart(storm), !flags.quick)}`);
 
+console.log(`\npeers: a 2 s cut at 50 messages/s, Tether against @mentra/sdk, Socket.IO 4 and partysocket`);
+const peers = await withDeadline('peers', 300_000, () => runPeers({ rounds: flags.quick ? 1 : 3, log }));
+console.log(`  wrote ${writeResult({ ...peers, ...label })}`);
+
 const audioRun = { ...audioRelayOptions(flags.quick), ...label, log };
 console.log(`\naudio relay cost: ${audioRun.users} glasses streaming 32 KB/s to one app each, cloud and bare ws relay in child processes`);
 const audio = await withDeadline('audioRelay', audioRelayDeadlineMs(audioRun), () => runAudioRelay(audioRun));
@@ -79,6 +84,7 @@ console.log('\n### Write-through cost\n\n' + formatPersistence(persistence));
 console.log('\n### Audio relay cost\n\n' + formatAudioRelay(audio));
 console.log('\n### Zombie detection\n\n' + formatZombie(zombie));
 console.log('\n### Recovery storm\n\n' + formatRecoveryStorm(storm));
+console.log('\n### Peers\n\n' + formatPeers(peers));
 console.log(`\n(benchmarks took ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
 const runtime = headline.ratios.find((r) => r.name === 'cloud+hub/cloud');
