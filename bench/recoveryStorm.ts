@@ -24,7 +24,7 @@ import { startAppWebhook, type AppWebhook } from './support/appWebhook.js';
 import { closeAll, openGlasses } from './support/clients.js';
 import { startServerChild, type ServerChild } from './support/children.js';
 import { renderLineChart } from './support/svgChart.js';
-import { fixed, isMain, median, parseFlags, sleep, table, until, withDeadline, writeChart, writeResult, type BenchFigures } from './support/report.js';
+import { fixed, isMain, median, parseFlags, percentile, sleep, table, until, withDeadline, writeChart, writeResult, type BenchFigures } from './support/report.js';
 
 const PACKAGES = ['com.example.stormbench.a', 'com.example.stormbench.b'];
 /** Issue 13's goal for the p95, in ms. */
@@ -67,10 +67,6 @@ export type RecoveryStormResult = BenchFigures & {
   /** One run per population size (the rounds' median for the largest). */
   scaling: Array<{ users: number } & RunFigures>;
 };
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
 
 async function register(child: ServerChild, hook: AppWebhook, packageName: string): Promise<void> {
   const base = new URL(child.glassesUrl);

@@ -29,7 +29,7 @@ import { performance } from 'node:perf_hooks';
 import { startAppWebhook } from './support/appWebhook.js';
 import { closeAll, openAcked, openGlasses, type ClientSocket } from './support/clients.js';
 import { startServerChild, type ServerChild } from './support/children.js';
-import { fixed, isMain, median, parseFlags, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
+import { fixed, isMain, median, parseFlags, percentile, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
 
 const PACKAGES = ['com.example.relaybench.a', 'com.example.relaybench.b'];
 const STREAM = 'phone_notification';
@@ -171,12 +171,6 @@ function paced(glasses: readonly ClientSocket[], rate: number): { stop(): void; 
     }
   }, 10);
   return { stop: () => clearInterval(timer), sent: () => sent };
-}
-
-function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 async function measureRun(server: Server, options: Full): Promise<RunFigures> {

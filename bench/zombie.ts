@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { startFaultProxy, type FaultProxy } from '../test/support/faultProxy.js';
 import { closeAll, openGlasses } from './support/clients.js';
 import { startServerChild } from './support/children.js';
-import { fixed, isMain, median, parseFlags, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
+import { fixed, isMain, median, parseFlags, percentile, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
 
 const INTERVAL_MS = 1000;
 const TIMEOUT_MS = 3000;
@@ -63,10 +63,6 @@ export type ZombieResult = BenchFigures & {
   baselineRatio: number;
   perRound: Array<{ tether: RunFigures; baseline: RunFigures }>;
 };
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
 
 async function measureRun(server: Server, options: Required<Omit<ZombieOptions, 'label' | 'log'>>): Promise<RunFigures> {
   const child = await startServerChild(

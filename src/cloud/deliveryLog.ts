@@ -23,6 +23,7 @@ import {
   EVICTION_REASONS,
   frameText,
   jsonText,
+  lengthOfJson,
   ReplayBuffer,
   type DataStreamFrame,
   type EvictionReason,
@@ -328,10 +329,7 @@ export class DeliveryLog {
       this.metrics?.replayEvictions.inc({ reason }, frames);
     },
     reservationDue: (buffer) => this.reservationListener?.(buffer.sessionId),
-    dataBytes: (data) => {
-      const json = this.jsonOf(data);
-      return json === null ? Number.POSITIVE_INFINITY : (json?.length ?? 0);
-    },
+    dataBytes: (data) => lengthOfJson(this.jsonOf(data)),
   };
 
   /**

@@ -49,7 +49,11 @@ export interface ReplayAccount {
  * write path drops it too.
  */
 function jsonLength(data: unknown): number {
-  const json = jsonText(data);
+  return lengthOfJson(jsonText(data));
+}
+
+/** The length {@link jsonLength} gives for the result of {@link jsonText}. */
+export function lengthOfJson(json: string | undefined | null): number {
   return json === null ? Number.POSITIVE_INFINITY : (json?.length ?? 0);
 }
 
