@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- --quick] [-- --label <text>]`: runs every benchmark, prints its figures,
  * then the text to paste into docs/PERFORMANCE.md; the socket benchmarks (JSON relay, heartbeat,
- * session memory, persistence, audio relay, zombie detection, recovery storm, peers) also write `bench/results/<name>.json`, and `--quick` runs them at their
- * smaller size.
+ * capacity, cloud restart, persistence, audio relay, zombie detection, recovery storm, peers)
+ * also write `bench/results/<name>.json`, and `--quick` runs them at their smaller size.
  * It reports whether each target was met but does not fail on a miss: single rounds vary by
  * ±10% (V8's JIT and GC, other load on the machine), so a verdict needs a person reading the
  * medians and their spread, not an exit code.
@@ -11,7 +11,8 @@ import { audioRelayDeadlineMs, audioRelayOptions, formatAudioRelay, runAudioRela
 import { formatHeartbeat, heartbeatDeadlineMs, heartbeatOptions, runHeartbeat } from './heartbeat.js';
 import { formatThroughput, runInspectorThroughput } from './inspectorThroughput.js';
 import { formatPersistence, persistenceDeadlineMs, persistenceOptions, runPersistence } from './persistence.js';
-import { formatSessionMemory, runSessionMemory, sessionMemoryDeadlineMs, sessionMemoryOptions } from './sessionMemory.js';
+import { capacityChart, capacityDeadlineMs, capacityOptions, formatCapacity, runCapacity } from './capacity.js';
+import { formatRestart, restartDeadlineMs, restartOptions, runRestart } from './restart.js';
 import { formatRelay, relayDeadlineMs, relayOptions, runRelay } from './relay.js';
 import { formatPeers, runPeers } from './peers.js';
 import { formatRecoveryStorm, recoveryStormChart, recoveryStormDeadlineMs, recoveryStormOptions, runRecoveryStorm } from './recoveryStorm.js';
@@ -41,10 +42,14 @@ const heartbeatRun = { ...heartbeatOptions(flags.quick), ...label, log };
 console.log(`\nheartbeat cost: ${heartbeatRun.sockets} idle glasses sockets, cloud and bare ws server in child processes`);
 const heartbeat = await withDeadline('heartbeat', heartbeatDeadlineMs(heartbeatRun), () => runHeartbeat(heartbeatRun));
 console.log(`  wrote ${writeResult(heartbeat)}`);
-const memoryRun = { ...sessionMemoryOptions(flags.quick), ...label, log };
-console.log(`\nmemory per user session: ${memoryRun.users} idle users (glasses + 2 apps)`);
-const memory = await withDeadline('sessionMemory', sessionMemoryDeadlineMs(memoryRun), () => runSessionMemory(memoryRun));
-console.log(`  wrote ${writeResult(memory)}`);
+const capacityRun = { ...capacityOptions(flags.quick), ...label, log };
+console.log(`\ncapacity: ${capacityRun.sizes?.join(', ')} idle users (glasses + 2 apps), clients in child processes`);
+const capacity = await withDeadline('capacity', capacityDeadlineMs(capacityRun), () => runCapacity(capacityRun));
+console.log(`  wrote ${writeResult(capacity)} and ${writeChart('capacity', capacityChart(capacity), !flags.quick)}`);
+const restartRun = { ...restartOptions(flags.quick), ...label, log };
+console.log(`\ncloud restart: ${restartRun.users} users on @mentra/sdk apps, SIGTERM and a new process on the same port and database`);
+const restart = await withDeadline('restart', restartDeadlineMs(restartRun), () => runRestart(restartRun));
+console.log(`  wrote ${writeResult(restart)}`);
 
 console.log(`\nslow consumer: an app socket paused ${flags.quick ? 15 : 60} s while its glasses stream 2 MB/s`);
 const slow = await withDeadline('slowConsumer', 300_000, () => runSlowConsumer({ pauseMs: flags.quick ? 15_000 : 60_000, log }));
@@ -79,7 +84,8 @@ console.log(formatThroughput(throughput));
 console.log('\n' + formatThroughput(headline));
 console.log('\n### JSON relay\n\n' + formatRelay(relay));
 console.log('\n### Heartbeat cost\n\n' + formatHeartbeat(heartbeat));
-console.log('\n### Memory per user session\n\n' + formatSessionMemory(memory));
+console.log('\n### Capacity\n\n' + formatCapacity(capacity));
+console.log('\n### Cloud restart\n\n' + formatRestart(restart));
 console.log('\n### Write-through cost\n\n' + formatPersistence(persistence));
 console.log('\n### Audio relay cost\n\n' + formatAudioRelay(audio));
 console.log('\n### Zombie detection\n\n' + formatZombie(zombie));

@@ -1,13 +1,15 @@
 /**
- * Parent side of `serverChild.ts`: starts a server child under tsx with `--expose-gc`, waits for
- * it to listen, and talks to it over IPC. Every child started is killed by its pid when it is
+ * Parent side of `serverChild.ts` and `clientChild.ts`: starts a child under tsx with
+ * `--expose-gc`, waits for it to report ready, and talks to it over IPC. Every child started is killed by its pid when it is
  * closed, when the benchmark process exits, and by {@link killAllChildren} on a failure.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { ClientChildCall, ClientChildOptions, ClientChildReady } from './clientChild.js';
 import type { ChildCall, ChildReady, CpuWindow, MemoryFigures, PersistenceFigures, ServerChildOptions, ShutdownFlush } from './serverChild.js';
 
 const CHILD_SCRIPT = fileURLToPath(new URL('./serverChild.ts', import.meta.url));
+const CLIENT_CHILD_SCRIPT = fileURLToPath(new URL('./clientChild.ts', import.meta.url));
 /** tsx's loader, resolved from here so the child does not depend on its working directory. */
 const TSX_LOADER = import.meta.resolve('tsx');
 
@@ -56,17 +58,39 @@ function kill(child: ChildProcess): void {
   }
 }
 
-/** Kills every server child still running, by pid. */
+/** Kills every child still running (server, client, watched), by pid. */
 export function killAllChildren(): void {
   for (const child of [...live]) kill(child);
 }
 
 process.on('exit', killAllChildren);
 
-/** Starts a server child and resolves once it listens. */
-export async function startServerChild(options: Omit<ServerChildOptions, 'lifetimeMs'> & { lifetimeMs?: number }): Promise<ServerChild> {
-  const full: ServerChildOptions = { lifetimeMs: 15 * 60_000, ...options };
-  const child = fork(CHILD_SCRIPT, [JSON.stringify(full)], {
+/**
+ * Adds a process this benchmark spawned itself (a cloud started as in production) to those
+ * {@link killAllChildren} ends, until it exits.
+ */
+export function watchChild(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
+/** A forked child that answers `{ id, op, … }` calls over IPC, ready once it sent `{ type: 'ready', … }`. */
+interface IpcChild<Ready> {
+  readonly pid: number;
+  readonly ready: Ready;
+  /** Sends `request` and resolves with the child's answer (rejects on its error, its exit or after `timeoutMs`). */
+  readonly call: <T>(request: { op: string }, timeoutMs?: number) => Promise<T>;
+  /** Sends `close`, waits up to 10 s for the child to exit, then kills it by its pid. */
+  readonly close: () => Promise<void>;
+}
+
+/**
+ * Forks `script` under tsx with `--expose-gc` (and {@link EXTRA_FLAGS}), `argument` as argv[2],
+ * and resolves once it reports ready. `name` labels its errors.
+ */
+async function forkIpcChild<Ready>(script: string, argument: string, name: string): Promise<IpcChild<Ready>> {
+  const child = fork(script, [argument], {
     execArgv: ['--import', TSX_LOADER, '--expose-gc', ...EXTRA_FLAGS],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -75,30 +99,30 @@ export async function startServerChild(options: Omit<ServerChildOptions, 'lifeti
   let nextId = 1;
   let exited: Error | undefined;
 
-  const ready = new Promise<ChildReady>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${options.kind} server child did not start within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    child.on('message', (message: ChildReady | { id: number; ok: boolean; result?: unknown; error?: string }) => {
-      if ('type' in message && message.type === 'ready') {
+  const ready = new Promise<Ready>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    child.on('message', (message: { type?: string; id?: number; ok?: boolean; result?: unknown; error?: string }) => {
+      if (message.type === 'ready') {
         clearTimeout(timer);
-        resolve(message);
+        resolve(message as Ready);
         return;
       }
-      if (!('id' in message)) return;
+      if (message.id === undefined) return;
       const waiter = pending.get(message.id);
       pending.delete(message.id);
       if (message.ok) waiter?.resolve(message.result);
-      else waiter?.reject(new Error(`${options.kind} server child: ${message.error}`));
+      else waiter?.reject(new Error(`${name}: ${message.error}`));
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       live.delete(child);
-      exited = new Error(`${options.kind} server child exited (code ${code}, signal ${signal})`);
+      exited = new Error(`${name} exited (code ${code}, signal ${signal})`);
       reject(exited);
       for (const waiter of pending.values()) waiter.reject(exited);
       pending.clear();
     });
   });
-  let info: ChildReady;
+  let info: Ready;
   try {
     info = await ready;
   } catch (error) {
@@ -106,13 +130,13 @@ export async function startServerChild(options: Omit<ServerChildOptions, 'lifeti
     throw error;
   }
 
-  const call = <T>(request: ChildCall, timeoutMs = 60_000): Promise<T> => {
+  const call = <T>(request: { op: string }, timeoutMs = 60_000): Promise<T> => {
     if (exited) return Promise.reject(exited);
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(id);
-        reject(new Error(`${options.kind} server child did not answer ${request.op} within ${timeoutMs} ms`));
+        reject(new Error(`${name} did not answer ${request.op} within ${timeoutMs} ms`));
       }, timeoutMs);
       pending.set(id, {
         resolve: (value) => {
@@ -130,6 +154,24 @@ export async function startServerChild(options: Omit<ServerChildOptions, 'lifeti
 
   return {
     pid: child.pid ?? -1,
+    ready: info,
+    call,
+    async close() {
+      if (exited) return;
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      await Promise.race([call({ op: 'close' }, 10_000).then(() => gone), new Promise((resolve) => setTimeout(resolve, 10_000))]).catch(() => {});
+      kill(child);
+    },
+  };
+}
+
+/** Starts a server child and resolves once it listens. */
+export async function startServerChild(options: Omit<ServerChildOptions, 'lifetimeMs'> & { lifetimeMs?: number }): Promise<ServerChild> {
+  const full: ServerChildOptions = { lifetimeMs: 15 * 60_000, ...options };
+  const { pid, ready: info, call: untyped, close } = await forkIpcChild<ChildReady>(CHILD_SCRIPT, JSON.stringify(full), `${options.kind} server child`);
+  const call = <T>(request: ChildCall, timeoutMs?: number) => untyped<T>(request, timeoutMs);
+  return {
+    pid,
     glassesUrl: info.glassesUrl,
     appUrl: info.appUrl,
     tokens: (userIds) => call<string[]>({ op: 'tokens', userIds }),
@@ -139,11 +181,36 @@ export async function startServerChild(options: Omit<ServerChildOptions, 'lifeti
     memory: () => call<MemoryFigures>({ op: 'memory' }),
     persistence: () => call<PersistenceFigures>({ op: 'persistence' }),
     flushForShutdown: () => call<ShutdownFlush>({ op: 'flushForShutdown' }),
-    async close() {
-      if (exited) return;
-      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      await Promise.race([call({ op: 'close' }, 10_000).then(() => gone), new Promise((resolve) => setTimeout(resolve, 10_000))]).catch(() => {});
-      kill(child);
-    },
+    close,
+  };
+}
+
+/** A running client child (`clientChild.ts`). */
+export interface ClientChild {
+  readonly pid: number;
+  /** Webhook URL per app (none against the baseline). */
+  readonly webhooks: Record<string, string>;
+  /** Gives its webhooks the API keys the cloud issued, by app. */
+  apiKeys(keys: Record<string, string>): Promise<void>;
+  /** Brings `userIds` up (glasses and every app); resolves once all of them are. */
+  add(userIds: string[], tokens: string[]): Promise<void>;
+  /** Sockets it holds that have closed. */
+  closed(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Starts a client child and resolves once its webhooks listen. */
+export async function startClientChild(options: Omit<ClientChildOptions, 'lifetimeMs'> & { lifetimeMs?: number }): Promise<ClientChild> {
+  const full: ClientChildOptions = { lifetimeMs: 15 * 60_000, ...options };
+  const child = await forkIpcChild<ClientChildReady>(CLIENT_CHILD_SCRIPT, JSON.stringify(full), `${options.kind} client child`);
+  const call = <T>(request: ClientChildCall, timeoutMs?: number) => child.call<T>(request, timeoutMs);
+  return {
+    pid: child.pid,
+    webhooks: child.ready.webhooks,
+    apiKeys: (keys) => call<void>({ op: 'apiKeys', keys }),
+    // Bringing thousands of users up takes a while: the bound is only against a hang.
+    add: (userIds, tokens) => call<void>({ op: 'add', userIds, tokens }, 60_000 + userIds.length * 100),
+    closed: () => call<number>({ op: 'closed' }),
+    close: () => child.close(),
   };
 }

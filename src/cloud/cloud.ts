@@ -316,7 +316,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     metrics,
     logger,
     outbound,
-    health: () => ({ users: sessions.size, sockets: sockets.size }),
+    health: () => ({ users: sessions.size, restoring: sessions.restoring, sockets: sockets.size }),
     registration: { paths: REGISTER_PATHS, handler: registrationHandler(registration, { recovery, logger }) },
     appEndpoints: [
       createSimpleStorageRouter({ store, sessions, logger, limits: config }),

@@ -1,10 +1,10 @@
 /**
- * The cloud alone, configured only by the environment (see README). In production run the
- * compiled file, `node dist/src/cloud/main.js`, with nothing between it and the signals (`npm run
- * cloud` runs this source under tsx, for development). On start it restores the sessions the
- * store holds (written through by the previous process, whether it shut down or crashed); on
- * SIGTERM/SIGINT it flushes what is pending, closes glasses and apps with 1012 (so they reconnect
- * to the next process) and closes the store.
+ * The cloud alone, configured only by the environment (see README). In production run it
+ * compiled and bundled by `npm run build` — `node dist/bundle/cloud.mjs` — with nothing between
+ * it and the signals (`npm run cloud` runs this source under tsx, for development). On start it
+ * restores the sessions the store holds (written through by the previous process, whether it
+ * shut down or crashed); on SIGTERM/SIGINT it flushes what is pending, closes glasses and apps
+ * with 1012 (so they reconnect to the next process) and closes the store.
  */
 import { createCloud } from './cloud.js';
 import { resolveCloudConfig } from './config.js';

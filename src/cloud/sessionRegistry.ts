@@ -27,7 +27,7 @@ import type { Logger } from '../logger.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
 import type { CloudMetrics } from './metrics.js';
-import { SessionPersistence, type DeliveryPositions, type PersistenceStats } from './sessionPersistence.js';
+import { SessionPersistence, type DeliveryPositions, type PersistenceStats, type StoredSession } from './sessionPersistence.js';
 import type { Store } from './store.js';
 
 /** A running `userSession` actor. */
@@ -62,9 +62,22 @@ interface AppState {
   reconnectingApps: string[];
 }
 
+/**
+ * Stored sessions brought back per turn of the event loop after a start: about 10 ms of work,
+ * so a restore of thousands never stalls the sockets arriving meanwhile.
+ */
+const RESTORES_PER_TURN = 16;
+
 /** The user sessions of one cloud. */
 export class SessionRegistry {
   private readonly sessions = new Map<string, UserSessionActor>();
+  /**
+   * Sessions left by the previous process and not brought back yet, by user. Each comes back on
+   * first use (its glasses or an app reconnecting, a lookup) and the rest a few per turn, so the
+   * cloud answers as soon as it listens instead of after restoring every session.
+   */
+  private readonly unrestored = new Map<string, StoredSession>();
+  private restoreTurn: NodeJS.Immediate | undefined;
   private readonly machine;
   private readonly options: SessionRegistryOptions;
   /** The latest plain app state of each user not yet written to its glasses (see {@link scheduleAppState}). */
@@ -93,14 +106,22 @@ export class SessionRegistry {
 
   /** The live session of `userId`, if any. */
   get(userId: string): UserSessionActor | undefined {
-    return this.sessions.get(userId);
+    return this.live(userId);
   }
 
+  /** Sessions, counting those still being restored. */
   get size(): number {
-    return this.sessions.size;
+    return this.sessions.size + this.unrestored.size;
   }
 
+  /** Stored sessions of the previous process not brought back yet (0 once a start's restore is done). */
+  get restoring(): number {
+    return this.unrestored.size;
+  }
+
+  /** Every session; brings back first those not restored yet, so none is missed. */
   values(): IterableIterator<UserSessionActor> {
+    this.restoreRemaining();
     return this.sessions.values();
   }
 
@@ -109,7 +130,7 @@ export class SessionRegistry {
    * session, creating one (with the stored desired apps) if the user has none.
    */
   glassesConnected(userId: string, gen: number, runningApps?: readonly string[]): UserSessionActor {
-    const existing = this.sessions.get(userId);
+    const existing = this.live(userId);
     if (existing && existing.getSnapshot().status === 'active') {
       existing.send(runningApps ? { type: 'glasses.connected', gen, runningApps } : { type: 'glasses.connected', gen });
       return existing;
@@ -119,7 +140,7 @@ export class SessionRegistry {
 
   /** The app session actor for `sessionId` of `userId`, if it is live. */
   appSession(userId: string, sessionId: string): AppSessionRef | undefined {
-    const user = this.sessions.get(userId);
+    const user = this.live(userId);
     return user ? liveAppSession(user, sessionId) : undefined;
   }
 
@@ -146,19 +167,21 @@ export class SessionRegistry {
 
   /** Whether `gen` is the glasses socket the user's session currently holds. */
   isCurrentGlasses(userId: string, gen: number): boolean {
-    const user = this.sessions.get(userId)?.getSnapshot();
+    const user = this.live(userId)?.getSnapshot();
     return user !== undefined && isCurrentGlassesGen(user, gen);
   }
 
   /** The open glasses socket of `userId`'s session, if it holds one. */
   glassesSocketOf(userId: string): SocketEntry | undefined {
-    const user = this.sessions.get(userId)?.getSnapshot();
+    const user = this.live(userId)?.getSnapshot();
     const gen = user ? glassesGenOf(user) : undefined;
     return gen === undefined ? undefined : this.options.sockets.get(gen);
   }
 
   /** Stops every session at once (shutdown); their sockets are closed by the caller. */
   stopAll(): void {
+    // Those not restored yet keep their rows as they are.
+    this.stopRestoring();
     // Stopped sessions keep their rows: persistence stops watching first.
     this.persistence.detach();
     for (const actor of this.sessions.values()) actor.stop();
@@ -175,11 +198,15 @@ export class SessionRegistry {
    * holds.
    */
   persistAll(): number {
+    // Without write-through, rows are deleted once loaded: what is not restored yet would be lost.
+    if (this.options.writeThrough === false) this.restoreRemaining();
+    else this.stopRestoring();
     return this.persistence.finish();
   }
 
   /** Shutdown without persistence: every stored session is deleted and nothing more is written. */
   discardPersisted(): void {
+    this.stopRestoring();
     this.persistence.discardAll();
   }
 
@@ -194,31 +221,69 @@ export class SessionRegistry {
    * enters `grace`, and each app session that was running enters `resurrecting`: glasses and
    * apps that reconnect in time continue without a webhook. The rows stay and are rewritten as the
    * restored sessions change; with `fresh`, they are deleted instead and nothing is restored.
+   * Returns how many sessions come back: each on first use, the rest {@link RESTORES_PER_TURN}
+   * per turn of the event loop from now on.
    */
   restoreAll({ fresh = false }: { fresh?: boolean } = {}): number {
     if (fresh) {
       this.persistence.clearStore();
       return 0;
     }
-    const { logger } = this.options;
-    let restored = 0;
     for (const stored of this.persistence.load()) {
-      try {
-        // Numbering continues where it stopped, before any app can reconnect and ask to resume.
-        for (const [sessionId, state] of Object.entries(stored.delivery)) {
-          this.options.resumeState?.importState(sessionId, state as never);
-        }
-        this.options.sockets.advancePast(highestGenIn(stored.snapshot));
-        const snapshot = reviveSessionSnapshot(stored.snapshot, { now: this.now, random: this.random });
-        const actor = this.create(stored.userId, { snapshot });
-        actor.send({ type: 'session.restored' });
-        restored++;
-      } catch (error) {
-        logger.error({ userId: stored.userId, err: (error as Error).message }, 'could not restore a persisted session');
-        this.persistence.discard(stored.userId);
+      // Before any socket is accepted or any app asks to resume: generations and numbering
+      // continue past what the previous process used, whether the session is back yet or not.
+      for (const [sessionId, state] of Object.entries(stored.delivery)) {
+        this.options.resumeState?.importState(sessionId, state as never);
       }
+      this.options.sockets.advancePast(highestGenIn(stored.snapshot));
+      this.unrestored.set(stored.userId, stored);
     }
-    return restored;
+    const count = this.unrestored.size;
+    this.scheduleRestoreTurn();
+    return count;
+  }
+
+  /** The session of `userId`, restoring it first if it is still waiting to be. */
+  private live(userId: string): UserSessionActor | undefined {
+    const stored = this.unrestored.get(userId);
+    if (stored) this.restoreOne(stored);
+    return this.sessions.get(userId);
+  }
+
+  private restoreOne(stored: StoredSession): void {
+    this.unrestored.delete(stored.userId);
+    try {
+      const snapshot = reviveSessionSnapshot(stored.snapshot, { now: this.now, random: this.random });
+      const actor = this.create(stored.userId, { snapshot });
+      actor.send({ type: 'session.restored' });
+    } catch (error) {
+      this.options.logger.error({ userId: stored.userId, err: (error as Error).message }, 'could not restore a persisted session');
+      this.persistence.discard(stored.userId);
+    }
+  }
+
+  private restoreRemaining(): void {
+    for (const stored of [...this.unrestored.values()]) this.restoreOne(stored);
+    this.stopRestoring();
+  }
+
+  private scheduleRestoreTurn(): void {
+    if (this.unrestored.size === 0 || this.restoreTurn) return;
+    this.restoreTurn = setImmediate(() => {
+      this.restoreTurn = undefined;
+      let left = RESTORES_PER_TURN;
+      for (const stored of this.unrestored.values()) {
+        if (left-- === 0) break;
+        this.restoreOne(stored);
+      }
+      this.scheduleRestoreTurn();
+    });
+  }
+
+  private stopRestoring(): void {
+    clearImmediate(this.restoreTurn);
+    this.restoreTurn = undefined;
+    this.unrestored.clear();
   }
 
   private get now(): () => number {

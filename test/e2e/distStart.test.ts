@@ -1,9 +1,9 @@
 /**
  * The production start (issue 11 §4): `npm run build` compiles the cloud to `dist/` (with what it
- * needs at run time, like the inspector page), and `node dist/src/cloud/main.js` — no npm, no tsx
- * in the signal path — starts, serves, and shuts down cleanly on a SIGTERM sent to its whole
- * process group, repeated while it closes, as Ctrl-C or systemd send it. The demo entry
- * (`dist/src/main.js`) starts too.
+ * needs at run time, like the inspector page) and bundles it (`dist/bundle/cloud.mjs`, issue 13),
+ * and either, run with `node` — no npm, no tsx in the signal path — starts, serves, and shuts
+ * down cleanly on a SIGTERM sent to its whole process group, repeated while it closes, as Ctrl-C
+ * or systemd send it. The demo entry (`dist/src/main.js`) starts too.
  */
 import Database from 'better-sqlite3';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -43,10 +43,10 @@ function logLines(stdout: string): Array<{ msg?: string; signal?: string; persis
     .map((line) => JSON.parse(line) as { msg?: string });
 }
 
-it('runs the compiled cloud and shuts it down cleanly on repeated signals to its process group', async () => {
+it.each(['dist/bundle/cloud.mjs', 'dist/src/cloud/main.js'])('runs the compiled cloud (%s) and shuts it down cleanly on repeated signals to its process group', async (entry) => {
   const port = await freePort();
-  const dbPath = join(dir, 'tether.db');
-  cloud = await startCloudProcess({ port, dbPath, entry: 'dist/src/cloud/main.js', detached: true, env: { TETHER_LOG_LEVEL: 'info' } });
+  const dbPath = join(dir, `${entry.replace(/\W+/g, '-')}.db`);
+  cloud = await startCloudProcess({ port, dbPath, entry, detached: true, env: { TETHER_LOG_LEVEL: 'info' } });
   const base = `http://127.0.0.1:${port}`;
   expect((await fetch(`${base}/health`)).status).toBe(200);
   // What the compiled cloud reads from disk at run time came along: the inspector page.
@@ -85,7 +85,7 @@ it('runs the compiled cloud and shuts it down cleanly on repeated signals to its
     await glasses.destroy();
     await served.stop();
   }
-  console.log(`npm run build took ${(buildMs / 1000).toFixed(1)} s; the compiled cloud was ready in ${cloud.readyMs.toFixed(0)} ms`);
+  console.log(`npm run build took ${(buildMs / 1000).toFixed(1)} s; ${entry} was ready in ${cloud.readyMs.toFixed(0)} ms`);
 }, 30_000);
 
 it('runs the compiled demo (cloud and example apps)', async () => {

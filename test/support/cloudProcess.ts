@@ -21,6 +21,8 @@ export interface CloudProcessOptions {
   env?: Record<string, string>;
   /** A compiled entry point to run with plain `node`; by default `src/cloud/main.ts` under tsx's loader. */
   entry?: string;
+  /** Node flags before the entry point (`--cpu-prof`, which `NODE_OPTIONS` does not accept). */
+  nodeFlags?: string[];
   /** Starts the child in a process group of its own (signal it as a group with `process.kill(-pid)`). */
   detached?: boolean;
   /** Longest wait for the banner, in ms (default 15,000). */
@@ -45,7 +47,7 @@ export interface CloudProcess {
 /** Starts the cloud and resolves once it listens (rejects if it exits first or stays silent). */
 export async function startCloudProcess(options: CloudProcessOptions): Promise<CloudProcess> {
   const started = performance.now();
-  const args = options.entry ? [options.entry] : ['--import', 'tsx', 'src/cloud/main.ts'];
+  const args = [...(options.nodeFlags ?? []), ...(options.entry ? [options.entry] : ['--import', 'tsx', 'src/cloud/main.ts'])];
   const child = spawn(process.execPath, args, {
     env: {
       PATH: process.env.PATH ?? '',
