@@ -20,6 +20,9 @@
  * The machine's two cores are shared by the server and the client children, so sessions per
  * second is what the whole machine reaches, the same for both servers.
  *
+ * With `BENCH_HEAP_SNAPSHOTS=<dir>`, each cloud run also writes a V8 heap snapshot of the cloud
+ * at both readings (`<dir>/tether-<users>-before.heapsnapshot`, `…-after…`), to compare.
+ *
  * Run alone: `npx tsx bench/capacity.ts [--quick] [--label <text>]`; writes
  * `bench/results/capacity.json` and the chart `bench/results/capacity.svg` (a full run also
  * `docs/charts/capacity.svg`).
@@ -89,6 +92,12 @@ export type CapacityResult = BenchFigures & {
   perRound: RunFigures[];
 };
 
+const HEAP_SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS;
+
+async function snapshotIfAsked(child: ServerChild, server: Server, users: number, moment: 'before' | 'after'): Promise<void> {
+  if (HEAP_SNAPSHOTS && server === 'tether') await child.heapSnapshot(`${HEAP_SNAPSHOTS}/tether-${users}-${moment}.heapsnapshot`);
+}
+
 async function measureRun(server: Server, users: number, params: Params): Promise<RunFigures> {
   const child: ServerChild = await startServerChild({ kind: server, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
   const clients: ClientChild[] = [];
@@ -111,6 +120,7 @@ async function measureRun(server: Server, users: number, params: Params): Promis
     await (clients[0] as ClientChild).add(warmUp.userIds, warmUp.tokens);
     await sleep(params.settleMs);
     const before = await child.memory();
+    await snapshotIfAsked(child, server, users, 'before');
 
     const shares = await Promise.all(clients.map((_, c) => chunk(Math.min(USERS_PER_CLIENT, users - c * USERS_PER_CLIENT))));
     const started = performance.now();
@@ -119,6 +129,7 @@ async function measureRun(server: Server, users: number, params: Params): Promis
 
     await sleep(params.settleMs);
     const after = await child.memory();
+    await snapshotIfAsked(child, server, users, 'after');
     const closed = (await Promise.all(clients.map((client) => client.closed()))).reduce((sum, n) => sum + n, 0);
     if (closed > 0) throw new Error(`${server}, ${users} users: ${closed} sockets closed during the run`);
     const per = (key: keyof MemoryFigures) => (after[key] - before[key]) / users / 1024;

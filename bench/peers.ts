@@ -24,7 +24,7 @@
  * of the refusal, or the new server listening, to the first message that arrives after it.
  * Medians over rounds, the stacks taking turns.
  *
- * Run alone: `npx tsx bench/peers.ts [--quick]`; writes `bench/results/peers.json`.
+ * Run alone: `npx tsx bench/peers.ts [--quick] [--label <text>]`; writes `bench/results/peers.json`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -334,6 +334,6 @@ if (isMain(import.meta.url)) {
   const flags = parseFlags();
   const result = await withDeadline('peers', 300_000, () => runPeers({ rounds: flags.quick ? 1 : 3, log: (line) => console.log(`  ${line}`) }));
   console.log('\n' + formatPeers(result));
-  console.log(`\nwrote ${writeResult(result)}`);
+  console.log(`\nwrote ${writeResult({ ...result, ...(flags.label ? { label: flags.label } : {}) })}`);
   process.exit(0);
 }

@@ -37,6 +37,8 @@ export interface ServerChild {
   measureStop(): Promise<CpuWindow>;
   /** Memory after two full GCs. */
   memory(): Promise<MemoryFigures>;
+  /** Writes a V8 heap snapshot of the child to `path`; resolves with the path. */
+  heapSnapshot(path: string): Promise<string>;
   /** The cloud's write-through counters (tether only). */
   persistence(): Promise<PersistenceFigures>;
   /** Runs the shutdown's flush and says what it took (tether only; the cloud writes nothing after it). */
@@ -179,6 +181,7 @@ export async function startServerChild(options: Omit<ServerChildOptions, 'lifeti
     measureStart: () => call<void>({ op: 'measureStart' }),
     measureStop: () => call<CpuWindow>({ op: 'measureStop' }),
     memory: () => call<MemoryFigures>({ op: 'memory' }),
+    heapSnapshot: (path) => call<string>({ op: 'heapSnapshot', path }, 120_000),
     persistence: () => call<PersistenceFigures>({ op: 'persistence' }),
     flushForShutdown: () => call<ShutdownFlush>({ op: 'flushForShutdown' }),
     close,

@@ -16,6 +16,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createCloud, type Cloud } from '../../src/cloud/index.js';
 
@@ -74,6 +75,7 @@ export type ChildCall =
   | { op: 'measureStart' }
   | { op: 'measureStop' }
   | { op: 'memory' }
+  | { op: 'heapSnapshot'; path: string }
   | { op: 'persistence' }
   | { op: 'flushForShutdown' }
   | { op: 'close' };
@@ -348,6 +350,9 @@ async function main(): Promise<void> {
         const m = process.memoryUsage();
         return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers } satisfies MemoryFigures;
       }
+      case 'heapSnapshot':
+        // For a person taking memory apart (Chrome DevTools → Memory → Load, "Comparison").
+        return writeHeapSnapshot(request.path);
       case 'persistence':
         return server.persistence();
       case 'flushForShutdown':

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
+import { CLOSE_ANSWER_TIMEOUT_MS } from '../../src/util/closeSocket.js';
 import { RecordingApp, startTestCloud } from '../support/cloudHarness.js';
 import { waitFor } from '../support/net.js';
 
@@ -40,4 +43,27 @@ it.each([
   expect(app.sessions).toHaveLength(1);
   await first.close(); // the app server and glasses belong to the first harness
   await second.close();
+});
+
+it('does not wait on a peer that never answers its close frame longer than the close-answer timeout', async () => {
+  const h = await startTestCloud();
+  const g = await h.glassesFor('uma');
+  await g.connect();
+  // A peer that completes the upgrade and then reads nothing more: it never answers a close frame.
+  const silent = connect(h.cloud.port, '127.0.0.1');
+  silent.write(
+    `GET /glasses-ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  await new Promise<void>((resolve) => silent.once('data', () => resolve()));
+  silent.pause();
+  const started = performance.now();
+  await h.cloud.close();
+  const tookMs = performance.now() - started;
+  expect(g.closeEvents.at(-1)?.code).toBe(1012);
+  expect(tookMs).toBeGreaterThanOrEqual(CLOSE_ANSWER_TIMEOUT_MS - 10);
+  // Well under the 1 s it used to wait, with room for a loaded machine.
+  expect(tookMs).toBeLessThan(CLOSE_ANSWER_TIMEOUT_MS + 500);
+  silent.destroy();
+  await h.close();
 });
