@@ -1,5 +1,5 @@
 /**
- * Idle user populations for the memory and capacity benchmarks: per user, glasses and the same
+ * Idle user populations for the capacity benchmark: per user, glasses and the same
  * apps, over real `ws` to 127.0.0.1, opened in batches (each batch up before the next one opens,
  * so that webhooks do not pile up).
  * - On a Tether cloud the glasses declare the apps running (`connection_init { runningApps }`),
