@@ -245,8 +245,11 @@ export class SessionRegistry {
 
   /** The session of `userId`, restoring it first if it is still waiting to be. */
   private live(userId: string): UserSessionActor | undefined {
-    const stored = this.unrestored.get(userId);
-    if (stored) this.restoreOne(stored);
+    // Lookups run per data frame (the audio relay, the router): once the restore is done, one lookup.
+    if (this.unrestored.size > 0) {
+      const stored = this.unrestored.get(userId);
+      if (stored) this.restoreOne(stored);
+    }
     return this.sessions.get(userId);
   }
 
