@@ -84,7 +84,7 @@ async function runRound(pauseMs: number, paused: boolean, round: number): Promis
     inspector: false,
     restore: false,
   });
-  const { apiKey } = cloud.registerApp({ packageName: RAW, name: 'slow bench', webhookUrl: webhooks.url });
+  const { apiKey } = await cloud.registerApp({ packageName: RAW, name: 'slow bench', webhookUrl: webhooks.url });
   const session = (userId: string) => ({ type: 'tpa_connection_init', sessionId: `${userId}-${RAW}`, packageName: RAW, apiKey, extensions: ['resume'] });
   const slowUser = `slow${round}`;
   const otherUser = `other${round}`;

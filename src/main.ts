@@ -19,11 +19,11 @@ const apps: AppServer[] = [];
 /** Registers (or re-registers with a fresh key) an example app and serves it on a free port. */
 async function startExample(cloud: Cloud, packageName: string, name: string, make: (apiKey: string) => AppServer) {
   // Keys are stored hashed, so a restart cannot recover the old one: issue a new key each start.
-  cloud.store.deleteApp(packageName);
-  const { apiKey } = cloud.registerApp({ packageName, name, webhookUrl: 'http://127.0.0.1:1/webhook' });
+  await cloud.store.deleteApp(packageName);
+  const { apiKey } = await cloud.registerApp({ packageName, name, webhookUrl: 'http://127.0.0.1:1/webhook' });
   const app = make(apiKey);
   const port = await app.listen(0, '127.0.0.1');
-  cloud.store.setWebhookUrl(packageName, `http://127.0.0.1:${port}/webhook`);
+  await cloud.store.setWebhookUrl(packageName, `http://127.0.0.1:${port}/webhook`);
   apps.push(app);
   return port;
 }

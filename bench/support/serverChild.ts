@@ -140,9 +140,9 @@ interface Server {
   glassesUrl: string;
   appUrl: string;
   tokens(userIds: string[]): Promise<string[]>;
-  registerApp(packageName: string, webhookUrl: string): string;
+  registerApp(packageName: string, webhookUrl: string): Promise<string>;
   persistence(): PersistenceFigures;
-  flushForShutdown(): ShutdownFlush;
+  flushForShutdown(): Promise<ShutdownFlush>;
   close(): Promise<void>;
 }
 
@@ -175,12 +175,12 @@ async function startTether(options: ServerChildOptions): Promise<Server> {
     glassesUrl: cloud.glassesUrl,
     appUrl: cloud.appUrl,
     tokens: (userIds) => Promise.all(userIds.map((userId) => cloud.createGlassesToken(userId))),
-    registerApp: (packageName, webhookUrl) => cloud.registerApp({ packageName, name: packageName, webhookUrl }).apiKey,
+    registerApp: async (packageName, webhookUrl) => (await cloud.registerApp({ packageName, name: packageName, webhookUrl })).apiKey,
     persistence: () => ({ ...cloud.sessions.persistenceStats }),
-    flushForShutdown: () => {
+    flushForShutdown: async () => {
       const saved = cloud.sessions.persistenceStats.saved;
       const started = performance.now();
-      const sessions = cloud.sessions.persistAll();
+      const sessions = await cloud.sessions.persistAll();
       return { sessions, rows: cloud.sessions.persistenceStats.saved - saved, ms: performance.now() - started };
     },
     close: () => cloud.close({ persist: false }),
@@ -274,7 +274,7 @@ async function startBaseline(options: ServerChildOptions): Promise<Server> {
     appUrl: `ws://127.0.0.1:${port}/app-ws`,
     // The same length as a real core token, so the frames weigh the same.
     tokens: async (userIds) => userIds.map((userId) => `baseline.${userId}.`.padEnd(180, 'x')),
-    registerApp: () => 'baseline-api-key',
+    registerApp: async () => 'baseline-api-key',
     persistence: () => {
       throw new Error('the baseline server persists nothing');
     },
@@ -310,7 +310,7 @@ async function main(): Promise<void> {
       case 'tokens':
         return server.tokens(request.userIds);
       case 'registerApp':
-        return server.registerApp(request.packageName, request.webhookUrl);
+        return await server.registerApp(request.packageName, request.webhookUrl);
       case 'measureStart':
         // No forced GC here: with one, a 35–60 ms GC pause of V8's own landed inside the
         // window a few seconds later (measured, heartbeats off). The settle time is what lets

@@ -74,7 +74,7 @@ export class AppControl {
    * `maxRunningApps` entries, those that are valid package names of registered apps. Work is
    * linear in `maxRunningApps` whatever the length of `declared`.
    */
-  admitRunningApps(declared: readonly string[]): AdmittedApps {
+  async admitRunningApps(declared: readonly string[]): Promise<AdmittedApps> {
     const { maxRunningApps, store } = this.options;
     const apps: string[] = [];
     const unknown: string[] = [];
@@ -84,7 +84,7 @@ export class AppControl {
     for (const name of declared.slice(0, maxRunningApps)) {
       if (!packageNameSchema.safeParse(name).success) invalid++;
       else if (seen.has(name)) continue;
-      else if (store.getApp(name)) apps.push(name);
+      else if (await store.getApp(name)) apps.push(name);
       else if (++unknownCount <= QUOTED_NAMES) unknown.push(name);
       seen.add(name);
     }
@@ -127,7 +127,7 @@ export class AppControl {
       };
     }
     // A stop of an unknown app changes nothing; it may be one the cloud has since unregistered.
-    if (start && !this.options.store.getApp(packageName)) {
+    if (start && !(await this.options.store.getApp(packageName))) {
       return { code: 'UNKNOWN_PACKAGE', message: `${frame}: ${packageName} is not registered`, count: 1, packageNames: [packageName], logged: true };
     }
     return undefined;

@@ -99,8 +99,8 @@ function parseJson(text: string): unknown {
 }
 
 /** What `packageName` declared; empty lists when it declared nothing (or its row does not parse). */
-export function readAppDefinition(store: Pick<Store, 'getAppDefinition'>, packageName: string): AppDefinition {
-  const record = store.getAppDefinition(packageName);
+export async function readAppDefinition(store: Pick<Store, 'getAppDefinition'>, packageName: string): Promise<AppDefinition> {
+  const record = await store.getAppDefinition(packageName);
   if (!record) return { settings: [], permissions: [] };
   // Written by saveAppDefinition after validation; parsed again so a hand-edited row cannot crash a request.
   const settings = z.array(settingDefinitionSchema).safeParse(parseJson(record.settingsJson));
@@ -112,8 +112,8 @@ export function readAppDefinition(store: Pick<Store, 'getAppDefinition'>, packag
  * Replaces the parts of `packageName`'s declaration that `change` gives, keeping the others;
  * false when there is no such app.
  */
-export function saveAppDefinition(store: Pick<Store, 'getAppDefinition' | 'setAppDefinition'>, packageName: string, change: z.infer<typeof appDefinitionSchema>): boolean {
-  const current = readAppDefinition(store, packageName);
+export async function saveAppDefinition(store: Pick<Store, 'getAppDefinition' | 'setAppDefinition'>, packageName: string, change: z.infer<typeof appDefinitionSchema>): Promise<boolean> {
+  const current = await readAppDefinition(store, packageName);
   return store.setAppDefinition(packageName, {
     settingsJson: JSON.stringify(change.settings ?? current.settings),
     permissionsJson: JSON.stringify(change.permissions ?? current.permissions),

@@ -13,12 +13,13 @@ import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
 import { verifyApiKey } from './apiKeys.js';
 import { appSocketGenOf, type AppSessionSnapshot } from '../../machines/sessionApi.js';
-import { startHandshake, type SocketLimits } from './link/handshake.js';
+import { MAX_EARLY_FRAMES, startHandshake, type SocketLimits } from './link/handshake.js';
 import { probeLiveness } from './link/livenessProbe.js';
 import { registerSocket } from './link/socketAdapter.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
 import type { AppRequests } from './appRequests.js';
+import type { AppSettings } from './appSettings.js';
 import type { CloudMetrics } from './metrics.js';
 import type { Router } from './router.js';
 import type { SessionRegistry } from './sessionRegistry.js';
@@ -27,6 +28,8 @@ import type { Store } from './store.js';
 /** What the gateway needs from the cloud. */
 export interface AppGatewayDeps {
   store: Store;
+  /** Where the settings of the socket's ack come from. */
+  settings: Pick<AppSettings, 'settingsFor'>;
   limits: SocketLimits;
   sessions: SessionRegistry;
   sockets: SocketTable;
@@ -63,12 +66,22 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
   });
   const parseOptions = { maxDepth: deps.limits.maxJsonDepth };
   let entry: SocketEntry | undefined;
+  let authenticating = false;
+  const early: Buffer[] = [];
 
-  const authenticate = (init: TpaConnectionInit) => {
+  const authenticate = async (init: TpaConnectionInit) => {
     const { packageName, sessionId } = init;
-    const app = deps.store.getApp(packageName);
+    authenticating = true;
+    const app = await deps.store.getApp(packageName);
+    // The handshake may have timed out, or the peer left, while the store answered.
+    if (ws.readyState !== ws.OPEN) return;
     if (!app) return handshake.refuse('UNKNOWN_PACKAGE', 'Unknown package', { packageName });
     if (!verifyApiKey(init.apiKey, app.apiKeyHash)) return handshake.refuse('INVALID_API_KEY', 'Invalid API key', { packageName });
+    const known = deps.sessions.findAppSession(sessionId, packageName);
+    if (!known) return handshake.refuse('SESSION_NOT_FOUND', 'No such session for this package', { packageName, sessionId });
+    const ackSettings = await deps.settings.settingsFor(known.userId, packageName);
+    if (ws.readyState !== ws.OPEN) return;
+    // Looked up again: the session may have ended while the store answered.
     const found = deps.sessions.findAppSession(sessionId, packageName);
     if (!found) return handshake.refuse('SESSION_NOT_FOUND', 'No such session for this package', { packageName, sessionId });
     handshake.complete();
@@ -80,6 +93,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
       userId: found.userId,
       packageName,
       sessionId,
+      ackSettings,
       extensions: new Set(extensions),
       ...(init.lastSeq !== undefined ? { lastSeq: init.lastSeq } : {}),
       ownershipRelease: null,
@@ -93,8 +107,10 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     const held = extensions.length === 0 ? heldStockSocket(found.app.getSnapshot()) : undefined;
     if (!held) {
       found.app.send({ type: 'app.connected', gen: socket.gen, extensions });
+      for (const frame of early.splice(0)) receive(frame);
       return;
     }
+    for (const frame of early.splice(0)) receive(frame);
     // A second stock socket while the session holds a confirmed one: the session keeps the held
     // one if it still answers (the newcomer is an orphan's), and takes the newcomer if not.
     void probeLiveness(held.ws, STOCK_PROBE_MS).then((heldAlive) => {
@@ -143,6 +159,12 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
 
   ws.on('message', (data: Buffer) => {
     if (!handshake.admit(data)) return;
+    if (!entry && authenticating) {
+      // Frames that arrive while the app is being looked up wait; a peer that floods meanwhile is refused.
+      if (early.length >= MAX_EARLY_FRAMES) handshake.refuse('RATE_LIMITED', 'Too many frames before authentication');
+      else early.push(data);
+      return;
+    }
     try {
       receive(data);
     } catch (error) {
@@ -157,7 +179,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
       return handshake.reportBadFrame(parsed.error.code, parsed.error.message, { type: parsed.error.type });
     }
     if (entry) dispatch(entry, parsed.message, data.length);
-    else if (parsed.message.type === 'tpa_connection_init') authenticate(parsed.message);
+    else if (parsed.message.type === 'tpa_connection_init') void authenticate(parsed.message).catch((error: unknown) => handshake.fault(error));
     else handshake.refuse('BAD_REQUEST', 'the first frame must be tpa_connection_init');
   };
 }

@@ -148,11 +148,11 @@ export class AppRooms {
       this.logger.warn({ code, path: DISCOVER_USERS_PATH }, 'user discovery refused');
       sendError(res, code, message);
     };
-    return (req, res) => {
+    return async (req, res) => {
       const body = (req.body ?? {}) as { packageName?: unknown; userId?: unknown };
       if (typeof body.packageName !== 'string') return refuse(res, 'INVALID_FIELDS', 'packageName is required');
       const key = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-      const app = store.getApp(body.packageName);
+      const app = await store.getApp(body.packageName);
       // One answer for an unknown package and a wrong key: the endpoint tells nobody which apps exist.
       if (!app || !verifyApiKey(key, app.apiKeyHash)) return refuse(res, 'INVALID_API_KEY', 'Invalid package or API key');
       const users: Array<{ userId: string; sessionId: string }> = [];

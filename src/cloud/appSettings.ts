@@ -112,10 +112,10 @@ export class AppSettings {
   constructor(private readonly deps: AppSettingsDeps) {}
 
   /** `packageName`'s settings for `userId`: each definition with the user's value, else its default. */
-  settingsFor(userId: string, packageName: string): SettingWithValue[] {
-    const { settings } = readAppDefinition(this.deps.store, packageName);
+  async settingsFor(userId: string, packageName: string): Promise<SettingWithValue[]> {
+    const { settings } = await readAppDefinition(this.deps.store, packageName);
     if (settings.length === 0) return [];
-    const values = this.deps.store.getUserSettingValues(userId, packageName);
+    const values = await this.deps.store.getUserSettingValues(userId, packageName);
     return settings.map((setting) => {
       const stored = setting.key === undefined ? undefined : values[setting.key];
       const parsed = stored === undefined ? undefined : parseStoredValue(stored);
@@ -132,13 +132,13 @@ export class AppSettings {
     if ((await hit(this.limiter, userId)) !== undefined) {
       return { code: 'RATE_LIMITED', message: `more than ${UPDATES_PER_WINDOW} setting changes per minute` };
     }
-    if (!this.deps.store.getApp(packageName)) return { code: 'UNKNOWN_PACKAGE', message: `${packageName} is not registered` };
-    const setting = readAppDefinition(this.deps.store, packageName).settings.find((s) => s.key === key);
+    if (!(await this.deps.store.getApp(packageName))) return { code: 'UNKNOWN_PACKAGE', message: `${packageName} is not registered` };
+    const setting = (await readAppDefinition(this.deps.store, packageName)).settings.find((s) => s.key === key);
     if (!setting) return { code: 'UNKNOWN_SETTING', message: `${packageName} defines no setting ${key}` };
     const problem = valueProblem(setting, value);
     if (problem) return { code: 'INVALID_SETTING_VALUE', message: `${key}: ${problem}` };
-    this.deps.store.setUserSettingValue(userId, packageName, key, JSON.stringify(value));
-    this.push(userId, packageName);
+    await this.deps.store.setUserSettingValue(userId, packageName, key, JSON.stringify(value));
+    await this.push(userId, packageName);
     return undefined;
   }
 
@@ -146,12 +146,14 @@ export class AppSettings {
    * Sends the app's current settings to its running session of `userId`, if its socket is open.
    * A session without one gets them in its next ack, where the SDK fires `onChange` as well.
    */
-  private push(userId: string, packageName: string): void {
+  private async push(userId: string, packageName: string): Promise<void> {
+    const settings = await this.settingsFor(userId, packageName);
+    // The socket is looked up after the read: it may have been replaced meanwhile.
     const app = this.deps.sessions.appSession(userId, appSessionId(userId, packageName))?.getSnapshot();
     const gen = app ? appSocketGenOf(app) : undefined;
     const socket = gen === undefined ? undefined : this.deps.sockets.get(gen);
     if (!socket) return;
-    writeFrame(socket.ws, { type: 'settings_update', packageName, settings: this.settingsFor(userId, packageName) });
+    writeFrame(socket.ws, { type: 'settings_update', packageName, settings });
     writeFrame(socket.ws, { type: 'augmentos_settings_update', settings: MENTRAOS_SETTINGS });
   }
 
@@ -169,13 +171,13 @@ export class AppSettings {
   /** The router of {@link APP_SETTINGS_PATH}. */
   router(): Router {
     const router = Router();
-    router.get(APP_SETTINGS_PATH, (req, res) => {
+    router.get(APP_SETTINGS_PATH, async (req, res) => {
       const packageName = String(req.params['packageName']);
       const sessionId = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
       if (sessionId === undefined) return refuse(this.deps.logger, req, res, 'UNAUTHORIZED', 'Authorization: Bearer <sessionId> is required');
       const found = this.deps.sessions.findAppSession(sessionId, packageName);
       if (!found) return refuse(this.deps.logger, req, res, 'SESSION_NOT_FOUND', 'No running session of this app has this id');
-      res.json({ success: true, settings: this.settingsFor(found.userId, packageName) });
+      res.json({ success: true, settings: await this.settingsFor(found.userId, packageName) });
     });
     return router;
   }

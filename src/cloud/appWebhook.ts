@@ -50,7 +50,7 @@ class AppWebhookError extends Error implements AppWebhookFailure {
 /** Builds the `appWebhook` actor logic. */
 export function createAppWebhook(deps: AppWebhookDeps) {
   return fromPromise<AppWebhookOutput, AppWebhookInput>(async ({ input }) => {
-    const app = deps.store.getApp(input.packageName);
+    const app = await deps.store.getApp(input.packageName);
     if (!app) {
       // The app was deleted: no retry can bring it back, so it leaves the desired set.
       throw new AppWebhookError({ code: 'UNKNOWN_PACKAGE', message: 'the app is not registered', permanent: true });

@@ -49,7 +49,8 @@ import { createSocketLinkLogic } from './link/socketAdapter.js';
 import { SocketTable } from './link/socketTable.js';
 import { combineInspectors, createStateLog } from './stateLog.js';
 import { createInspectorHub, createInspectorServer, INSPECTOR_PATHS, type InspectorHub } from '../../inspector/index.js';
-import { createSqliteStore, type Store } from './store.js';
+import { openStore } from './openStore.js';
+import type { Store } from './store.js';
 import { createWebhookClient } from './webhookClient.js';
 import { circuitKeyOf, WebhookCircuits } from './webhookCircuits.js';
 import { classifyAddress } from './outboundPolicy.js';
@@ -119,7 +120,7 @@ export interface Cloud {
   /** Replay buffers of the app sessions (seq numbering, resume, state export for restarts). */
   readonly deliveries: DeliveryLog;
   /** Registers an app (with its settings definitions and permissions, if given) and returns its API key (shown once). */
-  registerApp(app: NewAppRequest): { packageName: string; apiKey: string };
+  registerApp(app: NewAppRequest): Promise<{ packageName: string; apiKey: string }>;
   /** Mints a core token for simulated glasses. */
   createGlassesToken(userId: string, expiresInSeconds?: number): Promise<string>;
   /**
@@ -148,7 +149,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const logger = options.logger ?? createLogger({ level: config.logLevel, name: 'tether-cloud' });
   for (const warning of config.warnings) logger.warn(warning);
 
-  const store = createSqliteStore(config.dbPath);
+  const store = await openStore(config.dbPath, logger);
   const metrics = createCloudMetrics();
   const sockets = new SocketTable();
   const webhookClient = createWebhookClient({ timeoutMs: config.webhookTimeoutMs, logger, metrics, outboundPolicy: config.outboundPolicy });
@@ -225,7 +226,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
             ack: (entry) => ({
               type: 'tpa_connection_ack',
               sessionId: entry.sessionId,
-              settings: entry.packageName === undefined ? [] : appSettings.settingsFor(entry.userId, entry.packageName),
+              settings: entry.ackSettings ?? [],
               mentraosSettings: MENTRAOS_SETTINGS,
               capabilities: null,
             }),
@@ -283,10 +284,16 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   let hostReturns = 0;
   releaseHost = (host) => {
     hostReturns += 1;
-    for (const app of store.listApps()) {
-      if (circuitKeyOf(app.webhookUrl) !== host) continue;
-      void recovery.run(recovery.plan(app.packageName, `host-${hostReturns}`, 'appServer.reachable'));
-    }
+    const round = `host-${hostReturns}`;
+    void store.listApps().then(
+      (apps) => {
+        for (const app of apps) {
+          if (circuitKeyOf(app.webhookUrl) !== host) continue;
+          void recovery.run(recovery.plan(app.packageName, round, 'appServer.reachable'));
+        }
+      },
+      (error: unknown) => logger.error({ host, err: error instanceof Error ? error.message : String(error) }, 'apps of a returning host not read'),
+    );
   };
   const registration = new RegistrationService({ store, recovery, logger, outbound, ...(options.now ? { now: options.now } : {}) });
   const appControl = new AppControl({ store, metrics, logger, maxRunningApps: config.maxRunningApps, appControlPerMinute: config.appControlPerMinute });
@@ -378,7 +385,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
           const remoteAddress = req.socket.remoteAddress;
           appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
             pending.upgraded(ws);
-            acceptAppSocket(ws, { store, limits, sessions, sockets, router, metrics, logger, remoteAddress, requests: appRequests });
+            acceptAppSocket(ws, { store, settings: appSettings, limits, sessions, sockets, router, metrics, logger, remoteAddress, requests: appRequests });
           });
         }
       }, () => socket.destroy());
@@ -400,24 +407,23 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   appUrl = `${base}${WS_PATHS.app}`;
   httpBase = base.replace(/^ws/, 'http');
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  const restoredSessions = sessions.restoreAll({ fresh: options.restore === false });
+  const restoredSessions = await sessions.restoreAll({ fresh: options.restore === false });
   // The screens of sessions that came back; the rest are deleted (their sessions are gone).
   // Without a restore they stay in the store as they are, for a later start that restores.
   const restoredScreens =
     options.restore === false
       ? 0
-      : screens.load(store.loadScreens(), (userId, sessionId) => sessions.appSession(userId, sessionId) !== undefined);
+      : screens.load(await store.loadScreens(), (userId, sessionId) => sessions.appSession(userId, sessionId) !== undefined);
   logger.info({ host, port, appUrl, restoredSessions, restoredScreens }, 'cloud listening');
 
   let closing: Promise<void> | undefined;
   const close = ({ persist = true }: { persist?: boolean } = {}) =>
     (closing ??= (async () => {
       accepting = false;
-      // Flushed before any socket closes, so the rows hold the live state; synchronous, so a
-      // second signal (or a kill) after this line finds the store complete.
-      let persisted = 0;
-      if (persist) persisted = sessions.persistAll();
-      else sessions.discardPersisted();
+      // Handed to the store before any socket closes, so the rows hold the live state (the
+      // embedded store writes them at once: a second signal, or a kill, after this line finds the
+      // store complete); awaited before the store closes.
+      const persisted = persist ? sessions.persistAll() : sessions.discardPersisted().then(() => 0);
       const closes: Array<Promise<void>> = [];
       for (const entry of [...sockets.values()]) {
         const code = entry.kind === 'glasses' && !persist ? CloseCode.GOING_AWAY : CloseCode.SERVICE_RESTART;
@@ -429,7 +435,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         if (!registered.has(ws)) closes.push(closeSocket(ws, CloseCode.GOING_AWAY, CloseReason.SERVER_RESTART));
       }
       // Saved for the next process; stopping the actors below must not delete them.
-      screenWriter.close();
+      const screensSaved = screenWriter.close();
       // Stopped in the same tick as the closes began: no actor reacts to its socket closing.
       recovery.stop();
       circuits.clear();
@@ -444,9 +450,11 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      store.close();
+      const kept = await persisted;
+      await screensSaved;
+      await store.close();
       metrics.close();
-      logger.info({ persisted }, 'cloud closed');
+      logger.info({ persisted: kept }, 'cloud closed');
       logger.flush?.();
     })());
 

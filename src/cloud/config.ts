@@ -68,7 +68,7 @@ export const CLOUD_SETTINGS = defineSettings({
     env: 'TETHER_DB',
     default: './data/tether.db',
     schema: nonEmptyStringSchema(),
-    description: 'SQLite database file (its directory is created), or :memory:.',
+    description: 'SQLite database file (its directory is created), :memory:, or a postgres:// URL (the store of many nodes).',
   },
   jwtSecret: {
     default: undefined,

@@ -16,16 +16,13 @@ import type { AppSettings } from './appSettings.js';
 import type { AppRequests } from './appRequests.js';
 import type { AudioRelay } from './audioRelay.js';
 import { tokenFromUpgrade, verifyCoreToken } from './glassesAuth.js';
-import { startHandshake, type SocketLimits } from './link/handshake.js';
+import { MAX_EARLY_FRAMES, startHandshake, type SocketLimits } from './link/handshake.js';
 import { registerSocket } from './link/socketAdapter.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
 import type { CloudMetrics } from './metrics.js';
 import type { Router } from './router.js';
 import type { SessionRegistry } from './sessionRegistry.js';
-
-/** Frames kept while a glasses token is being verified (verification takes a few ms). */
-const MAX_EARLY_FRAMES = 32;
 
 /** What the gateway needs from the cloud. */
 export interface GlassesGatewayDeps {
@@ -82,6 +79,10 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     const verdict = await verifyCoreToken(headerToken ?? init.coreToken, deps.jwtSecret, { maxLifetimeMs: deps.maxTokenLifetimeMs });
     if (ws.readyState !== ws.OPEN) return;
     if (!verdict.ok) return handshake.refuse(verdict.code, verdict.message);
+    // Filtered before the session sees them: no actor for a package the cloud does not know.
+    const declared = init.runningApps ? await deps.appControl.admitRunningApps(init.runningApps) : undefined;
+    const storedApps = await deps.sessions.storedRunningApps(verdict.userId);
+    if (ws.readyState !== ws.OPEN) return;
     const socket: SocketEntry = {
       gen,
       kind: 'glasses',
@@ -96,10 +97,8 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     entry = socket;
     registerSocket(deps.sockets, socket);
     handshake.authenticated(socket.userId, { userId: socket.userId, gen: socket.gen });
-    // Filtered before the session sees them: no actor for a package the cloud does not know.
-    const declared = init.runningApps ? deps.appControl.admitRunningApps(init.runningApps) : undefined;
     log.info({ userId: socket.userId, gen: socket.gen, runningApps: declared?.apps }, 'glasses connected');
-    deps.sessions.glassesConnected(socket.userId, socket.gen, declared?.apps);
+    deps.sessions.glassesConnected(socket.userId, socket.gen, { storedApps, ...(declared ? { runningApps: declared.apps } : {}) });
     // After the ack the line above wrote, so a client reads it as a report, not a refusal.
     if (declared) deps.appControl.report(ws, declared.refusals, { side: 'glasses', userId: socket.userId, gen: socket.gen });
     try {

@@ -57,12 +57,12 @@ export type NewAppRequest = z.input<typeof newAppSchema>;
  * @throws TetherError `INVALID_FIELDS` when the settings or permissions do not validate,
  *   `ALREADY_EXISTS` for a package name taken.
  */
-export function registerApp(store: Store, app: NewAppRequest): { packageName: string; apiKey: string } {
+export async function registerApp(store: Store, app: NewAppRequest): Promise<{ packageName: string; apiKey: string }> {
   const definition = appDefinitionSchema.safeParse({ settings: app.settings, permissions: app.permissions });
   if (!definition.success) throw new TetherError('INVALID_FIELDS', describeIssues(definition.error.issues));
   const apiKey = generateApiKey();
-  store.createApp({ packageName: app.packageName, name: app.name, webhookUrl: app.webhookUrl, apiKeyHash: hashApiKey(apiKey) });
-  if (definition.data.settings || definition.data.permissions) saveAppDefinition(store, app.packageName, definition.data);
+  await store.createApp({ packageName: app.packageName, name: app.name, webhookUrl: app.webhookUrl, apiKeyHash: hashApiKey(apiKey) });
+  if (definition.data.settings || definition.data.permissions) await saveAppDefinition(store, app.packageName, definition.data);
   return { packageName: app.packageName, apiKey };
 }
 
@@ -103,7 +103,7 @@ export function createHttpApi(deps: HttpApiDeps): Express {
       return refuse(deps.logger, req, res, 'OUTBOUND_FORBIDDEN', outboundRefusalMessage('webhookUrl', policy));
     }
     try {
-      const created = registerApp(deps.store, parsed.data);
+      const created = await registerApp(deps.store, parsed.data);
       deps.logger.info({ packageName: created.packageName }, 'app registered');
       res.status(201).json(created);
     } catch (error) {
@@ -112,14 +112,14 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     }
   });
 
-  app.put('/api/apps/:packageName/definition', (req, res) => {
+  app.put('/api/apps/:packageName/definition', async (req, res) => {
     if (!bearerMatches(req.headers.authorization, deps.adminToken)) {
       return refuse(deps.logger, req, res, 'UNAUTHORIZED', 'A valid admin bearer token is required');
     }
     const parsed = appDefinitionSchema.safeParse(req.body);
     if (!parsed.success) return refuse(deps.logger, req, res, 'INVALID_FIELDS', describeIssues(parsed.error.issues));
     const packageName = String(req.params['packageName']);
-    if (!saveAppDefinition(deps.store, packageName, parsed.data)) {
+    if (!(await saveAppDefinition(deps.store, packageName, parsed.data))) {
       return refuse(deps.logger, req, res, 'NOT_FOUND', 'No app is registered with this package name');
     }
     deps.logger.info({ packageName, settings: parsed.data.settings?.length, permissions: parsed.data.permissions?.length }, 'app definition set');

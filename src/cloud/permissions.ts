@@ -18,10 +18,10 @@ const PERMISSIONS_PATH = '/api/public/permissions/:packageName';
 /** The router of {@link PERMISSIONS_PATH}. */
 export function createPermissionsRouter(deps: { store: Pick<Store, 'getApp' | 'getAppDefinition'>; logger: Logger }): Router {
   const router = Router();
-  router.get(PERMISSIONS_PATH, (req, res) => {
+  router.get(PERMISSIONS_PATH, async (req, res) => {
     const packageName = String(req.params['packageName']);
-    if (!deps.store.getApp(packageName)) return refuse(deps.logger, req, res, 'NOT_FOUND', 'No app is registered with this package name');
-    const { permissions } = readAppDefinition(deps.store, packageName);
+    if (!(await deps.store.getApp(packageName))) return refuse(deps.logger, req, res, 'NOT_FOUND', 'No app is registered with this package name');
+    const { permissions } = await readAppDefinition(deps.store, packageName);
     res.json({
       packageName,
       // `_id` is a MongoDB id in MentraOS; the SDK only requires a string, stable per permission here.

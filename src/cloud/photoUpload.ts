@@ -54,7 +54,7 @@ export class PhotoForwarder {
   async forward(request: Pick<PendingGlassesRequest, 'packageName' | 'sessionId' | 'appRequestId'>, outcome: PhotoOutcome): Promise<number> {
     const { packageName, sessionId, appRequestId } = request;
     const log = this.options.logger.child({ packageName, sessionId, requestId: appRequestId });
-    const app = this.options.store.getApp(packageName);
+    const app = await this.options.store.getApp(packageName);
     const target = app ? photoUploadUrlOf(app.webhookUrl) : undefined;
     if (!target) {
       log.warn({ code: 'NOT_FOUND' }, 'photo not forwarded: the app has no server url');

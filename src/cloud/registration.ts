@@ -108,7 +108,7 @@ export class RegistrationService {
     }
     const request = parsed.data;
     const { store, recovery } = this.deps;
-    const app = store.getApp(request.packageName);
+    const app = await store.getApp(request.packageName);
     if (!app) return refusal('UNKNOWN_PACKAGE', 'No app is registered with this package name');
     if (!verifyApiKey(request.apiKey, app.apiKeyHash)) return refusal('INVALID_API_KEY', 'The API key does not match this package');
     // Counted after authentication: refusing strangers costs nothing, and a flood of wrong keys
@@ -129,7 +129,7 @@ export class RegistrationService {
     }
     let recorded: { registrationId: string; restarted: boolean };
     try {
-      recorded = store.recordRegistration({
+      recorded = await store.recordRegistration({
         packageName: request.packageName,
         serverUrl,
         version: request.version,
@@ -147,9 +147,9 @@ export class RegistrationService {
     const { registrationId } = recorded;
     const restarted = recorded.restarted || request.bootId === undefined;
     const webhookUrl = `${serverUrl}${WEBHOOK_PATH}`;
-    const newest = store.listRegistrations(request.packageName)[0];
+    const newest = (await store.listRegistrations(request.packageName))[0];
     if (newest?.registrationId === registrationId && app.webhookUrl !== webhookUrl) {
-      store.setWebhookUrl(request.packageName, webhookUrl);
+      await store.setWebhookUrl(request.packageName, webhookUrl);
       this.deps.logger.info({ packageName: request.packageName, webhookUrl, previous: app.webhookUrl }, 'app webhook moved');
     }
 

@@ -36,6 +36,8 @@ export class ScreenWriter implements ScreenSink {
   private immediate: NodeJS.Immediate | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastWriteAt = Number.NEGATIVE_INFINITY;
+  /** The batches written so far, in order (the store keeps the order of its calls). */
+  private writes: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(options: ScreenWriterOptions) {
@@ -53,13 +55,16 @@ export class ScreenWriter implements ScreenSink {
     this.change(sessionId, view, { sessionId, view });
   }
 
-  /** Writes what is pending now, in one transaction. A failure is logged; the data plane never sees it. */
-  flush(): void {
+  /**
+   * Writes what is pending now, in one transaction, and resolves when it and every earlier batch
+   * are written. A failure is logged; the data plane never sees it.
+   */
+  flush(): Promise<void> {
     clearImmediate(this.immediate);
     clearTimeout(this.timer);
     this.immediate = undefined;
     this.timer = undefined;
-    if (this.pending.size === 0) return;
+    if (this.pending.size === 0) return this.writes;
     this.lastWriteAt = this.now();
     const puts: ScreenRecord[] = [];
     const removals: ScreenKey[] = [];
@@ -71,17 +76,21 @@ export class ScreenWriter implements ScreenSink {
       } else removals.push(change);
     }
     this.pending.clear();
-    try {
-      this.store.saveScreens(puts, removals);
-    } catch (error) {
+    const written = this.store.saveScreens(puts, removals).catch((error: unknown) => {
       this.logger.error({ err: error instanceof Error ? error.message : String(error), screens: puts.length }, 'could not save screens');
-    }
+    });
+    this.writes = this.writes.then(() => written);
+    return this.writes;
   }
 
-  /** Flushes and stops writing (shutdown): later changes — every actor stopping — stay in memory. Idempotent. */
-  close(): void {
-    this.flush();
+  /**
+   * Flushes and stops writing (shutdown): later changes — every actor stopping — stay in memory.
+   * Resolves when everything is written. Idempotent.
+   */
+  close(): Promise<void> {
+    const written = this.flush();
     this.closed = true;
+    return written;
   }
 
   private change(sessionId: string, view: string, change: Screen | ScreenKey): void {
@@ -91,9 +100,9 @@ export class ScreenWriter implements ScreenSink {
     this.pending.set(key, change);
     if (this.immediate || this.timer) return;
     const wait = this.lastWriteAt + this.minIntervalMs - this.now();
-    if (wait <= 0) this.immediate = setImmediate(() => this.flush());
+    if (wait <= 0) this.immediate = setImmediate(() => void this.flush());
     // Unreferenced: pending screens never keep a process alive (shutdown flushes them).
-    else this.timer = setTimeout(() => this.flush(), wait).unref();
+    else this.timer = setTimeout(() => void this.flush(), wait).unref();
   }
 }
 

@@ -116,6 +116,8 @@ export class SessionPersistence {
   /** The app session ids last written for each user, to forget positions that are gone. */
   private readonly sessionIdsOf = new Map<string, readonly string[]>();
   private flushTimer: NodeJS.Immediate | undefined;
+  /** The batches written so far, in order: the shutdown waits for the last. */
+  private writes: Promise<void> = Promise.resolve();
   private finished = false;
   /** Whether the last write failed (logged once per failing streak). */
   private failing = false;
@@ -144,10 +146,10 @@ export class SessionPersistence {
    * logged and deleted. With write-through the rows stay (they are rewritten as the restored
    * sessions change); without it they are deleted once loaded, so they are never restored twice.
    */
-  load(): StoredSession[] {
+  async load(): Promise<StoredSession[]> {
     const sessions: StoredSession[] = [];
     const unreadable: string[] = [];
-    for (const record of this.store.loadSessionSnapshots()) {
+    for (const record of await this.store.loadSessionSnapshots()) {
       try {
         const persisted = JSON.parse(record.json) as Partial<PersistedSession>;
         if (persisted.version !== 1 || typeof persisted.delivery !== 'object' || persisted.delivery === null) {
@@ -159,8 +161,8 @@ export class SessionPersistence {
         unreadable.push(record.userId);
       }
     }
-    if (!this.writeThrough) this.store.clearSessionSnapshots();
-    else if (unreadable.length > 0) this.store.writeSessionSnapshots({ save: [], remove: unreadable });
+    if (!this.writeThrough) await this.store.clearSessionSnapshots();
+    else if (unreadable.length > 0) await this.store.writeSessionSnapshots({ save: [], remove: unreadable });
     return sessions;
   }
 
@@ -171,8 +173,8 @@ export class SessionPersistence {
   }
 
   /** Deletes every stored session (a cloud told not to restore them starts afresh). */
-  clearStore(): void {
-    this.store.clearSessionSnapshots();
+  async clearStore(): Promise<void> {
+    await this.store.clearSessionSnapshots();
   }
 
   /**
@@ -207,14 +209,17 @@ export class SessionPersistence {
   }
 
   /**
-   * Writes the dirty sessions now, in one transaction (the end of a tick; the shutdown). With
-   * `exact`, delivery positions are written as they are rather than reserved ahead. A failed write
-   * is logged and its sessions stay dirty: they go with the next batch.
+   * Writes the dirty sessions now, in one transaction (the end of a tick; the shutdown), and
+   * resolves when this batch and every earlier one are written. With `exact`, delivery positions
+   * are written as they are rather than reserved ahead. The batch is encoded now and the store
+   * applies batches in the order they were handed to it, so a slow store never writes an older
+   * state over a newer one. A failed write is logged and its sessions are dirty again: they go,
+   * as they are then, with the next batch.
    */
-  flush(exact = false): void {
+  flush(exact = false): Promise<void> {
     clearImmediate(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.dirty.size === 0) return;
+    if (this.dirty.size === 0) return this.writes;
     const save: Array<{ userId: string; json: string }> = [];
     const remove: string[] = [];
     for (const userId of this.dirty) {
@@ -231,44 +236,54 @@ export class SessionPersistence {
         this.log.error({ userId, err: messageOf(error) }, 'could not serialise a user session; not persisted');
       }
     }
-    try {
-      this.store.writeSessionSnapshots({ save, remove });
-    } catch (error) {
-      if (!this.failing) this.log.error({ err: messageOf(error), code: codeOf(error), sessions: this.dirty.size }, 'could not write sessions to the store; retrying with the next change');
-      this.failing = true;
-      return;
-    }
-    if (this.failing) this.log.info({ sessions: this.dirty.size }, 'sessions written to the store again');
-    this.failing = false;
+    const users = [...this.dirty];
     this.dirty.clear();
-    this.counters.batches += 1;
-    this.counters.saved += save.length;
-    this.counters.removed += remove.length;
+    const written = this.store.writeSessionSnapshots({ save, remove }).then(
+      () => {
+        if (this.failing) this.log.info({ sessions: users.length }, 'sessions written to the store again');
+        this.failing = false;
+        this.counters.batches += 1;
+        this.counters.saved += save.length;
+        this.counters.removed += remove.length;
+      },
+      (error: unknown) => {
+        if (!this.failing) this.log.error({ err: messageOf(error), code: codeOf(error), sessions: users.length }, 'could not write sessions to the store; retrying with the next change');
+        this.failing = true;
+        if (this.finished) return;
+        for (const userId of users) this.dirty.add(userId);
+      },
+    );
+    this.writes = this.writes.then(() => written);
+    return this.writes;
   }
 
   /**
    * Shutdown (SIGTERM): writes what is pending, and the sessions whose rows hold reserved delivery
    * positions again with the exact ones (without write-through: every session), then
-   * stops watching, so the sessions stopped next keep their rows. Returns how many live sessions
-   * the store now holds for the next process. Idempotent.
+   * stops watching, so the sessions stopped next keep their rows. Resolves, once everything is
+   * written, with how many live sessions the store then holds for the next process. The batch is
+   * encoded and handed to the store before this returns: the sessions may be stopped right after.
+   * Idempotent.
    */
-  finish(): number {
+  async finish(): Promise<number> {
     if (this.finished) return 0;
     for (const [userId, actor] of this.live) {
       if (actor.getSnapshot().status !== 'active') continue;
       if (!this.writeThrough || this.hasPositions(userId)) this.dirty.add(userId);
     }
-    this.flush(true);
+    const written = this.flush(true);
     const kept = [...this.live.values()].filter((actor) => actor.getSnapshot().status === 'active').length;
     this.detach();
+    await written;
     return kept;
   }
 
   /** Shutdown without persistence: deletes every stored session and stops watching. */
-  discardAll(): void {
+  async discardAll(): Promise<void> {
     if (this.finished) return;
     this.detach();
-    this.store.clearSessionSnapshots();
+    await this.writes;
+    await this.store.clearSessionSnapshots();
   }
 
   /**
@@ -288,7 +303,7 @@ export class SessionPersistence {
   private markDirty(userId: string): void {
     if (this.finished) return;
     this.dirty.add(userId);
-    if (this.writeThrough && !this.flushTimer) this.flushTimer = setImmediate(() => this.flush());
+    if (this.writeThrough && !this.flushTimer) this.flushTimer = setImmediate(() => void this.flush());
   }
 
   /** The session of `userId` ended by itself: its row goes with the next batch. */

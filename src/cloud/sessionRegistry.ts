@@ -129,13 +129,22 @@ export class SessionRegistry {
    * A glasses socket of `userId` authenticated with generation `gen`: hand it to the user's
    * session, creating one (with the stored desired apps) if the user has none.
    */
-  glassesConnected(userId: string, gen: number, runningApps?: readonly string[]): UserSessionActor {
+  glassesConnected(userId: string, gen: number, apps: { runningApps?: readonly string[]; storedApps: readonly string[] }): UserSessionActor {
+    const { runningApps, storedApps } = apps;
     const existing = this.live(userId);
     if (existing && existing.getSnapshot().status === 'active') {
       existing.send(runningApps ? { type: 'glasses.connected', gen, runningApps } : { type: 'glasses.connected', gen });
       return existing;
     }
-    return this.create(userId, runningApps ? { gen, runningApps } : { gen });
+    return this.create(userId, { gen, storedApps, ...(runningApps ? { runningApps } : {}) });
+  }
+
+  /**
+   * The apps `userId` last wanted running, as stored: what a session created for them starts
+   * with. Read before {@link glassesConnected}, which must not wait for the store.
+   */
+  storedRunningApps(userId: string): Promise<string[]> {
+    return this.options.store.getRunningApps(userId);
   }
 
   /** The app session actor for `sessionId` of `userId`, if it is live. */
@@ -194,10 +203,11 @@ export class SessionRegistry {
   /**
    * Shutdown: flushes what the store does not hold yet (the current tick's changes, exact delivery
    * positions) and stops writing, so the sessions keep their rows for the next process. The
-   * sockets are not touched: call this before closing them. Returns how many sessions the store
+   * sockets are not touched: call this before closing them. The rows are handed to the store
+   * before this returns; it resolves, once they are written, with how many sessions the store
    * holds.
    */
-  persistAll(): number {
+  persistAll(): Promise<number> {
     // Without write-through, rows are deleted once loaded: what is not restored yet would be lost.
     if (this.options.writeThrough === false) this.restoreRemaining();
     else this.stopRestoring();
@@ -205,9 +215,9 @@ export class SessionRegistry {
   }
 
   /** Shutdown without persistence: every stored session is deleted and nothing more is written. */
-  discardPersisted(): void {
+  discardPersisted(): Promise<void> {
     this.stopRestoring();
-    this.persistence.discardAll();
+    return this.persistence.discardAll();
   }
 
   /** Writes and deletions so far (see `sessionPersistence.ts`). */
@@ -224,12 +234,12 @@ export class SessionRegistry {
    * Returns how many sessions come back: each on first use, the rest {@link RESTORES_PER_TURN}
    * per turn of the event loop from now on.
    */
-  restoreAll({ fresh = false }: { fresh?: boolean } = {}): number {
+  async restoreAll({ fresh = false }: { fresh?: boolean } = {}): Promise<number> {
     if (fresh) {
-      this.persistence.clearStore();
+      await this.persistence.clearStore();
       return 0;
     }
-    for (const stored of this.persistence.load()) {
+    for (const stored of await this.persistence.load()) {
       // Before any socket is accepted or any app asks to resume: generations and numbering
       // continue past what the previous process used, whether the session is back yet or not.
       for (const [sessionId, state] of Object.entries(stored.delivery)) {
@@ -299,9 +309,9 @@ export class SessionRegistry {
 
   private create(
     userId: string,
-    from: { gen: number; runningApps?: readonly string[] } | { snapshot: unknown },
+    from: { gen: number; runningApps?: readonly string[]; storedApps: readonly string[] } | { snapshot: unknown },
   ): UserSessionActor {
-    const { config, store, logger, inspect } = this.options;
+    const { config, logger, inspect } = this.options;
     const log = logger.child({ actor: 'userSession', userId });
     const common = { systemId: userSessionSystemId(userId), ...(inspect ? { inspect } : {}) };
     const actor =
@@ -314,7 +324,7 @@ export class SessionRegistry {
               userId,
               gen: from.gen,
               ...(from.runningApps ? { runningApps: from.runningApps } : {}),
-              persistedApps: store.getRunningApps(userId),
+              persistedApps: from.storedApps,
               config,
               now: this.now,
               random: this.random,
@@ -337,7 +347,7 @@ export class SessionRegistry {
   private onEmitted(actor: UserSessionActor, event: UserSessionEmitted, log: Logger): void {
     switch (event.type) {
       case 'apps.changed': {
-        this.options.store.setRunningApps(event.userId, event.desiredApps);
+        this.storeRunningApps(event.userId, event.desiredApps, log);
         if (event.error) {
           // A failure goes out at once, each one (the glasses show why an app stopped); it
           // carries the latest list, so a plain update pending for this user has nothing to add.
@@ -354,10 +364,20 @@ export class SessionRegistry {
         log.info({ disconnectedMs: event.disconnectedMs, long: event.long, gen: event.gen }, 'glasses reconnected');
         break;
       case 'session.disposed':
-        this.options.store.setRunningApps(event.userId, event.desiredApps);
+        this.storeRunningApps(event.userId, event.desiredApps, log);
         log.info({ desiredApps: event.desiredApps }, 'user session disposed');
         break;
     }
+  }
+
+  /**
+   * Writes the user's desired apps without waiting: the store keeps the order of its calls, so
+   * the last change wins, and a failed write is logged (the session goes on either way).
+   */
+  private storeRunningApps(userId: string, desiredApps: readonly string[], log: Logger): void {
+    this.options.store.setRunningApps(userId, desiredApps).catch((error: unknown) => {
+      log.error({ err: error instanceof Error ? error.message : String(error) }, 'desired apps not stored');
+    });
   }
 
   /**

@@ -57,14 +57,14 @@ const keySchema = z.string().min(1).max(MAX_KEY_LENGTH);
 const putBodySchema = z.object({ data: z.record(keySchema, z.string()) });
 
 /** The app a request's `Bearer <packageName>:<apiKey>` names, or the refusal to answer. */
-function authenticate(
+async function authenticate(
   store: Store,
   header: string | undefined,
-): { ok: true; packageName: string } | { ok: false; code: 'UNAUTHORIZED' | 'UNKNOWN_PACKAGE' | 'INVALID_API_KEY'; message: string } {
+): Promise<{ ok: true; packageName: string } | { ok: false; code: 'UNAUTHORIZED' | 'UNKNOWN_PACKAGE' | 'INVALID_API_KEY'; message: string }> {
   const match = /^Bearer ([^:\s]+):(\S+)$/.exec(header ?? '');
   if (!match) return { ok: false, code: 'UNAUTHORIZED', message: 'Authorization: Bearer <packageName>:<apiKey> is required' };
   const [, packageName = '', apiKey = ''] = match;
-  const app = packageNameSchema.safeParse(packageName).success ? store.getApp(packageName) : undefined;
+  const app = packageNameSchema.safeParse(packageName).success ? await store.getApp(packageName) : undefined;
   if (!app) return { ok: false, code: 'UNKNOWN_PACKAGE', message: 'No app is registered with this package name' };
   if (!verifyApiKey(apiKey, app.apiKeyHash)) return { ok: false, code: 'INVALID_API_KEY', message: 'The API key does not match this package' };
   return { ok: true, packageName };
@@ -84,12 +84,12 @@ export function createSimpleStorageRouter(deps: SimpleStorageDeps): Router {
 
   /** Authenticates, authorizes and rate-limits; resolves with the namespace or undefined once refused. */
   const admit = async (req: Request, res: Response): Promise<{ packageName: string; userId: string } | undefined> => {
-    const auth = authenticate(store, req.headers.authorization);
+    const auth = await authenticate(store, req.headers.authorization);
     if (!auth.ok) return void refuse(logger, req, res, auth.code, auth.message);
     const userId = String(req.params['userId']);
     const { packageName } = auth;
-    if (sessions.appSession(userId, appSessionId(userId, packageName))) store.recordAppUser(packageName, userId);
-    else if (!store.isAppUser(packageName, userId)) {
+    if (sessions.appSession(userId, appSessionId(userId, packageName))) await store.recordAppUser(packageName, userId);
+    else if (!(await store.isAppUser(packageName, userId))) {
       return void refuse(logger, req, res, 'FORBIDDEN', 'This app has never run for this user');
     }
     // Counted after authentication, as registrations are: strangers cannot use up an app's budget.
@@ -103,7 +103,7 @@ export function createSimpleStorageRouter(deps: SimpleStorageDeps): Router {
 
   router.get('/:userId', async (req, res) => {
     const space = await admit(req, res);
-    if (space) res.json({ success: true, data: store.getSimpleStorage(space.packageName, space.userId) });
+    if (space) res.json({ success: true, data: await store.getSimpleStorage(space.packageName, space.userId) });
   });
 
   router.put('/:userId', async (req, res) => {
@@ -116,7 +116,7 @@ export function createSimpleStorageRouter(deps: SimpleStorageDeps): Router {
     if (large !== undefined) {
       return refuse(logger, req, res, 'MESSAGE_TOO_LARGE', `The value of ${large} exceeds ${limits.simpleStorageMaxValueBytes} bytes`);
     }
-    const put = store.putSimpleStorage(space.packageName, space.userId, items, limits.simpleStorageMaxBytes);
+    const put = await store.putSimpleStorage(space.packageName, space.userId, items, limits.simpleStorageMaxBytes);
     if (!put.written) {
       return refuse(logger, req, res, 'STORAGE_QUOTA_EXCEEDED', `This user's storage of this app would exceed ${limits.simpleStorageMaxBytes} bytes`);
     }
@@ -126,14 +126,14 @@ export function createSimpleStorageRouter(deps: SimpleStorageDeps): Router {
   router.delete('/:userId/:key', async (req, res) => {
     const space = await admit(req, res);
     if (!space) return;
-    store.deleteSimpleStorageKey(space.packageName, space.userId, String(req.params['key']));
+    await store.deleteSimpleStorageKey(space.packageName, space.userId, String(req.params['key']));
     res.json({ success: true });
   });
 
   router.delete('/:userId', async (req, res) => {
     const space = await admit(req, res);
     if (!space) return;
-    store.clearSimpleStorage(space.packageName, space.userId);
+    await store.clearSimpleStorage(space.packageName, space.userId);
     res.json({ success: true });
   });
 

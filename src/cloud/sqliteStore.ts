@@ -17,8 +17,10 @@ import type {
   RegistrationResult,
   ScreenKey,
   ScreenRecord,
+  SessionClaim,
   SessionSnapshotChanges,
   SessionSnapshotRecord,
+  SessionSnapshotWrite,
   SimpleStoragePut,
   Store,
 } from './store.js';
@@ -93,6 +95,13 @@ const ADDITIVE_SCHEMA = `
     shown_at   INTEGER NOT NULL,
     expires_at INTEGER,
     PRIMARY KEY (session_id, view)
+  );
+
+  -- The newest ownership epoch each user's session was written or claimed under (many nodes;
+  -- Store.claimSession). Kept when the snapshot goes: a late write of an older epoch stays refused.
+  CREATE TABLE IF NOT EXISTS session_epochs (
+    user_id TEXT PRIMARY KEY,
+    epoch   INTEGER NOT NULL
   );
 `;
 
@@ -228,11 +237,15 @@ class SqliteStore implements Store {
   private readonly removeScreen;
   private readonly selectScreens;
   private readonly removeSnapshots;
+  private readonly advanceEpoch;
+  private readonly selectEpoch;
+  private readonly selectSnapshot;
 
   private readonly replaceRunningApps: (userId: string, packageNames: readonly string[]) => void;
   private readonly registerBoot: (input: RegistrationInput) => RegistrationResult;
   private readonly writeScreens: (puts: readonly ScreenRecord[], removals: readonly ScreenKey[]) => void;
-  private readonly applySnapshotChanges: (changes: SessionSnapshotChanges) => void;
+  private readonly applySnapshotChanges: (changes: SessionSnapshotChanges) => SessionSnapshotWrite;
+  private readonly claim: (userId: string, epoch: number) => SessionClaim;
 
   constructor(db: Database.Database) {
     this.db = db;
@@ -287,10 +300,32 @@ class SqliteStore implements Store {
     this.removeSnapshot = db.prepare<[string]>('DELETE FROM session_snapshots WHERE user_id = ?');
     this.removeSnapshots = db.prepare<[]>('DELETE FROM session_snapshots');
 
-    this.applySnapshotChanges = db.transaction((changes: SessionSnapshotChanges) => {
+    // Records `epoch` unless a newer one is recorded: a row changed means the writer may go on.
+    this.advanceEpoch = db.prepare<[string, number]>(
+      `INSERT INTO session_epochs (user_id, epoch) VALUES (?, ?)
+       ON CONFLICT (user_id) DO UPDATE SET epoch = excluded.epoch WHERE session_epochs.epoch <= excluded.epoch`,
+    );
+    this.selectEpoch = db.prepare<[string], number>('SELECT epoch FROM session_epochs WHERE user_id = ?').pluck();
+    this.selectSnapshot = db.prepare<[string], SnapshotRow>('SELECT * FROM session_snapshots WHERE user_id = ?');
+
+    this.applySnapshotChanges = db.transaction((changes: SessionSnapshotChanges): SessionSnapshotWrite => {
       const savedAt = changes.savedAt ?? Date.now();
-      for (const { userId, json } of changes.save) this.upsertSnapshot.run(userId, json, savedAt);
-      for (const userId of changes.remove) this.removeSnapshot.run(userId);
+      const refused: string[] = [];
+      const admitted = (userId: string) => {
+        const epoch = changes.epochs?.get(userId);
+        if (epoch === undefined || this.advanceEpoch.run(userId, epoch).changes > 0) return true;
+        refused.push(userId);
+        return false;
+      };
+      for (const { userId, json } of changes.save) if (admitted(userId)) this.upsertSnapshot.run(userId, json, savedAt);
+      for (const userId of changes.remove) if (admitted(userId)) this.removeSnapshot.run(userId);
+      return { refused };
+    });
+
+    this.claim = db.transaction((userId: string, epoch: number): SessionClaim => {
+      if (this.advanceEpoch.run(userId, epoch).changes === 0) return { accepted: false, epoch: this.selectEpoch.get(userId)! };
+      const row = this.selectSnapshot.get(userId);
+      return { accepted: true, snapshot: row ? { userId: row.user_id, json: row.snapshot, savedAt: row.saved_at } : undefined };
     });
 
     this.upsertScreen = db.prepare<[ScreenRow]>(
@@ -348,7 +383,7 @@ class SqliteStore implements Store {
     });
   }
 
-  createApp(app: NewApp): AppRecord {
+  async createApp(app: NewApp): Promise<AppRecord> {
     this.ensureOpen();
     const row: AppRow = {
       package_name: app.packageName,
@@ -365,48 +400,48 @@ class SqliteStore implements Store {
     return toApp(row);
   }
 
-  getApp(packageName: string): AppRecord | undefined {
+  async getApp(packageName: string): Promise<AppRecord | undefined> {
     this.ensureOpen();
     const row = this.selectApp.get(packageName);
     return row ? toApp(row) : undefined;
   }
 
-  listApps(): AppRecord[] {
+  async listApps(): Promise<AppRecord[]> {
     this.ensureOpen();
     return this.selectApps.all().map(toApp);
   }
 
-  deleteApp(packageName: string): boolean {
+  async deleteApp(packageName: string): Promise<boolean> {
     this.ensureOpen();
     return this.removeApp.run(packageName).changes > 0;
   }
 
-  setApiKeyHash(packageName: string, apiKeyHash: string): boolean {
+  async setApiKeyHash(packageName: string, apiKeyHash: string): Promise<boolean> {
     this.ensureOpen();
     return this.updateApiKeyHash.run(apiKeyHash, packageName).changes > 0;
   }
 
-  setWebhookUrl(packageName: string, webhookUrl: string): boolean {
+  async setWebhookUrl(packageName: string, webhookUrl: string): Promise<boolean> {
     this.ensureOpen();
     return this.updateWebhookUrl.run(webhookUrl, packageName).changes > 0;
   }
 
-  getRunningApps(userId: string): string[] {
+  async getRunningApps(userId: string): Promise<string[]> {
     this.ensureOpen();
     return this.selectRunning.all(userId);
   }
 
-  setRunningApps(userId: string, packageNames: readonly string[]): void {
+  async setRunningApps(userId: string, packageNames: readonly string[]): Promise<void> {
     this.ensureOpen();
     this.replaceRunningApps(userId, packageNames);
   }
 
-  recordRegistration(input: RegistrationInput): RegistrationResult {
+  async recordRegistration(input: RegistrationInput): Promise<RegistrationResult> {
     this.ensureOpen();
     return this.registerBoot(input);
   }
 
-  listRegistrations(packageName: string): RegistrationRecord[] {
+  async listRegistrations(packageName: string): Promise<RegistrationRecord[]> {
     this.ensureOpen();
     return this.selectRegistrations.all(packageName).map((row) => ({
       registrationId: row.registration_id,
@@ -419,27 +454,27 @@ class SqliteStore implements Store {
     }));
   }
 
-  saveSessionSnapshot(userId: string, json: string, savedAt: number = Date.now()): void {
+  async saveSessionSnapshot(userId: string, json: string, savedAt: number = Date.now()): Promise<void> {
     this.ensureOpen();
     this.upsertSnapshot.run(userId, json, savedAt);
   }
 
-  loadSessionSnapshots(): SessionSnapshotRecord[] {
+  async loadSessionSnapshots(): Promise<SessionSnapshotRecord[]> {
     this.ensureOpen();
     return this.selectSnapshots.all().map((row) => ({ userId: row.user_id, json: row.snapshot, savedAt: row.saved_at }));
   }
 
-  deleteSessionSnapshot(userId: string): boolean {
+  async deleteSessionSnapshot(userId: string): Promise<boolean> {
     this.ensureOpen();
     return this.removeSnapshot.run(userId).changes > 0;
   }
 
-  saveScreens(puts: readonly ScreenRecord[], removals: readonly ScreenKey[]): void {
+  async saveScreens(puts: readonly ScreenRecord[], removals: readonly ScreenKey[]): Promise<void> {
     this.ensureOpen();
     if (puts.length > 0 || removals.length > 0) this.writeScreens(puts, removals);
   }
 
-  loadScreens(): ScreenRecord[] {
+  async loadScreens(): Promise<ScreenRecord[]> {
     this.ensureOpen();
     return this.selectScreens.all().map((row) => ({
       sessionId: row.session_id,
@@ -452,67 +487,72 @@ class SqliteStore implements Store {
     }));
   }
 
-  writeSessionSnapshots(changes: SessionSnapshotChanges): void {
+  async writeSessionSnapshots(changes: SessionSnapshotChanges): Promise<SessionSnapshotWrite> {
     this.ensureOpen();
-    this.applySnapshotChanges(changes);
+    return this.applySnapshotChanges(changes);
   }
 
-  clearSessionSnapshots(): number {
+  async claimSession(userId: string, epoch: number): Promise<SessionClaim> {
+    this.ensureOpen();
+    return this.claim(userId, epoch);
+  }
+
+  async clearSessionSnapshots(): Promise<number> {
     this.ensureOpen();
     return this.removeSnapshots.run().changes;
   }
 
-  setAppDefinition(packageName: string, definition: { settingsJson: string; permissionsJson: string; updatedAt?: number }): boolean {
+  async setAppDefinition(packageName: string, definition: { settingsJson: string; permissionsJson: string; updatedAt?: number }): Promise<boolean> {
     this.ensureOpen();
     return this.appData.setAppDefinition(packageName, definition);
   }
 
-  getAppDefinition(packageName: string): AppDefinitionRecord | undefined {
+  async getAppDefinition(packageName: string): Promise<AppDefinitionRecord | undefined> {
     this.ensureOpen();
     return this.appData.getAppDefinition(packageName);
   }
 
-  recordAppUser(packageName: string, userId: string, at?: number): boolean {
+  async recordAppUser(packageName: string, userId: string, at?: number): Promise<boolean> {
     this.ensureOpen();
     return this.appData.recordAppUser(packageName, userId, at);
   }
 
-  isAppUser(packageName: string, userId: string): boolean {
+  async isAppUser(packageName: string, userId: string): Promise<boolean> {
     this.ensureOpen();
     return this.appData.isAppUser(packageName, userId);
   }
 
-  getUserSettingValues(userId: string, packageName: string): Record<string, string> {
+  async getUserSettingValues(userId: string, packageName: string): Promise<Record<string, string>> {
     this.ensureOpen();
     return this.appData.getUserSettingValues(userId, packageName);
   }
 
-  setUserSettingValue(userId: string, packageName: string, key: string, valueJson: string): boolean {
+  async setUserSettingValue(userId: string, packageName: string, key: string, valueJson: string): Promise<boolean> {
     this.ensureOpen();
     return this.appData.setUserSettingValue(userId, packageName, key, valueJson);
   }
 
-  getSimpleStorage(packageName: string, userId: string): Record<string, string> {
+  async getSimpleStorage(packageName: string, userId: string): Promise<Record<string, string>> {
     this.ensureOpen();
     return this.appData.getSimpleStorage(packageName, userId);
   }
 
-  putSimpleStorage(packageName: string, userId: string, items: Readonly<Record<string, string>>, maxBytes: number): SimpleStoragePut {
+  async putSimpleStorage(packageName: string, userId: string, items: Readonly<Record<string, string>>, maxBytes: number): Promise<SimpleStoragePut> {
     this.ensureOpen();
     return this.appData.putSimpleStorage(packageName, userId, items, maxBytes);
   }
 
-  deleteSimpleStorageKey(packageName: string, userId: string, key: string): boolean {
+  async deleteSimpleStorageKey(packageName: string, userId: string, key: string): Promise<boolean> {
     this.ensureOpen();
     return this.appData.deleteSimpleStorageKey(packageName, userId, key);
   }
 
-  clearSimpleStorage(packageName: string, userId: string): number {
+  async clearSimpleStorage(packageName: string, userId: string): Promise<number> {
     this.ensureOpen();
     return this.appData.clearSimpleStorage(packageName, userId);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.db.close();

@@ -100,6 +100,8 @@ const nonAuthErrors = {
   UNSUPPORTED_FEATURE: { category: 'system', httpStatus: 501, message: 'This cloud does not implement this feature' },
   RECIPIENT_NOT_FOUND: { category: 'system', httpStatus: 404, message: 'No running session of this app for that user' },
   ROOM_FULL: { category: 'system', httpStatus: 409, message: 'The room has as many members as it may, or the session is in as many rooms as it may' },
+  // Many nodes (issue 14).
+  STORE_UNAVAILABLE: { category: 'system', httpStatus: 503, message: 'The shared store cannot be reached' },
 
   // internal: our bug or app code's; the close code lets an app socket retry after it.
   INTERNAL_ERROR: {

@@ -103,15 +103,15 @@ beforeAll(async () => {
     settings: { webhookTimeoutMs: 10_000, appReconnectWindowMs: 5000, heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 5000, gracePeriodMs: 60_000 },
   });
   for (const pkg of [SHORT, LONG, RELEASING]) {
-    keys.set(pkg, h.cloud.registerApp({ packageName: pkg, name: pkg, webhookUrl: 'http://127.0.0.1:1/webhook' }).apiKey);
+    keys.set(pkg, (await h.cloud.registerApp({ packageName: pkg, name: pkg, webhookUrl: 'http://127.0.0.1:1/webhook' })).apiKey);
   }
   for (const pkg of [SHORT, LONG]) {
     const app = await startAppProcess(pkg, keys.get(pkg)!, await freePort());
     processes.push(app);
-    h.cloud.store.setWebhookUrl(pkg, `http://127.0.0.1:${app.port}/webhook`);
+    await h.cloud.store.setWebhookUrl(pkg, `http://127.0.0.1:${app.port}/webhook`);
   }
   releasing = await serveMentraApp(() => new ReleasingApp({ packageName: RELEASING, apiKey: keys.get(RELEASING)!, port: 0 }));
-  h.cloud.store.setWebhookUrl(RELEASING, `http://127.0.0.1:${releasing.port}/webhook`);
+  await h.cloud.store.setWebhookUrl(RELEASING, `http://127.0.0.1:${releasing.port}/webhook`);
   for (let i = 0; i < USERS; i++) {
     const g = await h.glassesFor(userIdFor(i), [SHORT, LONG, RELEASING]);
     await g.connect();
@@ -170,7 +170,7 @@ describe('issue 11: stock @mentra/sdk app servers that stay down', () => {
 
       for (const pkg of [SHORT, LONG]) {
         // Stock apps never register: the cloud found the servers by itself.
-        expect(h.cloud.store.listRegistrations(pkg)).toEqual([]);
+        expect(await h.cloud.store.listRegistrations(pkg)).toEqual([]);
         expect(errorsShown(pkg)).toEqual([]);
         expect(shownReconnecting(pkg)).toBe(USERS);
         for (let i = 0; i < USERS; i++) {

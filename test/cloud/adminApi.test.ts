@@ -15,5 +15,5 @@ it('refuses a package name with a dash, which would make session ids ambiguous',
   });
   expect(res.status).toBe(400);
   expect(await res.json()).toMatchObject({ error: { code: 'INVALID_FIELDS' } });
-  expect(h.cloud.store.getApp('x-notify')).toBeUndefined();
+  expect(await h.cloud.store.getApp('x-notify')).toBeUndefined();
 });

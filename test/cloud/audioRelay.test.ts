@@ -131,7 +131,7 @@ describe('glasses audio', () => {
     }));
     const RAW = 'com.example.audio.raw';
     rawApps = await startRawWebhookServer();
-    const rawKey = h.cloud.registerApp({ packageName: RAW, name: 'Raw', webhookUrl: rawApps.url }).apiKey;
+    const rawKey = (await h.cloud.registerApp({ packageName: RAW, name: 'Raw', webhookUrl: rawApps.url })).apiKey;
     const { server } = await h.serveApp(TETHER, (apiKey) => new TetherAudioApp({ packageName: TETHER, apiKey }));
     const healthy = server as TetherAudioApp;
 
@@ -200,7 +200,7 @@ describe('glasses audio', () => {
     const h = (harness = await startTestCloud());
     const RAW = 'com.example.audio.deaf';
     rawApps = await startRawWebhookServer();
-    const rawKey = h.cloud.registerApp({ packageName: RAW, name: 'Deaf', webhookUrl: rawApps.url }).apiKey;
+    const rawKey = (await h.cloud.registerApp({ packageName: RAW, name: 'Deaf', webhookUrl: rawApps.url })).apiKey;
     const glasses = await h.glassesFor('deaf', [RAW]);
     await glasses.connect();
     const requests = rawApps;

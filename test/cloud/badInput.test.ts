@@ -131,7 +131,7 @@ beforeAll(async () => {
   h = await startTestCloud();
   rawApps = await startRawWebhookServer();
   // Package A's key is used below against sessions it has no right to; A is served raw.
-  keyA = h.cloud.registerApp({ packageName: PKG_A, name: 'Alpha', webhookUrl: rawApps.url }).apiKey;
+  keyA = (await h.cloud.registerApp({ packageName: PKG_A, name: 'Alpha', webhookUrl: rawApps.url })).apiKey;
   const served = await h.serveApp(PKG_B, (apiKey) => new RecordingApp({ packageName: PKG_B, apiKey }));
   keyB = served.apiKey;
   appB = served.server as RecordingApp;

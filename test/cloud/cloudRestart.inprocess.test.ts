@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, expect, it } from 'vitest';
+import { startPostgres, type LocalPostgres } from '../../scripts/localServers/postgres.js';
 import { CLOSE_ANSWER_TIMEOUT_MS } from '../../src/util/closeSocket.js';
 import { RecordingApp, startTestCloud } from '../support/cloudHarness.js';
 import { waitFor } from '../support/net.js';
@@ -13,13 +14,28 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+let postgres: LocalPostgres | undefined;
+afterAll(() => postgres?.stop());
+
+function sqliteFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tether-restart-'));
+  dirs.push(dir);
+  return join(dir, 'tether.db');
+}
+
 it.each([
   ['', 0],
   [' after a reconnect storm ran the generation counter ahead of the clock', 100_000],
 ])('restores persisted sessions into grace and adopts the returning glasses and apps without a webhook%s', async (_label, storm) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tether-restart-'));
-  dirs.push(dir);
-  const dbPath = join(dir, 'tether.db');
+  await restartAndResume(sqliteFile(), storm);
+});
+
+it('does the same on the PostgreSQL store', async () => {
+  postgres ??= await startPostgres();
+  await restartAndResume(postgres.url, 0);
+}, 30_000);
+
+async function restartAndResume(dbPath: string, storm: number): Promise<void> {
   const first = await startTestCloud({ settings: { dbPath, appReconnectWindowMs: 5000, gracePeriodMs: 5000 } });
   const { server } = await first.serveApp('com.example.echo', (apiKey) => new RecordingApp({ packageName: 'com.example.echo', apiKey, session: { reconnectDelayMs: 200 } }));
   const app = server as RecordingApp;
@@ -43,7 +59,7 @@ it.each([
   expect(app.sessions).toHaveLength(1);
   await first.close(); // the app server and glasses belong to the first harness
   await second.close();
-});
+}
 
 it('does not wait on a peer that never answers its close frame longer than the close-answer timeout', async () => {
   const h = await startTestCloud();

@@ -99,7 +99,7 @@ beforeAll(async () => {
   });
   // Answers every session_request 200 and never connects an app: the sessions stay `starting`.
   webhooks = await startRawWebhookServer();
-  for (const packageName of IDLE_PKGS) h.cloud.registerApp({ packageName, name: packageName, webhookUrl: webhooks.url });
+  for (const packageName of IDLE_PKGS) await h.cloud.registerApp({ packageName, name: packageName, webhookUrl: webhooks.url });
   appB = (await h.serveApp(PKG_B, (apiKey) => new TimedApp({ packageName: PKG_B, apiKey }))).server as TimedApp;
   glassesB = await h.glassesFor(USER_B, [PKG_B]);
   await glassesB.connect();

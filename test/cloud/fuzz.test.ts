@@ -322,8 +322,8 @@ beforeAll(async () => {
     },
   });
   rawApps = await startRawWebhookServer();
-  rawKey = h.cloud.registerApp({ packageName: RAW, name: 'Raw', webhookUrl: rawApps.url }).apiKey;
-  regKey = h.cloud.registerApp({ packageName: REG, name: 'Reg', webhookUrl: rawApps.url }).apiKey;
+  rawKey = (await h.cloud.registerApp({ packageName: RAW, name: 'Raw', webhookUrl: rawApps.url })).apiKey;
+  regKey = (await h.cloud.registerApp({ packageName: REG, name: 'Reg', webhookUrl: rawApps.url })).apiKey;
   freshToken = await h.cloud.createGlassesToken(FRESH);
   appSessionId = `${FUZZER}-${RAW}`;
 

@@ -70,7 +70,7 @@ beforeAll(async () => {
     },
   });
   rawApps = await startRawWebhookServer();
-  rawKey = h.cloud.registerApp({ packageName: RAW, name: 'Raw', webhookUrl: rawApps.url }).apiKey;
+  rawKey = (await h.cloud.registerApp({ packageName: RAW, name: 'Raw', webhookUrl: rawApps.url })).apiKey;
   const served = await h.serveApp(STREAM, (apiKey) => new RecordingApp({ packageName: STREAM, apiKey }));
   streamApp = served.server as RecordingApp;
   streamer = await h.glassesFor('streamer', [STREAM]);

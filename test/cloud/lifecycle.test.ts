@@ -91,7 +91,7 @@ describe('200 sessions that connect and end', () => {
     expect(h.cloud.sessions.size).toBe(USERS);
     // One glasses socket and one app socket per user.
     expect(h.cloud.sockets.size).toBe(2 * USERS);
-    for (let i = 0; i < USERS; i++) expect(h.cloud.store.getRunningApps(userIdFor(i))).toEqual([PKG]);
+    for (let i = 0; i < USERS; i++) expect(await h.cloud.store.getRunningApps(userIdFor(i))).toEqual([PKG]);
   }, 10_000);
 
   it('disposes every session after the grace period once the glasses close normally', async () => {
@@ -116,7 +116,7 @@ describe('200 sessions that connect and end', () => {
     figures.closedMs = Math.round(performance.now() - closed);
     expect(h.cloud.sessions.size).toBe(0);
     // Disposal persisted each user's running apps, so the next connection starts them again.
-    for (let i = 0; i < USERS; i++) expect(h.cloud.store.getRunningApps(userIdFor(i))).toEqual([PKG]);
+    for (let i = 0; i < USERS; i++) expect(await h.cloud.store.getRunningApps(userIdFor(i))).toEqual([PKG]);
     for (const session of app.sessions) expect(session.isConnectionHealthy()).toBe(false);
     for (const g of glasses) await g.destroy();
     fleet = undefined;

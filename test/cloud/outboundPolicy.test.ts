@@ -198,7 +198,7 @@ describe('registration under the outbound policy', () => {
       expect(res.status, url).toBe(400);
       const answer = (await res.json()) as { error?: { code?: string; message?: string } };
       expect(answer.error?.code, url).toBe('OUTBOUND_FORBIDDEN');
-      expect(h.cloud.store.getApp(`com.example.probe${i}`), url).toBeUndefined();
+      expect(await h.cloud.store.getApp(`com.example.probe${i}`), url).toBeUndefined();
     }
     // Development allows loopback: apps run beside the cloud.
     expect((await postApp(h, 'http://127.0.0.1:7010/webhook', 'com.example.local')).status).toBe(201);
@@ -214,7 +214,7 @@ describe('registration under the outbound policy', () => {
 
   it('refuses a registration whose serverUrl is private, link-local or metadata, and leaves the webhook where it was', async () => {
     h = await startTestCloud();
-    const { apiKey } = h.cloud.registerApp({ packageName: 'com.example.reg', name: 'Reg', webhookUrl: 'http://127.0.0.1:7010/webhook' });
+    const { apiKey } = await h.cloud.registerApp({ packageName: 'com.example.reg', name: 'Reg', webhookUrl: 'http://127.0.0.1:7010/webhook' });
     const register = (serverUrl: string, bootId: string) =>
       fetch(`${h!.cloud.url}/api/tpa/register`, {
         method: 'POST',
@@ -226,8 +226,8 @@ describe('registration under the outbound policy', () => {
       expect(res.status, url).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code, url).toBe('OUTBOUND_FORBIDDEN');
     }
-    expect(h.cloud.store.getApp('com.example.reg')?.webhookUrl).toBe('http://127.0.0.1:7010/webhook');
-    expect(h.cloud.store.listRegistrations('com.example.reg')).toEqual([]);
+    expect((await h.cloud.store.getApp('com.example.reg'))?.webhookUrl).toBe('http://127.0.0.1:7010/webhook');
+    expect(await h.cloud.store.listRegistrations('com.example.reg')).toEqual([]);
     expect((await register('http://127.0.0.1:7011', 'boot-0100')).status).toBe(200);
   });
 });
@@ -260,7 +260,7 @@ describe('a webhook dial that fails, as the glasses see it', () => {
   it('shows WEBHOOK_FAILED with a generic message for a refused connection; the detail goes to the log', async () => {
     h = await startTestCloud({ session: { webhookRetry: { baseDelayMs: 20, maxDelayMs: 40 }, appConnectTimeoutMs: 2000, appPatienceMs: 0 } });
     const port = await freePort();
-    h.cloud.registerApp({ packageName: 'com.example.gone', name: 'Gone', webhookUrl: `http://127.0.0.1:${port}/webhook` });
+    await h.cloud.registerApp({ packageName: 'com.example.gone', name: 'Gone', webhookUrl: `http://127.0.0.1:${port}/webhook` });
     const error = await appStateError(h, 'com.example.gone');
     expect(error?.code).toBe('WEBHOOK_FAILED');
     noNetworkDetail(error?.message);
@@ -275,7 +275,7 @@ describe('a webhook dial that fails, as the glasses see it', () => {
     await new Promise<void>((resolve) => tcp!.listen(0, '127.0.0.1', resolve));
     const port = (tcp.address() as AddressInfo).port;
     h = await startTestCloud({ session: { webhookRetry: { baseDelayMs: 20, maxDelayMs: 40 }, appConnectTimeoutMs: 2000, appPatienceMs: 0 } });
-    h.cloud.registerApp({ packageName: 'com.example.ssh', name: 'Ssh', webhookUrl: `http://127.0.0.1:${port}/webhook` });
+    await h.cloud.registerApp({ packageName: 'com.example.ssh', name: 'Ssh', webhookUrl: `http://127.0.0.1:${port}/webhook` });
     const error = await appStateError(h, 'com.example.ssh');
     expect(error?.code).toBe('WEBHOOK_FAILED');
     noNetworkDetail(error?.message);
@@ -294,7 +294,7 @@ describe('a webhook dial that fails, as the glasses see it', () => {
       session: { webhookRetry: { baseDelayMs: 20, maxDelayMs: 40 }, appConnectTimeoutMs: 2000, appPatienceMs: 0 },
     });
     // Stored directly, as a URL registered before the policy was tightened would be.
-    h.cloud.registerApp({ packageName: 'com.example.inside', name: 'Inside', webhookUrl: `http://127.0.0.1:${port}/webhook` });
+    await h.cloud.registerApp({ packageName: 'com.example.inside', name: 'Inside', webhookUrl: `http://127.0.0.1:${port}/webhook` });
     const error = await appStateError(h, 'com.example.inside');
     expect(error?.code).toBe('WEBHOOK_FAILED');
     noNetworkDetail(error?.message);

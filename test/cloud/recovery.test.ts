@@ -49,7 +49,7 @@ async function recoveries(outcome: string): Promise<number> {
 
 beforeAll(async () => {
   h = await startTestCloud({ settings: { recoveryConcurrency: CONCURRENCY, appPatienceMs: 0 } });
-  ({ apiKey } = h.cloud.registerApp({ packageName: PKG, name: PKG, webhookUrl: 'http://127.0.0.1:1/webhook' }));
+  ({ apiKey } = await h.cloud.registerApp({ packageName: PKG, name: PKG, webhookUrl: 'http://127.0.0.1:1/webhook' }));
   // The app's previous server process registered once, then died before the users came.
   const registered = await fetch(`${h.cloud.url}/api/tpa/register`, {
     method: 'POST',

@@ -54,9 +54,9 @@ describe('RegistrationService', () => {
     vi.restoreAllMocks();
   });
 
-  beforeEach(() => {
+  beforeEach(async () => {
     store = createSqliteStore(':memory:');
-    store.createApp({ packageName: PKG, name: 'Registered', webhookUrl: 'http://old.example/webhook', apiKeyHash: hashApiKey(KEY) });
+    await store.createApp({ packageName: PKG, name: 'Registered', webhookUrl: 'http://old.example/webhook', apiKeyHash: hashApiKey(KEY) });
     clock = 1_000_000;
     plans.length = 0;
     service = new RegistrationService({
@@ -77,7 +77,7 @@ describe('RegistrationService', () => {
   it('refuses a wrong key with 401 INVALID_API_KEY and an unknown package with 401 UNKNOWN_PACKAGE', async () => {
     expect(refusedWith(await service.register(body({ apiKey: 'tk_wrong' })))).toEqual({ status: 401, code: 'INVALID_API_KEY' });
     expect(refusedWith(await service.register(body({ packageName: 'com.example.nobody' })))).toEqual({ status: 401, code: 'UNKNOWN_PACKAGE' });
-    expect(store.listRegistrations(PKG)).toEqual([]);
+    expect(await store.listRegistrations(PKG)).toEqual([]);
   });
 
   it('refuses an invalid body with 400 INVALID_FIELDS', async () => {
@@ -138,7 +138,7 @@ describe('RegistrationService', () => {
     expect(plans).toEqual([restart.body.registrationId]);
     expect(restart.body.activeSessions).toEqual(['u1-com.example.registered', 'u2-com.example.registered']);
 
-    expect(store.listRegistrations(PKG)).toMatchObject([
+    expect(await store.listRegistrations(PKG)).toMatchObject([
       { registrationId: restart.body.registrationId, bootId: 'boot-0002', registeredAt: 1_120_000 },
       { registrationId: firstBoot.body.registrationId, bootId: 'boot-0001', version: '1.2.4', registeredAt: 1_000_000, lastSeenAt: 1_060_000 },
     ]);
@@ -154,17 +154,17 @@ describe('RegistrationService', () => {
     expect(second.body.registrationId).not.toBe(first.body.registrationId);
     // Both plan a recovery; it only ever touches sessions that lost their app.
     expect(plans).toEqual([first.body.registrationId, second.body.registrationId]);
-    expect(store.listRegistrations(PKG)[0]?.bootId).toMatch(/^unannounced:/);
+    expect((await store.listRegistrations(PKG))[0]?.bootId).toMatch(/^unannounced:/);
   });
 
   it("points the app's webhook at the newest boot's serverUrl, and an older boot's refresh does not move it back", async () => {
     await service.register(body({ bootId: 'boot-0001', serverUrl: 'http://127.0.0.1:7010/' }));
-    expect(store.getApp(PKG)?.webhookUrl).toBe('http://127.0.0.1:7010/webhook');
+    expect((await store.getApp(PKG))?.webhookUrl).toBe('http://127.0.0.1:7010/webhook');
     await service.register(body({ bootId: 'boot-0002', serverUrl: 'https://apps.example/notify' }));
-    expect(store.getApp(PKG)?.webhookUrl).toBe('https://apps.example/notify/webhook');
+    expect((await store.getApp(PKG))?.webhookUrl).toBe('https://apps.example/notify/webhook');
     // The old process is still draining and refreshes: the webhook stays with the newest.
     await service.register(body({ bootId: 'boot-0001', serverUrl: 'http://127.0.0.1:7010' }));
-    expect(store.getApp(PKG)?.webhookUrl).toBe('https://apps.example/notify/webhook');
+    expect((await store.getApp(PKG))?.webhookUrl).toBe('https://apps.example/notify/webhook');
   });
 });
 
@@ -219,8 +219,8 @@ describe('POST /api/tpa/register on a running cloud', () => {
 
     const second = await register(body({ apiKey, serverUrl, bootId: 'second-boot' }));
     expect(await second.json()).toMatchObject({ success: true, activeSessions: [`reg-user-${PKG}`], restarted: true });
-    expect(h.cloud.store.listRegistrations(PKG).map((r) => r.bootId)).toEqual(['second-boot', 'first-boot']);
-    expect(h.cloud.store.getApp(PKG)?.webhookUrl).toBe(`${serverUrl}/webhook`);
+    expect((await h.cloud.store.listRegistrations(PKG)).map((r) => r.bootId)).toEqual(['second-boot', 'first-boot']);
+    expect((await h.cloud.store.getApp(PKG))?.webhookUrl).toBe(`${serverUrl}/webhook`);
     await waitFor(() => h.lines.some((l) => l.msg === 'app server recovery finished'));
     // The session runs on an open socket: the recovery leaves it alone.
     expect(app.sessions).toHaveLength(1);
@@ -230,7 +230,7 @@ describe('POST /api/tpa/register on a running cloud', () => {
 
   it('answers the 11th registration of a package within a minute with 429 RATE_LIMITED and Retry-After', async () => {
     const pkg = 'com.example.ratelimited';
-    const { apiKey: key } = h.cloud.registerApp({ packageName: pkg, name: pkg, webhookUrl: 'http://127.0.0.1:1/webhook' });
+    const { apiKey: key } = await h.cloud.registerApp({ packageName: pkg, name: pkg, webhookUrl: 'http://127.0.0.1:1/webhook' });
     const statuses: number[] = [];
     for (let i = 0; i < 11; i++) {
       const response = await register(body({ packageName: pkg, apiKey: key, bootId: `boot-${String(i).padStart(4, '0')}` }));
@@ -245,16 +245,16 @@ describe('POST /api/tpa/register on a running cloud', () => {
 
   it("registers a Tether SDK AppServer by itself when it listens, moving the app's webhook to it", async () => {
     const pkg = 'com.example.selfregistering';
-    const { apiKey: key } = h.cloud.registerApp({ packageName: pkg, name: pkg, webhookUrl: 'http://127.0.0.1:1/webhook' });
+    const { apiKey: key } = await h.cloud.registerApp({ packageName: pkg, name: pkg, webhookUrl: 'http://127.0.0.1:1/webhook' });
     const server = new AppServer({ packageName: pkg, apiKey: key, cloudUrl: h.cloud.url, registrationRefreshMs: 100, version: '9.9.9' });
     try {
       const port = await server.listen(0, '127.0.0.1');
       await waitFor(() => (server.registrationStatus()?.registrations ?? 0) >= 3, { timeoutMs: 3000 });
-      const history = h.cloud.store.listRegistrations(pkg);
+      const history = await h.cloud.store.listRegistrations(pkg);
       expect(history).toHaveLength(1);
       expect(history[0]).toMatchObject({ serverUrl: `http://127.0.0.1:${port}`, version: '9.9.9', bootId: server.registrationStatus()?.bootId });
       expect(history[0]!.lastSeenAt).toBeGreaterThan(history[0]!.registeredAt);
-      expect(h.cloud.store.getApp(pkg)?.webhookUrl).toBe(`http://127.0.0.1:${port}/webhook`);
+      expect((await h.cloud.store.getApp(pkg))?.webhookUrl).toBe(`http://127.0.0.1:${port}/webhook`);
     } finally {
       await server.stop();
     }

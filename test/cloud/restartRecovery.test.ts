@@ -126,7 +126,7 @@ beforeAll(async () => {
     inspect: watch,
   });
   for (const packageName of PACKAGES) {
-    keys.push(h.cloud.registerApp({ packageName, name: packageName, webhookUrl: 'http://127.0.0.1:1/webhook' }));
+    keys.push(await h.cloud.registerApp({ packageName, name: packageName, webhookUrl: 'http://127.0.0.1:1/webhook' }));
   }
 }, 15_000);
 
@@ -148,11 +148,11 @@ describe('seed 02 §3.4: an app server killed with SIGKILL and started again', (
   it('runs 400 app sessions on one app-server process', async () => {
     first = await startAppServerProcess(h.cloud.url, keys);
     for (const [i, packageName] of PACKAGES.entries()) {
-      await waitFor(() => h.cloud.store.getApp(packageName)?.webhookUrl === `http://127.0.0.1:${first!.ports[i]}/webhook`, {
+      await waitFor(async () => (await h.cloud.store.getApp(packageName))?.webhookUrl === `http://127.0.0.1:${first!.ports[i]}/webhook`, {
         timeoutMs: 5000,
         message: `${packageName} did not register`,
       });
-      expect(h.cloud.store.listRegistrations(packageName)).toHaveLength(1);
+      expect(await h.cloud.store.listRegistrations(packageName)).toHaveLength(1);
     }
 
     fleet = await startFleet({
@@ -211,8 +211,8 @@ describe('seed 02 §3.4: an app server killed with SIGKILL and started again', (
     }
     expect([...registered.keys()].sort()).toEqual([...PACKAGES]);
     for (const [i, packageName] of PACKAGES.entries()) {
-      expect(h.cloud.store.getApp(packageName)?.webhookUrl).toBe(`http://127.0.0.1:${second.ports[i]}/webhook`);
-      expect(h.cloud.store.listRegistrations(packageName)).toHaveLength(2);
+      expect((await h.cloud.store.getApp(packageName))?.webhookUrl).toBe(`http://127.0.0.1:${second.ports[i]}/webhook`);
+      expect(await h.cloud.store.listRegistrations(packageName)).toHaveLength(2);
     }
 
     // Every session started exactly once by the new process.

@@ -90,7 +90,7 @@ describe('failed authentications', () => {
       remoteAddress: '127.0.0.1',
     });
 
-    h.cloud.registerApp({ packageName: 'com.example.auth', name: 'Auth', webhookUrl: 'http://127.0.0.1:1/webhook' });
+    await h.cloud.registerApp({ packageName: 'com.example.auth', name: 'Auth', webhookUrl: 'http://127.0.0.1:1/webhook' });
     const app = new WebSocket(h.cloud.appUrl);
     await new Promise((resolve) => app.once('open', resolve));
     app.send(JSON.stringify({ type: 'tpa_connection_init', packageName: 'com.example.auth', sessionId: 'alice-com.example.auth', apiKey: 'wrong' }));

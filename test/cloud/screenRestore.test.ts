@@ -282,6 +282,6 @@ describe('screen restore after a cloud restart', () => {
     harnesses.push(second);
     expect(second.cloud.restoredSessions).toBe(0);
     await sleep(20);
-    expect(second.cloud.store.loadScreens()).toEqual([]);
+    expect(await second.cloud.store.loadScreens()).toEqual([]);
   });
 });

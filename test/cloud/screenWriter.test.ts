@@ -22,9 +22,9 @@ function countingStore(store: Store) {
   const batches: Array<{ puts: readonly ScreenRecord[]; removals: readonly ScreenKey[] }> = [];
   return {
     batches,
-    saveScreens(puts: readonly ScreenRecord[], removals: readonly ScreenKey[]) {
+    async saveScreens(puts: readonly ScreenRecord[], removals: readonly ScreenKey[]) {
       batches.push({ puts, removals });
-      store.saveScreens(puts, removals);
+      await store.saveScreens(puts, removals);
     },
   };
 }
@@ -46,15 +46,15 @@ describe('screen writer', () => {
     await tick();
     expect(counting.batches).toHaveLength(1);
     expect(counting.batches[0]!.puts).toHaveLength(2);
-    const rows = store.loadScreens();
+    const rows = await store.loadScreens();
     expect(rows.map((r) => JSON.parse(r.json).layout.text)).toEqual(['caption 49', 'other']);
     screens.forgetUser('u1');
     await tick();
-    expect(store.loadScreens().map((r) => r.userId)).toEqual(['u2']);
-    store.close();
+    expect((await store.loadScreens()).map((r) => r.userId)).toEqual(['u2']);
+    await store.close();
   });
 
-  it(`writes the first change after a quiet spell on the next tick, later ones at most every ${SCREEN_WRITE_INTERVAL_MS} ms`, () => {
+  it(`writes the first change after a quiet spell on the next tick, later ones at most every ${SCREEN_WRITE_INTERVAL_MS} ms`, async () => {
     vi.useFakeTimers();
     try {
       const store = createSqliteStore(':memory:');
@@ -75,13 +75,13 @@ describe('screen writer', () => {
       expect(counting.batches.at(-1)!.puts.map((p) => JSON.parse(p.json).layout.text)).toEqual(['caption 25']);
       vi.advanceTimersByTime(10 * SCREEN_WRITE_INTERVAL_MS);
       expect(counting.batches).toHaveLength(4);
-      store.close();
+      await store.close();
     } finally {
       vi.useRealTimers();
     }
   });
 
-  it('writes every changed screen of 1,000 users × 2 apps in one transaction', () => {
+  it('writes every changed screen of 1,000 users × 2 apps in one transaction', async () => {
     const store = createSqliteStore(':memory:');
     const counting = countingStore(store);
     const writer = new ScreenWriter({ store: counting, logger: silent });
@@ -90,12 +90,12 @@ describe('screen writer', () => {
       for (const app of [A, 'com.example.beta']) screens.record(`u${u}`, frame(`caption ${'x'.repeat(200)}`, app, `u${u}`), 300);
     }
     const started = performance.now();
-    writer.flush();
+    await writer.flush();
     const ms = performance.now() - started;
     expect(counting.batches).toHaveLength(1);
-    expect(store.loadScreens()).toHaveLength(2_000);
+    expect(await store.loadScreens()).toHaveLength(2_000);
     console.log(`[screenWriter] 2,000 changed screens written in one transaction: ${ms.toFixed(1)} ms (${((ms * 1000) / 2_000).toFixed(1)} µs a screen)`);
-    store.close();
+    await store.close();
   });
 
   it('flushes what is pending on close and writes nothing afterwards', async () => {
@@ -107,14 +107,14 @@ describe('screen writer', () => {
     // Within the interval of that write: pending, until close writes it.
     screens.record('u1', frame('last words'), 30);
     await tick();
-    expect(JSON.parse(store.loadScreens()[0]!.json).layout.text).toBe('first words');
-    writer.close();
-    expect(store.loadScreens().map((r) => JSON.parse(r.json).layout.text)).toEqual(['last words']);
+    expect(JSON.parse((await store.loadScreens())[0]!.json).layout.text).toBe('first words');
+    await writer.close();
+    expect((await store.loadScreens()).map((r) => JSON.parse(r.json).layout.text)).toEqual(['last words']);
     // The cloud stops every actor after this: forgetting in memory must not reach the store.
     screens.forgetUser('u1');
     await tick();
-    expect(store.loadScreens()).toHaveLength(1);
-    store.close();
+    expect(await store.loadScreens()).toHaveLength(1);
+    await store.close();
   });
 
   it('logs a failed write instead of throwing into the data plane', async () => {
@@ -123,7 +123,7 @@ describe('screen writer', () => {
     const logger = pino({ level: 'error' }, { write: (line: string) => lines.push(line) });
     const writer = new ScreenWriter({ store, logger });
     const screens = new ScreenMemory({ maxBytesPerUser: 10_000, budgetBytes: 100_000, sink: writer });
-    store.close();
+    await store.close();
     screens.record('u1', frame('nobody will store this'), 30);
     await tick();
     expect(lines.join('\n')).toContain('could not save screens');
@@ -131,12 +131,12 @@ describe('screen writer', () => {
 });
 
 describe('screens table', () => {
-  it('keeps screens across reopening the file, with their deadlines and order', () => {
+  it('keeps screens across reopening the file, with their deadlines and order', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tether-screens-'));
     dirs.push(dir);
     const path = join(dir, 'tether.db');
     const first = createSqliteStore(path);
-    first.saveScreens(
+    await first.saveScreens(
       [
         { sessionId: 's2', view: 'main', userId: 'u', json: '{"n":2}', seq: 2, shownAt: 20 },
         { sessionId: 's1', view: 'dashboard', userId: 'u', json: '{"n":1}', seq: 1, shownAt: 10, expiresAt: 5_000 },
@@ -144,27 +144,27 @@ describe('screens table', () => {
       ],
       [],
     );
-    first.saveScreens([{ sessionId: 's2', view: 'main', userId: 'u', json: '{"n":22}', seq: 4, shownAt: 40 }], [{ sessionId: 's3', view: 'main' }]);
-    first.close();
+    await first.saveScreens([{ sessionId: 's2', view: 'main', userId: 'u', json: '{"n":22}', seq: 4, shownAt: 40 }], [{ sessionId: 's3', view: 'main' }]);
+    await first.close();
     const second = createSqliteStore(path);
-    expect(second.loadScreens()).toEqual([
+    expect(await second.loadScreens()).toEqual([
       { sessionId: 's1', view: 'dashboard', userId: 'u', json: '{"n":1}', seq: 1, shownAt: 10, expiresAt: 5_000 },
       { sessionId: 's2', view: 'main', userId: 'u', json: '{"n":22}', seq: 4, shownAt: 40 },
     ]);
-    second.close();
+    await second.close();
   });
 
-  it('is added to a database created before it existed', () => {
+  it('is added to a database created before it existed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tether-screens-'));
     dirs.push(dir);
     const path = join(dir, 'tether.db');
-    createSqliteStore(path).close();
+    await createSqliteStore(path).close();
     const raw = new Database(path);
     raw.exec('DROP TABLE screens');
     raw.close();
     const store = createSqliteStore(path);
-    store.saveScreens([{ sessionId: 's', view: 'main', userId: 'u', json: '{}', seq: 1, shownAt: 1 }], []);
-    expect(store.loadScreens()).toHaveLength(1);
-    store.close();
+    await store.saveScreens([{ sessionId: 's', view: 'main', userId: 'u', json: '{}', seq: 1, shownAt: 1 }], []);
+    expect(await store.loadScreens()).toHaveLength(1);
+    await store.close();
   });
 });

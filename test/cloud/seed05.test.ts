@@ -103,7 +103,7 @@ describe('seed 05: force-quit after rapid reconnects', () => {
     expect(trace).toEqual(['connected', 'grace', 'disposed']);
     // Disposal stopped the app cleanly ("User session ended") and kept it desired.
     await waitFor(() => app.stops.length === 1);
-    expect(cloud.store.getRunningApps('forced')).toEqual([PKG]);
+    expect(await cloud.store.getRunningApps('forced')).toEqual([PKG]);
     expect(await cloud.metrics.render()).toMatch(/tether_heartbeat_timeouts_total\{side="glasses"\} 1/);
 
     // The user reopens the app long after; the glasses declare nothing, the stored set is used.
@@ -160,12 +160,12 @@ describe('seed 05: glasses-declared running apps', () => {
     const other = 'com.example.other';
     const { server: captions } = await h.serveApp(PKG, (apiKey) => new RecordingApp({ packageName: PKG, apiKey }));
     const { server: stored } = await h.serveApp(other, (apiKey) => new RecordingApp({ packageName: other, apiKey }));
-    h.cloud.store.setRunningApps('declared', [other]);
+    await h.cloud.store.setRunningApps('declared', [other]);
     const glasses = await h.glassesFor('declared', [PKG]);
     await glasses.connect();
     await waitFor(() => (captions as RecordingApp).sessions.length === 1, { timeoutMs: 3000 });
     await sleep(300);
     expect((stored as RecordingApp).sessions).toHaveLength(0);
-    expect(h.cloud.store.getRunningApps('declared')).toEqual([PKG]);
+    expect(await h.cloud.store.getRunningApps('declared')).toEqual([PKG]);
   });
 });

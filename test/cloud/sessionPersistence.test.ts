@@ -25,13 +25,13 @@ interface Row {
   delivery: Record<string, { nextSeq: number; droppedAtSeq: number }>;
 }
 
-function rows(store: Store): Map<string, Row> {
-  return new Map(store.loadSessionSnapshots().map((r) => [r.userId, JSON.parse(r.json) as Row]));
+async function rows(store: Store): Promise<Map<string, Row>> {
+  return new Map((await store.loadSessionSnapshots()).map((r) => [r.userId, JSON.parse(r.json) as Row]));
 }
 
 const stores: Store[] = [];
-afterEach(() => {
-  for (const store of stores.splice(0)) store.close();
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
 });
 
 function setup(options: { writeThrough?: boolean; store?: Store } = {}) {
@@ -53,10 +53,10 @@ describe('SessionPersistence', () => {
     const { store, persistence, user } = setup();
     const actors = ['ann', 'ben', 'cid'].map(user);
     for (const actor of actors) actor.send({ type: 'app.startRequested', packageName: 'com.example.maps' });
-    expect(store.loadSessionSnapshots()).toEqual([]); // nothing before the tick ends
+    expect(await store.loadSessionSnapshots()).toEqual([]); // nothing before the tick ends
     await tick();
     expect(persistence.stats).toEqual({ batches: 1, saved: 3, removed: 0 });
-    const row = rows(store).get('ann')!;
+    const row = (await rows(store)).get('ann')!;
     expect(row.snapshot.value).toBe('connected');
     expect(Object.keys(row.snapshot.children).sort()).toEqual(['appSession.com.example.maps', `appSession.${PKG}`, 'glassesLink']);
   });
@@ -74,7 +74,7 @@ describe('SessionPersistence', () => {
     await tick();
     expect(userSnapshots).toBe(0);
     expect(persistence.stats.batches).toBe(before + 1);
-    const app = rows(store).get('ann')!.snapshot.children[`appSession.${PKG}`]!.snapshot as { value: unknown; context?: { subscriptions?: string[] } };
+    const app = (await rows(store)).get('ann')!.snapshot.children[`appSession.${PKG}`]!.snapshot as { value: unknown; context?: { subscriptions?: string[] } };
     expect(app.value).toBe('running');
     expect(app.context?.subscriptions).toEqual(['button_press']);
   });
@@ -99,16 +99,16 @@ describe('SessionPersistence', () => {
     await tick();
     closeGlassesSocket(ann);
     await tick();
-    expect(rows(store).get('ann')!.snapshot.value).toBe('grace');
+    expect((await rows(store)).get('ann')!.snapshot.value).toBe('grace');
     clock.increment(60_000); // the grace period: disposed
     expect(ann.getSnapshot().status).toBe('done');
     await tick();
-    expect([...rows(store).keys()]).toEqual(['ben']);
+    expect([...(await rows(store)).keys()]).toEqual(['ben']);
     expect(persistence.stats.removed).toBe(1);
-    persistence.finish();
+    await persistence.finish();
     ben.stop();
     await tick();
-    expect([...rows(store).keys()]).toEqual(['ben']);
+    expect([...(await rows(store)).keys()]).toEqual(['ben']);
   });
 
   it('reserves delivery positions ahead and writes again only when the numbering nears the mark', async () => {
@@ -123,31 +123,31 @@ describe('SessionPersistence', () => {
     buffer.append('transcription:en-US', { text: 'first' });
     await tick();
     expect(batches()).toBe(start + 1);
-    expect(rows(store).get('ann')!.delivery[sessionId]).toEqual({ nextSeq: 2 + SEQ_RESERVATION, droppedAtSeq: 0 });
+    expect((await rows(store)).get('ann')!.delivery[sessionId]).toEqual({ nextSeq: 2 + SEQ_RESERVATION, droppedAtSeq: 0 });
     // 100 frames a tick: the reservation is renewed each time the counter gets within half a block.
     for (let t = 0; t < 16; t++) {
       for (let i = 0; i < 100; i++) buffer.append('transcription:en-US', { text: `m${t}.${i}` });
       await tick();
     }
     expect(batches()).toBe(start + 3); // twice in 1,600 frames (written with next = 602, then 1,202), not per frame
-    const reserved = rows(store).get('ann')!.delivery[sessionId]!;
+    const reserved = (await rows(store)).get('ann')!.delivery[sessionId]!;
     expect(reserved.nextSeq).toBeGreaterThan(buffer.nextSeq + SEQ_RESERVATION / 2);
     // A clean shutdown writes the exact position.
-    persistence.finish();
-    expect(rows(store).get('ann')!.delivery[sessionId]).toEqual({ nextSeq: buffer.nextSeq, droppedAtSeq: 0 });
+    await persistence.finish();
+    expect((await rows(store)).get('ann')!.delivery[sessionId]).toEqual({ nextSeq: buffer.nextSeq, droppedAtSeq: 0 });
     ann.stop();
   });
 
-  it('keeps rows once loaded with write-through, deletes them without, and drops unreadable ones', () => {
+  it('keeps rows once loaded with write-through, deletes them without, and drops unreadable ones', async () => {
     const store = createSqliteStore(':memory:');
-    store.saveSessionSnapshot('ann', JSON.stringify({ version: 1, snapshot: { value: 'grace' }, delivery: {} }));
-    store.saveSessionSnapshot('bad', '{not json');
+    await store.saveSessionSnapshot('ann', JSON.stringify({ version: 1, snapshot: { value: 'grace' }, delivery: {} }));
+    await store.saveSessionSnapshot('bad', '{not json');
     const on = setup({ store });
-    expect(on.persistence.load().map((s) => s.userId)).toEqual(['ann']);
-    expect(store.loadSessionSnapshots().map((r) => r.userId)).toEqual(['ann']);
+    expect((await on.persistence.load()).map((s) => s.userId)).toEqual(['ann']);
+    expect((await store.loadSessionSnapshots()).map((r) => r.userId)).toEqual(['ann']);
     const off = new SessionPersistence({ store, logger: silentLogger, writeThrough: false });
-    expect(off.load().map((s) => s.userId)).toEqual(['ann']);
-    expect(store.loadSessionSnapshots()).toEqual([]);
+    expect((await off.load()).map((s) => s.userId)).toEqual(['ann']);
+    expect(await store.loadSessionSnapshots()).toEqual([]);
   });
 
   it('without write-through writes only at shutdown, every live session', async () => {
@@ -155,9 +155,9 @@ describe('SessionPersistence', () => {
     const ann = user('ann');
     user('ben');
     await tick();
-    expect(store.loadSessionSnapshots()).toEqual([]);
-    expect(persistence.finish()).toBe(2);
-    expect([...rows(store).keys()]).toEqual(['ann', 'ben']);
+    expect(await store.loadSessionSnapshots()).toEqual([]);
+    expect(await persistence.finish()).toBe(2);
+    expect([...(await rows(store)).keys()]).toEqual(['ann', 'ben']);
     ann.stop();
   });
 
@@ -165,18 +165,18 @@ describe('SessionPersistence', () => {
     const real = createSqliteStore(':memory:');
     let failures = 1;
     const flaky: Store = Object.assign(Object.create(real) as Store, {
-      writeSessionSnapshots(changes: Parameters<Store['writeSessionSnapshots']>[0]) {
+      async writeSessionSnapshots(changes: Parameters<Store['writeSessionSnapshots']>[0]) {
         if (failures-- > 0) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
-        real.writeSessionSnapshots(changes);
+        await real.writeSessionSnapshots(changes);
       },
     });
     const { persistence, user } = setup({ store: flaky });
     user('ann');
     await tick();
-    expect(real.loadSessionSnapshots()).toEqual([]);
+    expect(await real.loadSessionSnapshots()).toEqual([]);
     user('ben');
     await tick();
-    expect(real.loadSessionSnapshots().map((r) => r.userId)).toEqual(['ann', 'ben']);
+    expect((await real.loadSessionSnapshots()).map((r) => r.userId)).toEqual(['ann', 'ben']);
     expect(persistence.stats.batches).toBe(1);
   });
 
@@ -184,7 +184,7 @@ describe('SessionPersistence', () => {
     const { store, persistence, user } = setup();
     user('ann');
     await tick();
-    persistence.discardAll();
-    expect(store.loadSessionSnapshots()).toEqual([]);
+    await persistence.discardAll();
+    expect(await store.loadSessionSnapshots()).toEqual([]);
   });
 });

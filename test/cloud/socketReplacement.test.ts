@@ -38,7 +38,7 @@ async function sessionWithTwoSockets(extensions?: string[]) {
   cleanup.push(() => h.close());
   const hooks: RawWebhookServer = await startRawWebhookServer();
   cleanup.push(() => hooks.close());
-  const apiKey = h.cloud.registerApp({ packageName: PKG, name: 'Replaced', webhookUrl: hooks.url }).apiKey;
+  const apiKey = (await h.cloud.registerApp({ packageName: PKG, name: 'Replaced', webhookUrl: hooks.url })).apiKey;
   const glasses = await h.glassesFor('u1', [PKG]);
   await glasses.connect();
   const request = await waitFor(() => hooks.requests.find((r) => r.type === 'session_request'), { timeoutMs: 3000 });

@@ -72,10 +72,10 @@ async function cloudWith(settings: Partial<CloudSettings>): Promise<Harness> {
 
 /** Serves a stock app for `packageName` (registering it unless `apiKey` says it is already). */
 async function serveKeeper(h: Harness, packageName: string, apiKey?: string): Promise<{ served: ServedMentraApp<KeeperApp>; apiKey: string }> {
-  const key = apiKey ?? h.cloud.registerApp({ packageName, name: packageName, webhookUrl: 'http://127.0.0.1:1/webhook', ...definition }).apiKey;
+  const key = apiKey ?? (await h.cloud.registerApp({ packageName, name: packageName, webhookUrl: 'http://127.0.0.1:1/webhook', ...definition })).apiKey;
   const served = await serveMentraApp(() => new KeeperApp({ packageName, apiKey: key, port: 0 }));
   cleanups.push(() => served.close());
-  h.cloud.store.setWebhookUrl(packageName, `http://127.0.0.1:${served.port}/webhook`);
+  await h.cloud.store.setWebhookUrl(packageName, `http://127.0.0.1:${served.port}/webhook`);
   return { served, apiKey: key };
 }
 

@@ -29,9 +29,9 @@ let served: ServedMentraApp<ReleasingApp>;
 
 beforeAll(async () => {
   h = await startTestCloud({ settings: { appReleaseWaitMs: RELEASE_WAIT_MS, webhookTimeoutMs: 10_000, heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 5000 } });
-  const { apiKey } = h.cloud.registerApp({ packageName: PKG, name: PKG, webhookUrl: 'http://127.0.0.1:1/webhook' });
+  const { apiKey } = await h.cloud.registerApp({ packageName: PKG, name: PKG, webhookUrl: 'http://127.0.0.1:1/webhook' });
   served = await serveMentraApp(() => new ReleasingApp({ packageName: PKG, apiKey, port: 0 }));
-  h.cloud.store.setWebhookUrl(PKG, `http://127.0.0.1:${served.port}/webhook`);
+  await h.cloud.store.setWebhookUrl(PKG, `http://127.0.0.1:${served.port}/webhook`);
 });
 
 afterAll(async () => {
@@ -56,7 +56,7 @@ describe('ownership_release from @mentra/sdk', () => {
     await session.disconnect({ releaseOwnership: true, reason: 'user_logout' });
     await waitFor(() => stateOf('logout-user') === undefined, { message: `still ${JSON.stringify(stateOf('logout-user'))}` });
     expect(h.cloud.sessions.get('logout-user')?.getSnapshot().context.desiredApps).toEqual([]);
-    expect(h.cloud.store.getRunningApps('logout-user')).toEqual([]);
+    expect(await h.cloud.store.getRunningApps('logout-user')).toEqual([]);
     const state = await glasses.waitFor('app_state_change', { since });
     expect(state).toMatchObject({ runningApps: [] });
     expect(state).not.toHaveProperty('error');

@@ -53,10 +53,10 @@ export async function startTestCloud(options: CreateCloudOptions & { settings?: 
     },
     /** Registers an app and serves it from `server` on 127.0.0.1; returns its key. */
     async serveApp(packageName: string, make: (apiKey: string) => AppServer) {
-      const { apiKey } = cloud.registerApp({ packageName, name: packageName, webhookUrl: 'http://127.0.0.1:1/webhook' });
+      const { apiKey } = await cloud.registerApp({ packageName, name: packageName, webhookUrl: 'http://127.0.0.1:1/webhook' });
       const server = make(apiKey);
       const port = await server.listen(0, '127.0.0.1');
-      cloud.store.setWebhookUrl(packageName, `http://127.0.0.1:${port}/webhook`);
+      await cloud.store.setWebhookUrl(packageName, `http://127.0.0.1:${port}/webhook`);
       servers.push(server);
       return { server, apiKey, port };
     },
@@ -72,10 +72,10 @@ export async function startTestCloud(options: CreateCloudOptions & { settings?: 
       start: (apiKey: string) => Promise<T>,
       definition: Pick<NewAppRequest, 'settings' | 'permissions'> = {},
     ) {
-      const { apiKey } = cloud.registerApp({ packageName, name: packageName, webhookUrl: 'http://127.0.0.1:1/webhook', ...definition });
+      const { apiKey } = await cloud.registerApp({ packageName, name: packageName, webhookUrl: 'http://127.0.0.1:1/webhook', ...definition });
       const served = await start(apiKey);
       closers.push(() => served.close());
-      cloud.store.setWebhookUrl(packageName, `http://127.0.0.1:${served.port}/webhook`);
+      await cloud.store.setWebhookUrl(packageName, `http://127.0.0.1:${served.port}/webhook`);
       return { app: served, apiKey };
     },
     async close() {

@@ -12,3 +12,14 @@ export function codeOf(fn: () => unknown): string | undefined {
   }
   throw new Error('expected a TetherError');
 }
+
+/** Awaits `promise`, expects it to reject with a `TetherError`, and returns that error's code. */
+export async function rejectionCodeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(TetherError);
+    return (error as TetherError).code;
+  }
+  throw new Error('expected a TetherError');
+}

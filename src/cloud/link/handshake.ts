@@ -75,6 +75,12 @@ export interface Handshake {
 }
 
 /**
+ * Frames a socket may send after its init and before it is authenticated (a token checked, an
+ * app looked up in the store: a few ms); one more is refused as a flood.
+ */
+export const MAX_EARLY_FRAMES = 32;
+
+/**
  * Starts the handshake of a socket that just upgraded: arms the init timer, and reports the
  * socket's `ws` errors (by the table in `wsErrors.ts`) for its whole life.
  */

@@ -21,6 +21,11 @@ export interface SocketEntry {
   extensions: ReadonlySet<string>;
   /** App sockets only: the `lastSeq` of the init (Tether SDK), where the replay resumes after. */
   lastSeq?: number;
+  /**
+   * App sockets only: the app's settings with the user's values, read from the store while the
+   * socket authenticated, for its `tpa_connection_ack` (which the socket's link writes at once).
+   */
+  ackSettings?: readonly object[];
   /** The reason of the app's `ownership_release`, once sent: its next close is no plain failure. */
   ownershipRelease: string | null;
   /**
