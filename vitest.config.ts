@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Real outages of minutes: `npm run test:chaos` (vitest.chaos.config.ts), also run by .ci/run.
-    exclude: ['test/chaos/**', '**/node_modules/**'],
+    // Real outages of minutes: `npm run test:chaos` (vitest.chaos.config.ts); many nodes on NATS and
+    // PostgreSQL: `npm run test:cluster` (vitest.cluster.config.ts). Both are run by .ci/run.
+    exclude: ['test/chaos/**', 'test/cluster/**', '**/node_modules/**'],
     environment: 'node',
     testTimeout: 20_000,
     hookTimeout: 20_000,

@@ -12,8 +12,9 @@ import { normalizeSubscriptions, type AppToCloudMessage, type TpaConnectionInit 
 import { parseMessage } from '../protocol/parse.js';
 import type { Logger } from '../logger.js';
 import { verifyApiKey } from './apiKeys.js';
-import { appSocketGenOf, type AppSessionSnapshot } from '../../machines/sessionApi.js';
+import { appSocketGenOf, userIdOfAppSession, type AppSessionSnapshot } from '../../machines/sessionApi.js';
 import { MAX_EARLY_FRAMES, startHandshake, type SocketLimits } from './link/handshake.js';
+import { guardSocket } from './link/outboundFence.js';
 import { probeLiveness } from './link/livenessProbe.js';
 import { registerSocket } from './link/socketAdapter.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
@@ -40,7 +41,15 @@ export interface AppGatewayDeps {
   remoteAddress?: string | undefined;
   /** Requests to the glasses and messages between apps (`appRequests.ts`); without it they are ignored. */
   requests?: Pick<AppRequests, 'fromApp' | 'subscribed'>;
+  /**
+   * On a node of a cluster: whether this node may act for a user's session, and how long an app
+   * whose session is not here yet waits for it (its glasses may be reconnecting to this node).
+   */
+  cluster?: { mayActFor(userId: string): boolean; parkMs: number };
 }
+
+/** How often a parked app's session is looked for (a claim by returning glasses takes a few ms). */
+const PARK_POLL_MS = 25;
 
 /**
  * How long a held stock-SDK socket has to answer a ping before a second socket of its session
@@ -77,6 +86,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     if (ws.readyState !== ws.OPEN) return;
     if (!app) return handshake.refuse('UNKNOWN_PACKAGE', 'Unknown package', { packageName });
     if (!verifyApiKey(init.apiKey, app.apiKeyHash)) return handshake.refuse('INVALID_API_KEY', 'Invalid API key', { packageName });
+    if (deps.cluster && !(await parked(deps.cluster, sessionId, packageName))) return;
     const known = deps.sessions.findAppSession(sessionId, packageName);
     if (!known) return handshake.refuse('SESSION_NOT_FOUND', 'No such session for this package', { packageName, sessionId });
     const ackSettings = await deps.settings.settingsFor(known.userId, packageName);
@@ -118,6 +128,26 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
       log.info({ sessionId, gen: socket.gen, heldGen: held.gen, heldAlive }, 'second stock socket: held one probed');
       found.app.send({ type: 'app.connected', gen: socket.gen, extensions, heldAlive });
     });
+  };
+
+  /**
+   * On a node of a cluster, an app whose session is not here waits (parked) for it to be claimed
+   * here, by glasses reconnecting after a node died; if it is not, the app is refused with 1012
+   * (never 1008: the session exists, on another node, and the app must come back).
+   */
+  const parked = async (cluster: { mayActFor(userId: string): boolean; parkMs: number }, sessionId: string, packageName: string): Promise<boolean> => {
+    const userId = userIdOfAppSession(sessionId, packageName);
+    const until = performance.now() + cluster.parkMs;
+    while (userId !== undefined && !cluster.mayActFor(userId) && performance.now() < until && ws.readyState === ws.OPEN) {
+      await new Promise((resolve) => setTimeout(resolve, PARK_POLL_MS));
+    }
+    if (ws.readyState !== ws.OPEN) return false;
+    if (userId === undefined || !cluster.mayActFor(userId)) {
+      handshake.refuse('NODE_UNAVAILABLE', 'This session is not on this node', { packageName, sessionId });
+      return false;
+    }
+    guardSocket(ws, () => cluster.mayActFor(userId));
+    return true;
   };
 
   /** The stock socket a session holds and has confirmed as its app's own, if any. */

@@ -10,6 +10,7 @@ import type { WriteGate } from './link/backpressure.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
 import type { SessionRegistry } from './sessionRegistry.js';
+import { mayWriteTo } from './link/outboundFence.js';
 
 /** Finds app sessions' sockets and writes to them. */
 export class AppSender {
@@ -53,7 +54,7 @@ export class AppSender {
    * broadcast is not worth holding for a reader that cannot keep up). Returns whether it was written.
    */
   sendText(socket: SocketEntry, text: string): boolean {
-    if (!this.gate.canWrite(socket) || socket.ws.readyState !== socket.ws.OPEN) return false;
+    if (!this.gate.canWrite(socket) || socket.ws.readyState !== socket.ws.OPEN || !mayWriteTo(socket.ws)) return false;
     socket.ws.send(text);
     return true;
   }

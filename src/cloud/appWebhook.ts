@@ -24,6 +24,11 @@ export interface AppWebhookDeps {
   onRecoveryCall?(correlationId: string): () => void;
   /** Per-host circuits for `session_request`s: while a host is down, one probe at a time goes out. */
   circuits?: WebhookCircuits;
+  /**
+   * On a node of a cluster: only the owner calls a session's webhooks, while its lease holds,
+   * and each call names the epoch it was made under (at most one per session, epoch and attempt).
+   */
+  cluster?: { mayActFor(userId: string): boolean; epochOf(userId: string): number | undefined };
 }
 
 /**
@@ -50,14 +55,18 @@ class AppWebhookError extends Error implements AppWebhookFailure {
 /** Builds the `appWebhook` actor logic. */
 export function createAppWebhook(deps: AppWebhookDeps) {
   return fromPromise<AppWebhookOutput, AppWebhookInput>(async ({ input }) => {
+    if (deps.cluster && !deps.cluster.mayActFor(input.userId)) {
+      throw new AppWebhookError({ code: 'NODE_UNAVAILABLE', message: 'this node does not hold the session now' });
+    }
     const app = await deps.store.getApp(input.packageName);
     if (!app) {
       // The app was deleted: no retry can bring it back, so it leaves the desired set.
       throw new AppWebhookError({ code: 'UNKNOWN_PACKAGE', message: 'the app is not registered', permanent: true });
     }
     // A restart recovery names every call of its workflow alike (`recovery:<registrationId>:<sessionId>`).
+    const epoch = deps.cluster?.epochOf(input.userId);
     const correlationId =
-      input.correlationId ?? `${input.type}:${input.sessionId}:${input.attempt}:${randomUUID().slice(0, 8)}`;
+      input.correlationId ?? `${input.type}:${input.sessionId}:${input.attempt}${epoch === undefined ? '' : `:e${epoch}`}:${randomUUID().slice(0, 8)}`;
     const isStart = input.type === 'session_request';
     const body = isStart
       ? sessionRequestBody({ sessionId: input.sessionId, userId: input.userId, websocketUrl: deps.appWebsocketUrl() })

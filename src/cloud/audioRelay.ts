@@ -18,6 +18,7 @@ import type { WriteGate } from './link/backpressure.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import type { CloudMetrics } from './metrics.js';
 import type { SessionRegistry } from './sessionRegistry.js';
+import { mayWriteTo } from './link/outboundFence.js';
 
 /** The stream name an app subscribes to for the glasses' binary audio (`StreamType.AUDIO_CHUNK`). */
 const AUDIO_CHUNK_STREAM = 'audio_chunk';
@@ -65,7 +66,7 @@ export class AudioRelay {
       if (!subscriptionsOf(app).includes(AUDIO_CHUNK_STREAM)) return;
       const appGen = appSocketGenOf(app);
       const socket = appGen === undefined ? undefined : this.deps.sockets.get(appGen);
-      if (!socket || socket.ws.readyState !== WebSocket.OPEN) {
+      if (!socket || socket.ws.readyState !== WebSocket.OPEN || !mayWriteTo(socket.ws)) {
         // The app is reconnecting: live audio it missed is not kept for it.
         this.counted.disconnected.inc();
         return;

@@ -6,7 +6,9 @@
  */
 import { requestUrl } from '../util/requestUrl.js';
 import type { IncomingMessage, Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { InspectionEvent } from 'xstate';
@@ -49,6 +51,7 @@ import { createSocketLinkLogic } from './link/socketAdapter.js';
 import { SocketTable } from './link/socketTable.js';
 import { combineInspectors, createStateLog } from './stateLog.js';
 import { createInspectorHub, createInspectorServer, INSPECTOR_PATHS, type InspectorHub } from '../../inspector/index.js';
+import { startClusterNode, type ClusterNode } from './cluster/clusterNode.js';
 import { openStore } from './openStore.js';
 import type { Store } from './store.js';
 import { createWebhookClient } from './webhookClient.js';
@@ -59,6 +62,12 @@ import { classifyAddress } from './outboundPolicy.js';
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || classifyAddress(host) === 'loopback';
 }
+
+/**
+ * Longest wait of an app whose session is not on the node it reached (its glasses may be
+ * reconnecting to this node after another died); then it is refused with 1012 and retries.
+ */
+const APP_PARK_MAX_MS = 10_000;
 
 /** Paths of the WebSocket endpoints. */
 export const WS_PATHS = { glasses: '/glasses-ws', app: '/app-ws', appLegacy: '/tpa-ws' } as const;
@@ -133,6 +142,8 @@ export interface Cloud {
   close(options?: { persist?: boolean }): Promise<void>;
   /** How many persisted sessions this cloud restored at start. */
   readonly restoredSessions: number;
+  /** This process's membership of a cluster (`TETHER_NATS_URL`); undefined on one node. */
+  readonly cluster: ClusterNode | undefined;
   /** Apps' requests waiting for an answer from glasses (photo, audio, LED, location). */
   readonly pendingRequests: number;
 }
@@ -150,6 +161,22 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   for (const warning of config.warnings) logger.warn(warning);
 
   const store = await openStore(config.dbPath, logger);
+  // A node of a cluster (TETHER_NATS_URL): sessions are owned per node and move between nodes.
+  // Evictions reach the registry once it exists; none can come before a session was claimed.
+  let evict: (userIds: readonly string[]) => void = () => {};
+  const cluster = config.natsUrl
+    ? await startClusterNode({
+        natsUrl: config.natsUrl,
+        nodeId: config.nodeId ?? `${hostname()}-${config.port === 0 ? randomUUID().slice(0, 8) : config.port}`,
+        leaseMs: config.leaseMs,
+        store,
+        logger,
+        onLost: (userIds) => evict(userIds),
+      }).catch(async (error: unknown) => {
+        await store.close();
+        throw error;
+      })
+    : undefined;
   const metrics = createCloudMetrics();
   const sockets = new SocketTable();
   const webhookClient = createWebhookClient({ timeoutMs: config.webhookTimeoutMs, logger, metrics, outboundPolicy: config.outboundPolicy });
@@ -208,6 +235,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     ...(options.writeThrough === undefined ? {} : { writeThrough: options.writeThrough }),
     config: sessionConfig,
     store,
+    ...(cluster ? { cluster } : {}),
     sockets,
     metrics,
     logger,
@@ -248,12 +276,18 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       appWebhook: createAppWebhook({
         store,
         client: webhookClient,
-        appWebsocketUrl: () => appUrl,
+        // The owner hint a balancer can route on (README "Many nodes"); one node ignores it.
+        appWebsocketUrl: () => (cluster ? `${appUrl}?tether_node=${cluster.nodeId}` : appUrl),
         onRecoveryCall: (correlationId) => recoveryCalls.begin(correlationId),
         circuits,
+        ...(cluster ? { cluster } : {}),
       }),
     },
   });
+  evict = (userIds) => {
+    logger.warn({ sessions: userIds.length }, 'sessions lost to another node: their sockets closed with 1012');
+    for (const userId of userIds) sessions.evict(userId);
+  };
   const router = new Router(sessions, sockets, deliveries, gate, screens);
   const appSettings: AppSettings = new AppSettings({ store, sessions, sockets, logger });
   const outbound = { policy: config.outboundPolicy };
@@ -379,13 +413,26 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
               appSettings,
               requests: appRequests,
               audio,
+              ...(cluster ? { cluster } : {}),
             });
           });
         } else {
           const remoteAddress = req.socket.remoteAddress;
           appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
             pending.upgraded(ws);
-            acceptAppSocket(ws, { store, settings: appSettings, limits, sessions, sockets, router, metrics, logger, remoteAddress, requests: appRequests });
+            acceptAppSocket(ws, {
+              store,
+              settings: appSettings,
+              limits,
+              sessions,
+              sockets,
+              router,
+              metrics,
+              logger,
+              remoteAddress,
+              requests: appRequests,
+              ...(cluster ? { cluster: { mayActFor: (userId: string) => cluster.mayActFor(userId), parkMs: Math.min(config.gracePeriodMs, APP_PARK_MAX_MS) } } : {}),
+            });
           });
         }
       }, () => socket.destroy());
@@ -407,11 +454,13 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   appUrl = `${base}${WS_PATHS.app}`;
   httpBase = base.replace(/^ws/, 'http');
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  const restoredSessions = await sessions.restoreAll({ fresh: options.restore === false });
+  // A node of a cluster restores nothing at start: the store holds every node's sessions, and each
+  // comes back on the node its glasses return to (`restoreClaimed`).
+  const restoredSessions = cluster ? 0 : await sessions.restoreAll({ fresh: options.restore === false });
   // The screens of sessions that came back; the rest are deleted (their sessions are gone).
   // Without a restore they stay in the store as they are, for a later start that restores.
   const restoredScreens =
-    options.restore === false
+    options.restore === false || cluster
       ? 0
       : screens.load(await store.loadScreens(), (userId, sessionId) => sessions.appSession(userId, sessionId) !== undefined);
   logger.info({ host, port, appUrl, restoredSessions, restoredScreens }, 'cloud listening');
@@ -452,6 +501,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       });
       const kept = await persisted;
       await screensSaved;
+      // The lease goes last: until the rows are written, no peer may take the sessions.
+      await cluster?.close();
       await store.close();
       metrics.close();
       logger.info({ persisted: kept }, 'cloud closed');
@@ -477,6 +528,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     deliveries,
     registerApp: (app) => registerApp(store, app),
     restoredSessions,
+    cluster,
     get pendingRequests() {
       return appRequests.pending.size;
     },

@@ -18,6 +18,7 @@ import {
   describeSettings,
   durationMsSchema,
   integerSchema,
+  nodeIdSchema,
   nonEmptyStringSchema,
   oneOfSchema,
   resolveSettings,
@@ -69,6 +70,23 @@ export const CLOUD_SETTINGS = defineSettings({
     default: './data/tether.db',
     schema: nonEmptyStringSchema(),
     description: 'SQLite database file (its directory is created), :memory:, or a postgres:// URL (the store of many nodes).',
+  },
+  natsUrl: {
+    default: undefined,
+    schema: baseUrlSchema(['nats']),
+    documentedDefault: 'unset (one node)',
+    description: 'nats:// URL of the NATS JetStream server of a cluster; with it this process is one node of many (TETHER_DB must then be a postgres:// URL).',
+  },
+  nodeId: {
+    default: undefined,
+    schema: nodeIdSchema(),
+    documentedDefault: 'the host name and port',
+    description: 'Name of this node in a cluster (stable across its restarts: a restart is a new incarnation of the same node).',
+  },
+  leaseMs: {
+    default: 10_000,
+    schema: integerSchema({ min: 300, max: 120_000 }),
+    description: 'Lease of a cluster node on its sessions, in ms: a node that cannot renew it within this long stops acting, and its sessions move. The same on every node.',
   },
   jwtSecret: {
     default: undefined,
@@ -440,6 +458,12 @@ const CLOUD_RULES: readonly SettingsRule<CloudSettings>[] = [
     holds: (s) => s.heartbeatTimeoutMs > s.heartbeatIntervalMs,
     reason: (s) =>
       `${s.heartbeatTimeoutMs} must be greater than heartbeatIntervalMs (${CLOUD_SETTINGS.heartbeatIntervalMs.env} = ${s.heartbeatIntervalMs})`,
+  },
+  {
+    // Nodes share their sessions through the store: a file of one machine cannot be shared.
+    setting: 'natsUrl',
+    holds: (s) => s.natsUrl === undefined || /^postgres(ql)?:\/\//i.test(s.dbPath),
+    reason: () => `is set, so ${CLOUD_SETTINGS.dbPath.env} must be a postgres:// URL (the nodes of a cluster share one store)`,
   },
   // The one that is set is the one named: the other has nothing to point at.
   ...([

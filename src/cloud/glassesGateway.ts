@@ -16,7 +16,9 @@ import type { AppSettings } from './appSettings.js';
 import type { AppRequests } from './appRequests.js';
 import type { AudioRelay } from './audioRelay.js';
 import { tokenFromUpgrade, verifyCoreToken } from './glassesAuth.js';
+import type { Acquisition, ClusterNode } from './cluster/clusterNode.js';
 import { MAX_EARLY_FRAMES, startHandshake, type SocketLimits } from './link/handshake.js';
+import { guardSocket } from './link/outboundFence.js';
 import { registerSocket } from './link/socketAdapter.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
@@ -43,6 +45,8 @@ export interface GlassesGatewayDeps {
   requests?: Pick<AppRequests, 'fromGlasses'>;
   /** Where binary (audio) frames go. */
   audio: AudioRelay;
+  /** On a node of a cluster: who owns the user's session, and whether this node may act for it. */
+  cluster?: Pick<ClusterNode, 'acquire' | 'mayActFor'>;
 }
 
 /** Handles one glasses socket from upgrade to close. */
@@ -79,6 +83,7 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     const verdict = await verifyCoreToken(headerToken ?? init.coreToken, deps.jwtSecret, { maxLifetimeMs: deps.maxTokenLifetimeMs });
     if (ws.readyState !== ws.OPEN) return;
     if (!verdict.ok) return handshake.refuse(verdict.code, verdict.message);
+    if (deps.cluster && !(await takeSession(deps.cluster, verdict.userId))) return;
     // Filtered before the session sees them: no actor for a package the cloud does not know.
     const declared = init.runningApps ? await deps.appControl.admitRunningApps(init.runningApps) : undefined;
     const storedApps = await deps.sessions.storedRunningApps(verdict.userId);
@@ -106,6 +111,28 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     } catch (error) {
       handshake.fault(error);
     }
+  };
+
+  /**
+   * A node of a cluster takes the session before the socket is handed to it: already here, or
+   * claimed (free, or its owner dead: restored from the store). Refused with 1012 otherwise.
+   */
+  const takeSession = async (cluster: Pick<ClusterNode, 'acquire' | 'mayActFor'>, userId: string): Promise<boolean> => {
+    let acquired: Acquisition;
+    try {
+      acquired = await cluster.acquire(userId);
+    } catch (error) {
+      handshake.refuse('NODE_UNAVAILABLE', 'This node could not take the session', { userId, err: error instanceof Error ? error.message : String(error) });
+      return false;
+    }
+    if (ws.readyState !== ws.OPEN) return false;
+    if (acquired.kind === 'elsewhere') {
+      handshake.refuse('NODE_UNAVAILABLE', 'Another node holds this session', { userId, owner: acquired.owner.nodeId });
+      return false;
+    }
+    if (acquired.kind === 'claimed') deps.sessions.restoreClaimed(userId, acquired.snapshot);
+    guardSocket(ws, () => cluster.mayActFor(userId));
+    return true;
   };
 
   const handle = (socket: SocketEntry, raw: Buffer) => {

@@ -78,11 +78,32 @@ export interface StoredSession {
   delivery: Record<string, unknown>;
 }
 
+/**
+ * A cluster node's say over its sessions' rows (ARCHITECTURE.md "Many nodes"): the epoch each
+ * write carries, whether the node may write a user now, and what to do with the users the store
+ * refused (another node owns them).
+ */
+export interface PersistenceFence {
+  /** The epoch `userId`'s session is held under here; undefined when this node does not own it. */
+  epochOf(userId: string): number | undefined;
+  /** Whether this node may write `userId`'s row now (it owns the session and its lease holds). */
+  mayActFor(userId: string): boolean;
+  /** The store refused these users' writes: a newer epoch is recorded. */
+  lost(userIds: readonly string[]): void;
+  /**
+   * The row of `userId`'s session, which ended, is deleted (under its epoch): the session may be
+   * freed now. Not before: a node taking it would restore the row the ended session left.
+   */
+  released(userId: string): void;
+}
+
 /** Options of a {@link SessionPersistence}. */
 export interface SessionPersistenceOptions {
   store: Store;
   logger: Logger;
   delivery?: DeliveryPositions;
+  /** On a node of a cluster: epochs, and no write for a session the node may not act for. */
+  fence?: PersistenceFence;
   /**
    * `false`: nothing is written while the cloud runs; every session is saved by {@link finish} at
    * shutdown and deleted once restored (the behaviour before issue 11, which a crash loses). Only
@@ -106,6 +127,7 @@ export class SessionPersistence {
   private readonly store: Store;
   private readonly log: Logger;
   private readonly delivery: DeliveryPositions | undefined;
+  private readonly fence: PersistenceFence | undefined;
   private readonly writeThrough: boolean;
   /** The session of each user whose row this process keeps (it is live). */
   private readonly live = new Map<string, UserSessionRef>();
@@ -127,6 +149,7 @@ export class SessionPersistence {
     this.store = options.store;
     this.log = options.logger.child({ actor: 'sessionPersistence' });
     this.delivery = options.delivery;
+    this.fence = options.fence;
     this.writeThrough = options.writeThrough ?? true;
     if (this.writeThrough) {
       this.delivery?.watchReservations((sessionId) => {
@@ -151,11 +174,7 @@ export class SessionPersistence {
     const unreadable: string[] = [];
     for (const record of await this.store.loadSessionSnapshots()) {
       try {
-        const persisted = JSON.parse(record.json) as Partial<PersistedSession>;
-        if (persisted.version !== 1 || typeof persisted.delivery !== 'object' || persisted.delivery === null) {
-          throw new Error(`unknown record version ${String(persisted.version)}`);
-        }
-        sessions.push({ userId: record.userId, snapshot: persisted.snapshot, delivery: persisted.delivery });
+        sessions.push(this.decode(record));
       } catch (error) {
         this.log.error({ userId: record.userId, err: messageOf(error) }, 'could not read a persisted session; deleted');
         unreadable.push(record.userId);
@@ -170,6 +189,26 @@ export class SessionPersistence {
   discard(userId: string): void {
     this.live.delete(userId);
     if (this.writeThrough) this.markDirty(userId);
+  }
+
+  /**
+   * Stops watching `userId`'s session without writing anything more for it: another node owns
+   * it now, and its row is that node's.
+   */
+  untrack(userId: string): void {
+    this.live.delete(userId);
+    this.dirty.delete(userId);
+    for (const sessionId of this.sessionIdsOf.get(userId) ?? []) this.userOfSession.delete(sessionId);
+    this.sessionIdsOf.delete(userId);
+  }
+
+  /** Decodes one stored row (a session claimed from the store by a node of a cluster). */
+  decode(record: { userId: string; json: string }): StoredSession {
+    const persisted = JSON.parse(record.json) as Partial<PersistedSession>;
+    if (persisted.version !== 1 || typeof persisted.delivery !== 'object' || persisted.delivery === null) {
+      throw new Error(`unknown record version ${String(persisted.version)}`);
+    }
+    return { userId: record.userId, snapshot: persisted.snapshot, delivery: persisted.delivery };
   }
 
   /** Deletes every stored session (a cloud told not to restore them starts afresh). */
@@ -222,7 +261,15 @@ export class SessionPersistence {
     if (this.dirty.size === 0) return this.writes;
     const save: Array<{ userId: string; json: string }> = [];
     const remove: string[] = [];
+    const epochs = this.fence ? new Map<string, number>() : undefined;
     for (const userId of this.dirty) {
+      if (this.fence) {
+        // Fenced (the lease ran out, or the session moved): nothing is written for it, and it
+        // stays dirty in case the node takes it back.
+        const epoch = this.fence.epochOf(userId);
+        if (epoch === undefined || !this.fence.mayActFor(userId)) continue;
+        epochs!.set(userId, epoch);
+      }
       const actor = this.live.get(userId);
       if (!actor) {
         remove.push(userId);
@@ -236,10 +283,13 @@ export class SessionPersistence {
         this.log.error({ userId, err: messageOf(error) }, 'could not serialise a user session; not persisted');
       }
     }
-    const users = [...this.dirty];
-    this.dirty.clear();
-    const written = this.store.writeSessionSnapshots({ save, remove }).then(
-      () => {
+    const users = epochs ? [...epochs.keys()] : [...this.dirty];
+    for (const userId of users) this.dirty.delete(userId);
+    if (epochs && save.length === 0 && remove.length === 0) return this.writes;
+    const written = this.store.writeSessionSnapshots({ save, remove, ...(epochs ? { epochs } : {}) }).then(
+      ({ refused }) => {
+        if (refused.length > 0) this.fence?.lost(refused);
+        if (this.fence) for (const userId of remove) if (!refused.includes(userId)) this.fence.released(userId);
         if (this.failing) this.log.info({ sessions: users.length }, 'sessions written to the store again');
         this.failing = false;
         this.counters.batches += 1;

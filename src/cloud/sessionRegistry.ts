@@ -24,10 +24,12 @@ import type { appWebhookPort } from '../../machines/sessionPorts.js';
 import type { socketLinkMachine } from '../../machines/socketLink.js';
 import { userSessionMachine, type AppFailure, type UserSessionEmitted } from '../../machines/userSession.js';
 import type { Logger } from '../logger.js';
+import { CloseCode, CloseReason } from '../protocol/closeCodes.js';
+import { closeSocket } from '../util/closeSocket.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
 import { writeFrame } from './link/writePath.js';
 import type { CloudMetrics } from './metrics.js';
-import { SessionPersistence, type DeliveryPositions, type PersistenceStats, type StoredSession } from './sessionPersistence.js';
+import { SessionPersistence, type DeliveryPositions, type PersistenceFence, type PersistenceStats, type StoredSession } from './sessionPersistence.js';
 import type { Store } from './store.js';
 
 /** A running `userSession` actor. */
@@ -52,9 +54,20 @@ export interface SessionRegistryOptions {
   resumeState?: DeliveryPositions;
   /** Whether sessions are written through as they change (default); see `sessionPersistence.ts`. */
   writeThrough?: boolean;
+  /**
+   * On a node of a cluster: the epochs of the sessions it owns, whether it may act for one, and
+   * what to tell it when a session ends here or its row was refused.
+   */
+  cluster?: RegistryCluster;
   now?: () => number;
   random?: () => number;
 }
+
+/**
+ * What the registry needs of a cluster node (`cluster/clusterNode.ts`): a session's ownership is
+ * freed once the row of the ended session is deleted (`PersistenceFence.released`).
+ */
+export type RegistryCluster = PersistenceFence;
 
 /** The body of `app_state_change`: the running apps, and those among them being waited for. */
 interface AppState {
@@ -93,6 +106,7 @@ export class SessionRegistry {
       logger: options.logger,
       ...(options.resumeState ? { delivery: options.resumeState } : {}),
       ...(options.writeThrough === undefined ? {} : { writeThrough: options.writeThrough }),
+      ...(options.cluster ? { fence: options.cluster } : {}),
     });
     this.machine = userSessionMachine.provide({
       actors: {
@@ -145,6 +159,41 @@ export class SessionRegistry {
    */
   storedRunningApps(userId: string): Promise<string[]> {
     return this.options.store.getRunningApps(userId);
+  }
+
+  /**
+   * A node of a cluster claimed `userId`'s session from the store (its previous owner died, or
+   * handed it over): brings it back from the row as a restart does, before its socket is handed
+   * to it. A row that cannot be read is logged, and the user starts afresh.
+   */
+  restoreClaimed(userId: string, record: { json: string } | undefined): void {
+    if (!record || this.live(userId)) return;
+    let stored: StoredSession;
+    try {
+      stored = this.persistence.decode({ userId, json: record.json });
+    } catch (error) {
+      this.options.logger.error({ userId, err: (error as Error).message }, 'could not read a claimed session; starting afresh');
+      return;
+    }
+    for (const [sessionId, state] of Object.entries(stored.delivery)) this.options.resumeState?.importState(sessionId, state as never);
+    this.options.sockets.advancePast(highestGenIn(stored.snapshot));
+    this.restoreOne(stored);
+  }
+
+  /**
+   * Stops `userId`'s session here without touching its row, and closes its sockets with 1012
+   * (come back: through the balancer, to the node that owns it now). A node of a cluster does
+   * this for the sessions it lost.
+   */
+  evict(userId: string): void {
+    this.unrestored.delete(userId);
+    const actor = this.sessions.get(userId);
+    this.persistence.untrack(userId);
+    if (!actor) return;
+    this.sessions.delete(userId);
+    const sockets = [...this.options.sockets.values()].filter((entry) => entry.userId === userId);
+    actor.stop();
+    for (const entry of sockets) void closeSocket(entry.ws, CloseCode.SERVICE_RESTART, CloseReason.SERVER_RESTART);
   }
 
   /** The app session actor for `sessionId` of `userId`, if it is live. */

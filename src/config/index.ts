@@ -21,6 +21,7 @@ export {
   booleanSchema,
   durationMsSchema,
   integerSchema,
+  nodeIdSchema,
   nonEmptyStringSchema,
   oneOfSchema,
   secretSchema,

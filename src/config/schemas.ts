@@ -93,3 +93,8 @@ export function baseUrlSchema(schemes: readonly [string, ...string[]]) {
       return url.href.replace(/\/+$/, '');
     });
 }
+
+/** A cluster node's name: it becomes part of NATS subjects and KV keys, so letters, digits, `_` and `-` only. */
+export function nodeIdSchema() {
+  return z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, _ or -');
+}

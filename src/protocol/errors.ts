@@ -102,6 +102,14 @@ const nonAuthErrors = {
   ROOM_FULL: { category: 'system', httpStatus: 409, message: 'The room has as many members as it may, or the session is in as many rooms as it may' },
   // Many nodes (issue 14).
   STORE_UNAVAILABLE: { category: 'system', httpStatus: 503, message: 'The shared store cannot be reached' },
+  // A node of a cluster that cannot serve the session now (another node owns it, or it lost its
+  // lease): 1012, which both SDKs retry, through the balancer, never 1008.
+  NODE_UNAVAILABLE: {
+    category: 'system',
+    closeCode: CloseCode.SERVICE_RESTART,
+    httpStatus: 503,
+    message: 'This node cannot serve the session now; connect again',
+  },
 
   // internal: our bug or app code's; the close code lets an app socket retry after it.
   INTERNAL_ERROR: {

@@ -149,6 +149,9 @@ describe('cloud config', () => {
     expect(config).toEqual({
       port: 9000,
       dbPath: ':memory:',
+      natsUrl: undefined,
+      nodeId: undefined,
+      leaseMs: 10_000,
       jwtSecret,
       adminToken,
       publicUrl: 'wss://cloud.example.com/tether',
@@ -347,6 +350,9 @@ describe('cloud config', () => {
     expect(rows.map((row) => row.env)).toEqual([
       'PORT',
       'TETHER_DB',
+      'TETHER_NATS_URL',
+      'TETHER_NODE_ID',
+      'TETHER_LEASE_MS',
       'TETHER_JWT_SECRET',
       'TETHER_ADMIN_TOKEN',
       'TETHER_PUBLIC_URL',

@@ -167,7 +167,7 @@ describe('SessionPersistence', () => {
     const flaky: Store = Object.assign(Object.create(real) as Store, {
       async writeSessionSnapshots(changes: Parameters<Store['writeSessionSnapshots']>[0]) {
         if (failures-- > 0) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
-        await real.writeSessionSnapshots(changes);
+        return real.writeSessionSnapshots(changes);
       },
     });
     const { persistence, user } = setup({ store: flaky });

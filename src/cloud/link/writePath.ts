@@ -2,16 +2,18 @@
  * The one write path every frame to a glasses or app socket takes: handshake acks and errors,
  * control messages, data frames, replays. A closed socket is never written to (seed 03), and a
  * frame that cannot be serialised is dropped with `false` instead of throwing into the caller
- * (the router's loop over every subscribed app). Backpressure and per-socket limits belong here.
+ * (the router's loop over every subscribed app). Backpressure and per-socket limits belong here,
+ * and so does the fence of a cluster node that lost its lease (`outboundFence.ts`).
  */
 import { WebSocket } from 'ws';
+import { mayWriteTo } from './outboundFence.js';
 
 /**
  * Writes `message` as one JSON text frame if the socket is open. Returns whether it was
  * written; `false` means the socket was not open or the message could not be serialised.
  */
 export function writeFrame(ws: WebSocket, message: object): boolean {
-  if (ws.readyState !== WebSocket.OPEN) return false;
+  if (ws.readyState !== WebSocket.OPEN || !mayWriteTo(ws)) return false;
   let text: string;
   try {
     text = JSON.stringify(message);
@@ -50,7 +52,7 @@ export function writeDataFrame(ws: WebSocket, message: object): boolean {
 
 /** {@link writeDataFrame} for a frame already serialised (the router's, whose data is serialised once per event). */
 export function writeDataText(ws: WebSocket, text: string): boolean {
-  if (ws.readyState !== WebSocket.OPEN) return false;
+  if (ws.readyState !== WebSocket.OPEN || !mayWriteTo(ws)) return false;
   holdUntilTickEnd(ws);
   ws.send(text);
   return true;
