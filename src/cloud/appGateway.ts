@@ -15,6 +15,10 @@ import { verifyApiKey } from './apiKeys.js';
 import { appSocketGenOf, userIdOfAppSession, type AppSessionSnapshot } from '../../machines/sessionApi.js';
 import { MAX_EARLY_FRAMES, startHandshake, type SocketLimits } from './link/handshake.js';
 import { guardSocket } from './link/outboundFence.js';
+import type { RelayEnd } from './cluster/appRelay.js';
+import type { OwnerRecord } from './cluster/ownership.js';
+import { CloseCode, CloseReason } from '../protocol/closeCodes.js';
+import { closeSocket } from '../util/closeSocket.js';
 import { probeLiveness } from './link/livenessProbe.js';
 import { registerSocket } from './link/socketAdapter.js';
 import type { SocketEntry, SocketTable } from './link/socketTable.js';
@@ -41,15 +45,27 @@ export interface AppGatewayDeps {
   remoteAddress?: string | undefined;
   /** Requests to the glasses and messages between apps (`appRequests.ts`); without it they are ignored. */
   requests?: Pick<AppRequests, 'fromApp' | 'subscribed'>;
-  /**
-   * On a node of a cluster: whether this node may act for a user's session, and how long an app
-   * whose session is not here yet waits for it (its glasses may be reconnecting to this node).
-   */
-  cluster?: { mayActFor(userId: string): boolean; parkMs: number };
+  /** On a node of a cluster: where the socket's session is, and the relay to it. */
+  cluster?: AppGatewayCluster;
 }
 
-/** How often a parked app's session is looked for (a claim by returning glasses takes a few ms). */
+/** What the app gateway needs of a cluster node. */
+export interface AppGatewayCluster {
+  /** Whether this node owns the user's session and may act for it now. */
+  mayActFor(userId: string): boolean;
+  /** The live node owning the user's session, if any (this one included). */
+  liveOwnerOf(userId: string): Promise<OwnerRecord | undefined>;
+  readonly nodeId: string;
+  /** How long an app whose session is on no live node waits for one to claim it, in ms. */
+  readonly parkMs: number;
+  /** Relays a socket whose session another node owns (`cluster/appRelay.ts`). */
+  relay(ws: WebSocket, takeFrames: () => readonly Buffer[], owner: OwnerRecord, remoteAddress: string | undefined): Promise<RelayEnd | undefined>;
+}
+
+/** How often a parked app's session is looked for here (a claim by returning glasses takes a few ms). */
 const PARK_POLL_MS = 25;
+/** How often a parked app's session is looked for on the other nodes. */
+const OWNER_LOOKUP_MS = 200;
 
 /**
  * How long a held stock-SDK socket has to answer a ping before a second socket of its session
@@ -77,8 +93,10 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
   let entry: SocketEntry | undefined;
   let authenticating = false;
   const early: Buffer[] = [];
+  /** Set when the socket is relayed to its session's owner: frames go there (`cluster/appRelay.ts`). */
+  let relayed: { end: RelayEnd | undefined } | undefined;
 
-  const authenticate = async (init: TpaConnectionInit) => {
+  const authenticate = async (init: TpaConnectionInit, raw: Buffer) => {
     const { packageName, sessionId } = init;
     authenticating = true;
     const app = await deps.store.getApp(packageName);
@@ -86,7 +104,11 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     if (ws.readyState !== ws.OPEN) return;
     if (!app) return handshake.refuse('UNKNOWN_PACKAGE', 'Unknown package', { packageName });
     if (!verifyApiKey(init.apiKey, app.apiKeyHash)) return handshake.refuse('INVALID_API_KEY', 'Invalid API key', { packageName });
-    if (deps.cluster && !(await parked(deps.cluster, sessionId, packageName))) return;
+    if (deps.cluster) {
+      const placement = await place(deps.cluster, sessionId, packageName);
+      if (placement === undefined) return;
+      if (placement !== 'here') return relay(deps.cluster, placement, raw, sessionId, packageName);
+    }
     const known = deps.sessions.findAppSession(sessionId, packageName);
     if (!known) return handshake.refuse('SESSION_NOT_FOUND', 'No such session for this package', { packageName, sessionId });
     const ackSettings = await deps.settings.settingsFor(known.userId, packageName);
@@ -131,23 +153,42 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
   };
 
   /**
-   * On a node of a cluster, an app whose session is not here waits (parked) for it to be claimed
-   * here, by glasses reconnecting after a node died; if it is not, the app is refused with 1012
-   * (never 1008: the session exists, on another node, and the app must come back).
+   * On a node of a cluster: `here` when this node owns the socket's session, the owner when a
+   * live node does (the socket is relayed there); while no live node does (its owner died and
+   * its glasses are reconnecting) the app waits, parked, for a node to claim it. Refused with
+   * 1012, never 1008, when none does in time, or when a relayed socket reaches a non-owner: the
+   * session exists, and the app must come back.
    */
-  const parked = async (cluster: { mayActFor(userId: string): boolean; parkMs: number }, sessionId: string, packageName: string): Promise<boolean> => {
+  const place = async (cluster: AppGatewayCluster, sessionId: string, packageName: string): Promise<'here' | OwnerRecord | undefined> => {
     const userId = userIdOfAppSession(sessionId, packageName);
+    const alreadyRelayed = (ws as unknown as { relayed?: boolean }).relayed === true;
     const until = performance.now() + cluster.parkMs;
-    while (userId !== undefined && !cluster.mayActFor(userId) && performance.now() < until && ws.readyState === ws.OPEN) {
+    let lookupAt = 0;
+    while (userId !== undefined && ws.readyState === ws.OPEN && performance.now() < until) {
+      if (cluster.mayActFor(userId)) {
+        guardSocket(ws, () => cluster.mayActFor(userId));
+        return 'here';
+      }
+      if (!alreadyRelayed && performance.now() >= lookupAt) {
+        const owner = await cluster.liveOwnerOf(userId).catch(() => undefined);
+        if (owner && owner.nodeId !== cluster.nodeId) return owner;
+        lookupAt = performance.now() + OWNER_LOOKUP_MS;
+      }
       await new Promise((resolve) => setTimeout(resolve, PARK_POLL_MS));
     }
-    if (ws.readyState !== ws.OPEN) return false;
-    if (userId === undefined || !cluster.mayActFor(userId)) {
-      handshake.refuse('NODE_UNAVAILABLE', 'This session is not on this node', { packageName, sessionId });
-      return false;
-    }
-    guardSocket(ws, () => cluster.mayActFor(userId));
-    return true;
+    if (ws.readyState === ws.OPEN) handshake.refuse('NODE_UNAVAILABLE', 'This session is not on this node', { packageName, sessionId });
+    return undefined;
+  };
+
+  /** Hands the socket to the relay: its frames go to `owner`, which answers the app. */
+  const relay = async (cluster: AppGatewayCluster, owner: OwnerRecord, raw: Buffer, sessionId: string, packageName: string) => {
+    const userId = userIdOfAppSession(sessionId, packageName)!;
+    handshake.complete();
+    handshake.authenticated(userId, { userId, packageName, sessionId, relayedTo: owner.nodeId });
+    const state: { end: RelayEnd | undefined } = { end: undefined };
+    relayed = state;
+    state.end = await cluster.relay(ws, () => [raw, ...early.splice(0)], owner, deps.remoteAddress);
+    if (!state.end && ws.readyState === ws.OPEN) void closeSocket(ws, CloseCode.SERVICE_RESTART, CloseReason.SERVER_RESTART);
   };
 
   /** The stock socket a session holds and has confirmed as its app's own, if any. */
@@ -187,8 +228,14 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     }
   };
 
-  ws.on('message', (data: Buffer) => {
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (!handshake.admit(data)) return;
+    if (relayed) {
+      // Until the owner took the relay, frames wait with the init.
+      if (relayed.end) relayed.end.forward(data, isBinary);
+      else if (early.length < MAX_EARLY_FRAMES) early.push(data);
+      return;
+    }
     if (!entry && authenticating) {
       // Frames that arrive while the app is being looked up wait; a peer that floods meanwhile is refused.
       if (early.length >= MAX_EARLY_FRAMES) handshake.refuse('RATE_LIMITED', 'Too many frames before authentication');
@@ -209,7 +256,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
       return handshake.reportBadFrame(parsed.error.code, parsed.error.message, { type: parsed.error.type });
     }
     if (entry) dispatch(entry, parsed.message, data.length);
-    else if (parsed.message.type === 'tpa_connection_init') void authenticate(parsed.message).catch((error: unknown) => handshake.fault(error));
+    else if (parsed.message.type === 'tpa_connection_init') void authenticate(parsed.message, data).catch((error: unknown) => handshake.fault(error));
     else handshake.refuse('BAD_REQUEST', 'the first frame must be tpa_connection_init');
   };
 }

@@ -19,7 +19,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { closeSocket } from '../util/closeSocket.js';
 import { AppControl } from './appControl.js';
 import { AppSettings, MENTRAOS_SETTINGS } from './appSettings.js';
-import { acceptAppSocket } from './appGateway.js';
+import { acceptAppSocket, type AppGatewayCluster, type AppGatewayDeps } from './appGateway.js';
 import { AppRequests } from './appRequests.js';
 import { DISCOVER_USERS_PATH } from './appRooms.js';
 import { AppSender } from './appSend.js';
@@ -51,6 +51,7 @@ import { createSocketLinkLogic } from './link/socketAdapter.js';
 import { SocketTable } from './link/socketTable.js';
 import { combineInspectors, createStateLog } from './stateLog.js';
 import { createInspectorHub, createInspectorServer, INSPECTOR_PATHS, type InspectorHub } from '../../inspector/index.js';
+import { AppRelay } from './cluster/appRelay.js';
 import { startClusterNode, type ClusterNode } from './cluster/clusterNode.js';
 import { openStore } from './openStore.js';
 import type { Store } from './store.js';
@@ -384,6 +385,42 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const admission = new Admission({ settings: config, metrics, logger });
   let accepting = true;
 
+  // App sockets whose session another node owns are relayed there; this node serves those relayed here.
+  const appRelay = cluster
+    ? new AppRelay({
+        nc: cluster.nc,
+        nodeId: cluster.nodeId,
+        accept: (relayed, remoteAddress) => acceptAppSocket(relayed as unknown as WebSocket, appGatewayDeps(remoteAddress)),
+        isAlive: (owner) => cluster.isAlive(owner),
+        checkEveryMs: config.leaseMs / 3,
+        logger,
+      })
+    : undefined;
+  appRelay?.start();
+  const gatewayCluster: AppGatewayCluster | undefined =
+    cluster && appRelay
+      ? {
+          nodeId: cluster.nodeId,
+          parkMs: Math.min(config.gracePeriodMs, APP_PARK_MAX_MS),
+          mayActFor: (userId) => cluster.mayActFor(userId),
+          liveOwnerOf: (userId) => cluster.liveOwnerOf(userId),
+          relay: (ws, takeFrames, owner, remoteAddress) => appRelay.open(ws, takeFrames, owner, remoteAddress),
+        }
+      : undefined;
+  const appGatewayDeps = (remoteAddress: string | undefined): AppGatewayDeps => ({
+    store,
+    settings: appSettings,
+    limits,
+    sessions,
+    sockets,
+    router,
+    metrics,
+    logger,
+    remoteAddress,
+    requests: appRequests,
+    ...(gatewayCluster ? { cluster: gatewayCluster } : {}),
+  });
+
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     const path = requestUrl(req.url).pathname;
@@ -420,19 +457,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
           const remoteAddress = req.socket.remoteAddress;
           appWss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
             pending.upgraded(ws);
-            acceptAppSocket(ws, {
-              store,
-              settings: appSettings,
-              limits,
-              sessions,
-              sockets,
-              router,
-              metrics,
-              logger,
-              remoteAddress,
-              requests: appRequests,
-              ...(cluster ? { cluster: { mayActFor: (userId: string) => cluster.mayActFor(userId), parkMs: Math.min(config.gracePeriodMs, APP_PARK_MAX_MS) } } : {}),
-            });
+            acceptAppSocket(ws, appGatewayDeps(remoteAddress));
           });
         }
       }, () => socket.destroy());
@@ -489,6 +514,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       recovery.stop();
       circuits.clear();
       appRequests.close();
+      appRelay?.close();
       sessions.stopAll();
       if (inspectorEndpoints) closes.push(inspectorEndpoints.close());
       await Promise.all(closes);

@@ -149,6 +149,19 @@ export class ClusterNode {
     });
   }
 
+  /** The live node that owns `userId`'s session (this one included), if any. */
+  async liveOwnerOf(userId: string): Promise<OwnerRecord | undefined> {
+    const owner = await this.ownership.ownerOf(userId);
+    if (!owner) return undefined;
+    if (owner.nodeId === this.nodeId && owner.incarnation === this.incarnation) return owner;
+    return (await this.ownership.liveNode(owner)) ? { nodeId: owner.nodeId, incarnation: owner.incarnation } : undefined;
+  }
+
+  /** Whether `owner` (that incarnation of that node) holds its lease. */
+  async isAlive(owner: OwnerRecord): Promise<boolean> {
+    return (await this.ownership.liveNode(owner)) !== undefined;
+  }
+
   /** The store refused a write of `userId` (a newer epoch is recorded): another node owns it. */
   lost(userIds: readonly string[]): void {
     for (const userId of userIds) this.epochs.delete(userId);
