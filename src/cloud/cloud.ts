@@ -285,6 +285,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       }),
     },
   });
+  cluster?.serveHandovers((userId) => sessions.handOver(userId));
   evict = (userIds) => {
     logger.warn({ sessions: userIds.length }, 'sessions lost to another node: their sockets closed with 1012');
     for (const userId of userIds) sessions.evict(userId);
@@ -490,14 +491,36 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       : screens.load(await store.loadScreens(), (userId, sessionId) => sessions.appSession(userId, sessionId) !== undefined);
   logger.info({ host, port, appUrl, restoredSessions, restoredScreens }, 'cloud listening');
 
+  /**
+   * A node of a cluster leaving (SIGTERM, a rolling deploy): no new socket reaches it (the
+   * balancer sends them to the others); no frame is read any more, so nothing is numbered after
+   * the rows are written; every session is written with its exact positions and the frames its
+   * buffers keep; then the lease is given up, so whichever node a user's glasses reach next takes
+   * the session at once, and only then are the sockets told to go (1012, below).
+   */
+  const drain = async () => {
+    const started = performance.now();
+    server.close();
+    for (const ws of [...glassesWss.clients, ...appWss.clients]) ws.pause();
+    appRelay?.pause();
+    const handed = await sessions.persistAll('handover').catch((error: unknown) => {
+      logger.error({ err: error instanceof Error ? error.message : String(error) }, 'drain: sessions not all written');
+      return 0;
+    });
+    await cluster?.leave();
+    logger.info({ sessions: handed, ms: Math.round(performance.now() - started) }, 'drained: sessions written with their buffers, lease given up');
+  };
+
   let closing: Promise<void> | undefined;
   const close = ({ persist = true }: { persist?: boolean } = {}) =>
     (closing ??= (async () => {
       accepting = false;
+      if (cluster && persist) await drain();
       // Handed to the store before any socket closes, so the rows hold the live state (the
       // embedded store writes them at once: a second signal, or a kill, after this line finds the
       // store complete); awaited before the store closes.
       const persisted = persist ? sessions.persistAll() : sessions.discardPersisted().then(() => 0);
+      for (const ws of [...glassesWss.clients, ...appWss.clients]) if (ws.isPaused) ws.resume();
       const closes: Array<Promise<void>> = [];
       for (const entry of [...sockets.values()]) {
         const code = entry.kind === 'glasses' && !persist ? CloseCode.GOING_AWAY : CloseCode.SERVICE_RESTART;

@@ -233,6 +233,11 @@ export class DeliveryLog {
     return this.slots.get(sessionId)?.buffer.exportState();
   }
 
+  /** The exact position of `sessionId` with the frames kept, for a handover to another node. */
+  exportHandover(sessionId: string): ResumeState | undefined {
+    return this.slots.get(sessionId)?.buffer.exportHandover();
+  }
+
   /**
    * The position of `sessionId` to persist while it runs: a reservation `block` numbers ahead
    * (`ReplayBuffer.reserve`), or undefined without a buffer. The listener given to

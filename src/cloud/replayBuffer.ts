@@ -108,6 +108,11 @@ export interface ResumeState {
   nextSeq: number;
   /** Last `seq` written to a socket of this session; `nextSeq - 1` when absent. */
   droppedAtSeq?: number;
+  /**
+   * A handover between nodes of a cluster (issue 14): the frames kept, oldest first (numbered
+   * up to `nextSeq - 1`, contiguous), each with how long it had been kept, in ms.
+   */
+  frames?: Array<{ streamType: string; data: unknown; seq: number; ageMs: number }>;
 }
 
 /** Frames missed by a client that the buffer no longer holds (`fromSeq`..`toSeq`, inclusive). */
@@ -295,6 +300,23 @@ export class ReplayBuffer {
     return { after, gap, frames, renumberedBy };
   }
 
+  /**
+   * The exact position with the frames kept, for a session handed to another node (a drain, or
+   * glasses that reconnected elsewhere): the new owner replays them to apps behind.
+   */
+  exportHandover(): ResumeState {
+    this.expire();
+    const now = this.now();
+    const frames: NonNullable<ResumeState['frames']> = [];
+    const capacity = this.frames.length;
+    for (let k = 0; k < this.count; k++) {
+      const slot = (this.head + k) % capacity;
+      const frame = this.frames[slot];
+      if (frame) frames.push({ streamType: frame.streamType, data: frame.data, seq: frame.seq, ageMs: Math.max(0, now - (this.times[slot] ?? now)) });
+    }
+    return { nextSeq: this.next, droppedAtSeq: this.sentThrough, frames };
+  }
+
   /** The exact position to persist across a cloud restart (a clean shutdown: no more frames follow). */
   exportState(): ResumeState {
     return { nextSeq: this.next, droppedAtSeq: this.sentThrough };
@@ -338,6 +360,32 @@ export class ReplayBuffer {
     // What was restored is what the store holds: the next reservation starts from here.
     this.reservedBelow = nextSeq;
     this.renewAt = 0;
+    if (state.frames) this.importFrames(state.frames);
+  }
+
+  /**
+   * Keeps the frames of a handover: only a contiguous run ending at `nextSeq - 1` (anything
+   * else would misnumber a replay), within this buffer's limits, ages kept.
+   */
+  private importFrames(frames: NonNullable<ResumeState['frames']>): void {
+    const before = this.held;
+    const now = this.now();
+    let expected = this.next - frames.length;
+    const valid = frames.every((frame) => frame.seq === expected++ && typeof frame.streamType === 'string' && Number.isFinite(frame.ageMs));
+    if (!valid) return;
+    for (const { streamType, data, seq, ageMs } of frames) {
+      const frame: DataStreamFrame = { type: 'data_stream', sessionId: this.sessionId, streamType, data, seq };
+      const size = frameBytes(frame, this.account.dataBytes(data));
+      if (size > this.limits.maxBytes) {
+        this.dropOldest(this.count, 'bytes');
+        continue;
+      }
+      this.dropOldest(this.framesOver(this.limits.maxBytes - size), 'bytes');
+      if (this.count === this.limits.maxMessages) this.dropOldest(1, 'count');
+      this.push(frame, now - ageMs, size);
+    }
+    this.evictExpired(now);
+    this.settle(before);
   }
 
   /** Keeps `frame` in the next free slot; the caller made room (`count < maxMessages`). */

@@ -50,6 +50,8 @@ export const SEQ_RESERVATION = 1024;
 
 /** Where each app session's delivery position (`seq`) lives: the cloud's `DeliveryLog`. */
 export interface DeliveryPositions {
+  /** The exact position of `sessionId` with the frames its buffer keeps, for a handover to another node. */
+  exportHandover(sessionId: string): { nextSeq: number } | undefined;
   /** The exact position of `sessionId`, for a clean shutdown; undefined without one. */
   exportState(sessionId: string): { nextSeq: number } | undefined;
   /** A position `block` numbers ahead of the counter, for write-through; undefined without one. */
@@ -96,6 +98,13 @@ export interface PersistenceFence {
    */
   released(userId: string): void;
 }
+
+/**
+ * What a write holds of delivery positions: a reservation ahead of the counter (while running),
+ * the exact position (a clean shutdown), or the exact position with the frames kept (a session
+ * handed to another node of a cluster, which replays them).
+ */
+export type PositionMode = 'reserved' | 'exact' | 'handover';
 
 /** Options of a {@link SessionPersistence}. */
 export interface SessionPersistenceOptions {
@@ -249,13 +258,13 @@ export class SessionPersistence {
 
   /**
    * Writes the dirty sessions now, in one transaction (the end of a tick; the shutdown), and
-   * resolves when this batch and every earlier one are written. With `exact`, delivery positions
+   * resolves when this batch and every earlier one are written. With `exact` (or `handover`), delivery positions
    * are written as they are rather than reserved ahead. The batch is encoded now and the store
    * applies batches in the order they were handed to it, so a slow store never writes an older
    * state over a newer one. A failed write is logged and its sessions are dirty again: they go,
    * as they are then, with the next batch.
    */
-  flush(exact = false): Promise<void> {
+  flush(mode: PositionMode = 'reserved'): Promise<void> {
     clearImmediate(this.flushTimer);
     this.flushTimer = undefined;
     if (this.dirty.size === 0) return this.writes;
@@ -278,7 +287,7 @@ export class SessionPersistence {
       // Stopped from outside (the shutdown stops every session): its row stays as it was.
       if (actor.getSnapshot().status !== 'active') continue;
       try {
-        save.push({ userId, json: this.encode(userId, actor, exact) });
+        save.push({ userId, json: this.encode(userId, actor, mode) });
       } catch (error) {
         this.log.error({ userId, err: messageOf(error) }, 'could not serialise a user session; not persisted');
       }
@@ -315,13 +324,13 @@ export class SessionPersistence {
    * encoded and handed to the store before this returns: the sessions may be stopped right after.
    * Idempotent.
    */
-  async finish(): Promise<number> {
+  async finish(mode: Exclude<PositionMode, 'reserved'> = 'exact'): Promise<number> {
     if (this.finished) return 0;
     for (const [userId, actor] of this.live) {
       if (actor.getSnapshot().status !== 'active') continue;
       if (!this.writeThrough || this.hasPositions(userId)) this.dirty.add(userId);
     }
-    const written = this.flush(true);
+    const written = this.flush(mode);
     const kept = [...this.live.values()].filter((actor) => actor.getSnapshot().status === 'active').length;
     this.detach();
     await written;
@@ -365,11 +374,35 @@ export class SessionPersistence {
     this.markDirty(userId);
   }
 
-  private encode(userId: string, actor: UserSessionRef, exact: boolean): string {
+  /**
+   * Writes `userId`'s session once more, with its exact positions and the frames its buffers
+   * keep, under its epoch, and stops watching it: it is handed to another node of a cluster,
+   * which restores it from this row. Rejects when the store refused the row.
+   */
+  async handOver(userId: string): Promise<void> {
+    const actor = this.live.get(userId);
+    if (!actor || actor.getSnapshot().status !== 'active') return;
+    const epoch = this.fence?.epochOf(userId);
+    const json = this.encode(userId, actor, 'handover');
+    this.untrack(userId);
+    const { refused } = await this.store.writeSessionSnapshots({
+      save: [{ userId, json }],
+      remove: [],
+      ...(epoch !== undefined ? { epochs: new Map([[userId, epoch]]) } : {}),
+    });
+    if (refused.length > 0) throw new Error(`the store refused the handover of ${userId}: a newer epoch is recorded`);
+  }
+
+  private encode(userId: string, actor: UserSessionRef, mode: PositionMode): string {
     const delivery: Record<string, unknown> = {};
     const sessionIds = listedAppPackages(actor.getSnapshot()).map((pkg) => appSessionId(userId, pkg));
     for (const sessionId of sessionIds) {
-      const state = exact ? this.delivery?.exportState(sessionId) : this.delivery?.reserveState(sessionId, SEQ_RESERVATION);
+      const state =
+        mode === 'handover'
+          ? this.delivery?.exportHandover(sessionId)
+          : mode === 'exact'
+            ? this.delivery?.exportState(sessionId)
+            : this.delivery?.reserveState(sessionId, SEQ_RESERVATION);
       this.userOfSession.set(sessionId, userId);
       if (state !== undefined) delivery[sessionId] = state;
     }

@@ -256,11 +256,26 @@ export class SessionRegistry {
    * before this returns; it resolves, once they are written, with how many sessions the store
    * holds.
    */
-  persistAll(): Promise<number> {
+  persistAll(mode: 'exact' | 'handover' = 'exact'): Promise<number> {
     // Without write-through, rows are deleted once loaded: what is not restored yet would be lost.
     if (this.options.writeThrough === false) this.restoreRemaining();
     else this.stopRestoring();
-    return this.persistence.finish();
+    return this.persistence.finish(mode);
+  }
+
+  /**
+   * Hands `userId`'s session to another node of a cluster: written once more with its exact
+   * positions and the frames its buffers keep, then stopped here with its sockets closed 1012 (the
+   * glasses and apps come back to the node that takes it). Resolves false when there is no such
+   * session here; rejects when its row could not be written (the session then stays stopped: the
+   * caller does not release it, and it frees when this node's lease ends).
+   */
+  async handOver(userId: string): Promise<boolean> {
+    if (!this.live(userId)) return false;
+    const written = this.persistence.handOver(userId);
+    this.evict(userId);
+    await written;
+    return true;
   }
 
   /** Shutdown without persistence: every stored session is deleted and nothing more is written. */

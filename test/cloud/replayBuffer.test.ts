@@ -14,6 +14,40 @@ function makeBuffer(limits: ReplayLimits = { maxMessages: 5, maxAgeMs: 1000, max
 const seqs = (frames: ReadonlyArray<{ seq: number }>) => frames.map((f) => f.seq);
 
 describe('ReplayBuffer', () => {
+  it('hands its frames and position to another node: the new buffer replays the same frames, ages kept (issue 14)', () => {
+    const { buffer, clock, push } = makeBuffer({ maxMessages: 10, maxAgeMs: 1000, maxBytes: 1_000_000 });
+    push(3);
+    clock.t += 400;
+    push(2);
+    buffer.markSent(2);
+    const state = JSON.parse(JSON.stringify(buffer.exportHandover())) as ReturnType<ReplayBuffer['exportHandover']>;
+    expect(state).toMatchObject({ nextSeq: 6, droppedAtSeq: 2 });
+    expect(state.frames?.map((f) => [f.seq, f.ageMs])).toEqual([
+      [1, 400],
+      [2, 400],
+      [3, 400],
+      [4, 0],
+      [5, 0],
+    ]);
+    const other = makeBuffer({ maxMessages: 10, maxAgeMs: 1000, maxBytes: 1_000_000 });
+    other.clock.t = clock.t;
+    other.buffer.importState(state);
+    expect(other.buffer.nextSeq).toBe(6);
+    const plan = other.buffer.planReplay(undefined);
+    expect(plan.gap).toBeNull();
+    expect(plan.frames).toEqual(buffer.planReplay(undefined).frames);
+    // The ages came along: the first three go 600 ms later, the last two 1000 ms later.
+    other.clock.t += 601;
+    expect(seqs(other.buffer.planReplay(0).frames)).toEqual([4, 5]);
+  });
+
+  it('ignores frames of a handover that would misnumber a replay (not contiguous up to nextSeq - 1)', () => {
+    const { buffer } = makeBuffer();
+    buffer.importState({ nextSeq: 10, droppedAtSeq: 7, frames: [{ streamType: 't', data: 1, seq: 7, ageMs: 0 }] });
+    expect(buffer.size).toBe(0);
+    expect(buffer.planReplay(7).gap).toEqual({ lost: 2, fromSeq: 8, toSeq: 9 });
+  });
+
   it('numbers frames 1, 2, 3… for the session', () => {
     const { buffer } = makeBuffer();
     const a = buffer.append('button_press', { buttonId: 'main' });

@@ -125,6 +125,12 @@ export class AppRelay {
     return { forward: (data, isBinary) => this.publish(up, relayFrame(isBinary ? RelayFrame.binary : RelayFrame.text, data)) };
   }
 
+  /** Stops taking frames on every relay (a drain): nothing more reaches the sessions here. */
+  pause(): void {
+    for (const end of this.gateways.values()) end.ws.pause();
+    for (const socket of this.owned.values()) socket.pause();
+  }
+
   /** Ends every relay (shutdown): real sockets closed with 1012, owners' ends closed. */
   close(): void {
     clearInterval(this.checker);

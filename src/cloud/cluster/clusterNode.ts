@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../../logger.js';
 import type { SessionSnapshotRecord, Store } from '../store.js';
 import { openClusterBuckets, type ClusterBuckets } from './buckets.js';
@@ -31,6 +31,9 @@ export interface ClusterNodeOptions {
   /** Sessions this node owned and could not take back after losing its lease. */
   readonly onLost?: (userIds: readonly string[]) => void;
 }
+
+/** How long a node waits for the owner of a session to hand it over, in ms. */
+const HANDOVER_TIMEOUT_MS = 3000;
 
 /** What {@link ClusterNode.acquire} did. */
 export type Acquisition =
@@ -67,6 +70,9 @@ export class ClusterNode {
   /** Sessions being taken back after a lost lease: fenced until their new epoch is recorded. */
   private readonly suspended = new Set<string>();
   private closed = false;
+  private releases: Subscription | undefined;
+  /** Writes a session for a peer and stops it here (the cloud's registry). */
+  private handOver: ((userId: string) => Promise<boolean>) | undefined;
 
   constructor(
     /** The NATS connection, for the node's subjects. */
@@ -101,6 +107,11 @@ export class ClusterNode {
   /** @internal Takes the first lease. */
   async start(): Promise<void> {
     await this.lease.start();
+    this.releases = this.nc.subscribe(`tether.node.${this.nodeId}.release`, {
+      callback: (error, msg) => {
+        if (!error) void this.onReleaseRequest(msg);
+      },
+    });
     this.options.logger.info({ nodeId: this.nodeId, incarnation: this.incarnation, leaseMs: this.options.leaseMs }, 'cluster node joined');
   }
 
@@ -125,7 +136,10 @@ export class ClusterNode {
     const held = this.epochs.get(userId);
     if (held !== undefined && this.mayActFor(userId)) return { kind: 'held', epoch: held };
     if (!this.lease.live) throw new Error('this node has no lease');
-    const outcome = await this.ownership.claim(userId);
+    let outcome = await this.ownership.claim(userId);
+    // A live owner hands the session over: it writes the session with its buffers, stops it and
+    // frees it; this node then takes it like a free one.
+    if (outcome.kind === 'elsewhere' && (await this.requestRelease(userId, outcome.owner.nodeId))) outcome = await this.ownership.claim(userId);
     if (outcome.kind === 'elsewhere') return outcome;
     const claim = await this.options.store.claimSession(userId, outcome.epoch);
     if (!claim.accepted) throw new Error(`the store holds ${userId} under epoch ${claim.epoch}, newer than ${outcome.epoch}`);
@@ -168,12 +182,68 @@ export class ClusterNode {
     if (userIds.length > 0) this.options.onLost?.(userIds);
   }
 
+  /**
+   * Serves peers' requests to hand over a session this node owns (glasses that reconnected to
+   * them): `handOver` writes it for them and stops it here; then it is freed.
+   */
+  serveHandovers(handOver: (userId: string) => Promise<boolean>): void {
+    this.handOver = handOver;
+  }
+
+  /**
+   * Gives the lease up: every session this node owns is free at once (a drain, once the rows
+   * are written). Nothing is sent for them afterwards.
+   */
+  async leave(): Promise<void> {
+    this.releases?.unsubscribe();
+    await this.lease.stop();
+  }
+
   /** Leaves the cluster: gives the lease up (peers may take what is left at once) and closes NATS. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.lease.stop();
+    await this.leave();
     await this.nc.drain().catch(() => undefined);
+  }
+
+  /** Asks `owner` to hand `userId`'s session over; true once it did (the user is free now). */
+  private async requestRelease(userId: string, owner: string): Promise<boolean> {
+    try {
+      const reply = await this.nc.request(`tether.node.${owner}.release`, JSON.stringify({ userId }), { timeout: HANDOVER_TIMEOUT_MS });
+      return reply.json<{ ok?: boolean }>().ok === true;
+    } catch (error) {
+      this.options.logger.warn({ userId, owner, err: messageOf(error) }, 'handover not answered');
+      return false;
+    }
+  }
+
+  private async onReleaseRequest(msg: Msg): Promise<void> {
+    let userId: unknown;
+    try {
+      userId = msg.json<{ userId?: unknown }>().userId;
+    } catch {
+      userId = undefined;
+    }
+    const epoch = typeof userId === 'string' ? this.epochs.get(userId) : undefined;
+    if (typeof userId !== 'string' || epoch === undefined || !this.mayActFor(userId) || !this.handOver) {
+      msg.respond(JSON.stringify({ ok: false }));
+      return;
+    }
+    this.suspended.add(userId);
+    try {
+      await this.handOver(userId);
+    } catch (error) {
+      // The session is stopped here either way; the next owner restores the last row written.
+      this.options.logger.warn({ userId, err: messageOf(error) }, 'session handed over without its last state');
+    }
+    // Freed once the row is written: the next owner restores what this node wrote. Freed even
+    // when it was not: a session nobody may take would lock its user out until this node dies.
+    const ok = await this.ownership.release(userId, epoch).catch(() => false);
+    this.epochs.delete(userId);
+    this.suspended.delete(userId);
+    if (ok) this.options.logger.info({ userId, epoch }, 'session handed over');
+    msg.respond(JSON.stringify({ ok }));
   }
 
   private newLease(): NodeLease {

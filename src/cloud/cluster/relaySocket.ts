@@ -40,6 +40,8 @@ export class RelaySocket extends EventEmitter {
   readonly CLOSING = 2;
   readonly CLOSED = 3;
   readyState: number = 1;
+  /** While paused (a drain), the app's frames are not taken. */
+  isPaused = false;
   readonly bufferedAmount = 0;
   /** Marks it for the app gateway: a relayed socket is never relayed again. */
   readonly relayed = true;
@@ -52,6 +54,14 @@ export class RelaySocket extends EventEmitter {
     if (this.readyState !== this.OPEN) return;
     const binary = typeof data !== 'string' && options?.binary !== false;
     this.publish(relayFrame(binary ? RelayFrame.binary : RelayFrame.text, typeof data === 'string' ? data : new Uint8Array(data)));
+  }
+
+  pause(): void {
+    this.isPaused = true;
+  }
+
+  resume(): void {
+    this.isPaused = false;
   }
 
   ping(): void {
@@ -77,7 +87,7 @@ export class RelaySocket extends EventEmitter {
     const body = Buffer.from(frame.buffer, frame.byteOffset + 1, frame.length - 1);
     switch (frame[0]) {
       case RelayFrame.text:
-        this.emit('message', body, false);
+        if (!this.isPaused) this.emit('message', body, false);
         break;
       case RelayFrame.pong:
         this.emit('pong', body);

@@ -1,0 +1,113 @@
+/**
+ * Sessions moving between two live nodes (issue 14): glasses that reconnect to another node get
+ * their session handed over (written with its replay buffers, freed, restored there), and a node
+ * that drains hands every session on. The apps come back through the balancer (the owner hint
+ * first) and resume: each frame once, in order, no second webhook, no gap.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBalancer } from '../../scripts/localServers/balancer.js';
+import { startNats, type LocalNats } from '../../scripts/localServers/nats.js';
+import { startPostgres, type LocalPostgres } from '../../scripts/localServers/postgres.js';
+import { SimulatedGlasses } from '../../src/sim/glassesClient.js';
+import type { AppSession } from '../../src/sdk/index.js';
+import { RecordingApp, startTestCloud } from '../support/cloudHarness.js';
+import { waitFor } from '../support/net.js';
+
+const LEASE_MS = 1000;
+let nats: LocalNats;
+let postgres: LocalPostgres;
+beforeAll(async () => {
+  [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
+}, 30_000);
+afterAll(async () => {
+  await nats?.stop();
+  await postgres?.stop();
+});
+
+/** An app that records every transcript and every gap it was told of. */
+class CountingApp extends RecordingApp {
+  readonly gaps: number[] = [];
+  protected override async onSession(session: AppSession, sessionId: string, userId: string) {
+    await super.onSession(session, sessionId, userId);
+    session.events.onResumeGap((gap) => this.gaps.push(gap.lost));
+  }
+}
+
+async function cluster(database: string) {
+  const balancer = await startBalancer([]);
+  const dbPath = await postgres.createDatabase(database);
+  const settings = { dbPath, natsUrl: nats.url, leaseMs: LEASE_MS, gracePeriodMs: 10_000, appReconnectWindowMs: 10_000, publicUrl: `ws://127.0.0.1:${balancer.port}` };
+  const a = await startTestCloud({ settings: { ...settings, nodeId: 'node-a' } });
+  const b = await startTestCloud({ settings: { ...settings, nodeId: 'node-b' } });
+  balancer.backends = [
+    { nodeId: 'node-a', port: a.cloud.port },
+    { nodeId: 'node-b', port: b.cloud.port },
+  ];
+  const { server } = await a.serveApp('com.example.echo', (apiKey) => new CountingApp({ packageName: 'com.example.echo', apiKey, session: { reconnectDelayMs: 50 } }));
+  const glassesAt = async (port: number, userId: string) =>
+    new SimulatedGlasses({ url: `ws://127.0.0.1:${port}/glasses-ws`, token: await a.cloud.createGlassesToken(userId), runningApps: ['com.example.echo'] });
+  return { balancer, a, b, app: server as CountingApp, glassesAt };
+}
+
+const said = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `m${from + i}`);
+
+describe('sessions handed between live nodes', () => {
+  it('hands the session over to the node its glasses reconnect to; the app, relayed there, gets every frame once', async () => {
+    const { balancer, a, b, app, glassesAt } = await cluster('handover');
+    const first = await glassesAt(a.cloud.port, 'fay');
+    await first.connect();
+    await waitFor(() => app.sessions[0]?.isConnectionHealthy(), { timeoutMs: 5000, message: 'the app never connected' });
+    for (const text of said(1, 5)) first.transcribe(text);
+    await waitFor(() => app.transcripts.length === 5, { timeoutMs: 3000 });
+
+    // A network switch that lands on the other node.
+    const second = await glassesAt(b.cloud.port, 'fay');
+    await second.connect();
+    await first.destroy();
+    expect(b.cloud.cluster?.owned.has('fay')).toBe(true);
+    expect(a.cloud.sessions.get('fay')).toBeUndefined();
+    expect(a.lines.some((line) => line.msg === 'session handed over')).toBe(true);
+    // Said before the app is back: B keeps them for it and replays them when it resumes.
+    for (const text of said(6, 10)) second.transcribe(text);
+    await waitFor(() => b.cloud.sessions.appSession('fay', 'fay-com.example.echo')?.getSnapshot().hasTag('canSend'), { timeoutMs: 5000, message: 'the app never came back' });
+    // The app's URL names A (the owner when the webhook went out): A relays it to B.
+    expect(a.lines.some((line) => line.msg === 'app socket relayed to its session’s owner')).toBe(true);
+    await waitFor(() => app.transcripts.length >= 10, { timeoutMs: 3000, message: `got ${app.transcripts.join(',')}` });
+    expect(app.transcripts).toEqual(said(1, 10));
+    expect(app.sessions).toHaveLength(1);
+    expect(app.gaps).toEqual([]);
+    await second.destroy();
+    await a.close();
+    await b.close();
+    await balancer.close();
+  }, 30_000);
+
+  it('drains a node: every session written with its buffers and freed, taken where the glasses return, the app resumed', async () => {
+    const { balancer, a, b, app, glassesAt } = await cluster('drain');
+    const first = await glassesAt(balancer.port, 'gus');
+    // Through the balancer, round-robin: wherever it lands is the node drained.
+    await first.connect();
+    const owner = a.cloud.cluster?.owned.has('gus') ? a : b;
+    const other = owner === a ? b : a;
+    await waitFor(() => app.sessions[0]?.isConnectionHealthy(), { timeoutMs: 5000, message: 'the app never connected' });
+    for (const text of said(1, 5)) first.transcribe(text);
+    await waitFor(() => app.transcripts.length === 5, { timeoutMs: 3000 });
+
+    await owner.cloud.close();
+    balancer.backends = balancer.backends.filter((backend) => backend.port !== owner.cloud.port);
+    expect(first.closeEvents.at(-1)?.code).toBe(1012);
+    expect(owner.lines.some((line) => line.msg === 'drained: sessions written with their buffers, lease given up')).toBe(true);
+    await first.connect();
+    expect(other.cloud.cluster?.owned.has('gus')).toBe(true);
+    for (const text of said(6, 10)) first.transcribe(text);
+    await waitFor(() => other.cloud.sessions.appSession('gus', 'gus-com.example.echo')?.getSnapshot().hasTag('canSend'), { timeoutMs: 5000, message: 'the app never came back' });
+    await waitFor(() => app.transcripts.length >= 10, { timeoutMs: 3000, message: `got ${app.transcripts.join(',')}` });
+    expect(app.transcripts).toEqual(said(1, 10));
+    expect(app.sessions).toHaveLength(1);
+    expect(app.gaps).toEqual([]);
+    await first.destroy();
+    await a.close();
+    await b.close();
+    await balancer.close();
+  }, 30_000);
+});
