@@ -79,7 +79,7 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
   // The socket's generation is taken when it is accepted, not when its init is read: a client
   // that gave up on a slow handshake and opened another socket must not see the abandoned one,
   // authenticated later, replace the one it uses (it is older, and is refused as such).
-  const gen = deps.sockets.nextGen();
+  let gen = deps.sockets.nextGen();
   const handshake = startHandshake(ws, {
     side: 'app',
     timeoutMs: deps.limits.handshakeTimeoutMs,
@@ -108,6 +108,9 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
       const placement = await place(deps.cluster, sessionId, packageName);
       if (placement === undefined) return;
       if (placement !== 'here') return relay(deps.cluster, placement, raw, sessionId, packageName);
+      // A session claimed here from another node since this socket was accepted brought that
+      // node's generations, which do not compare with this one's: the socket takes a new one.
+      if (deps.sockets.predatesRestore(gen)) gen = deps.sockets.nextGen();
     }
     const known = deps.sessions.findAppSession(sessionId, packageName);
     if (!known) return handshake.refuse('SESSION_NOT_FOUND', 'No such session for this package', { packageName, sessionId });

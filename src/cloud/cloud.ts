@@ -492,15 +492,18 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   logger.info({ host, port, appUrl, restoredSessions, restoredScreens }, 'cloud listening');
 
   /**
-   * A node of a cluster leaving (SIGTERM, a rolling deploy): no new socket reaches it (the
-   * balancer sends them to the others); no frame is read any more, so nothing is numbered after
-   * the rows are written; every session is written with its exact positions and the frames its
-   * buffers keep; then the lease is given up, so whichever node a user's glasses reach next takes
-   * the session at once, and only then are the sockets told to go (1012, below).
+   * A node of a cluster leaving (SIGTERM, a rolling deploy). No new socket reaches it (the
+   * balancer sends them to the others). The glasses are told to go first (1012): until each one
+   * has answered, what it sent is still read and delivered, so nothing it sent before it saw the
+   * close is lost. Then no frame is read any more, so nothing is numbered after the rows are
+   * written; every session is written with its exact positions and the frames its buffers keep;
+   * then the lease is given up, so whichever node a user's glasses reach next takes the session
+   * at once; the apps are told to go last (1012, below) and resume there.
    */
   const drain = async () => {
     const started = performance.now();
     server.close();
+    await Promise.all([...sockets.values()].filter((entry) => entry.kind === 'glasses').map((entry) => closeSocket(entry.ws, CloseCode.SERVICE_RESTART, CloseReason.SERVER_RESTART)));
     for (const ws of [...glassesWss.clients, ...appWss.clients]) ws.pause();
     appRelay?.pause();
     const handed = await sessions.persistAll('handover').catch((error: unknown) => {
@@ -521,6 +524,9 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       // store complete); awaited before the store closes.
       const persisted = persist ? sessions.persistAll() : sessions.discardPersisted().then(() => 0);
       for (const ws of [...glassesWss.clients, ...appWss.clients]) if (ws.isPaused) ws.resume();
+      // Relayed sockets first, with 1012 (come back): they are in no socket table here, and the
+      // 1001 below would tell their sessions' owners that the apps ended them.
+      appRelay?.close();
       const closes: Array<Promise<void>> = [];
       for (const entry of [...sockets.values()]) {
         const code = entry.kind === 'glasses' && !persist ? CloseCode.GOING_AWAY : CloseCode.SERVICE_RESTART;
@@ -537,7 +543,6 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       recovery.stop();
       circuits.clear();
       appRequests.close();
-      appRelay?.close();
       sessions.stopAll();
       if (inspectorEndpoints) closes.push(inspectorEndpoints.close());
       await Promise.all(closes);

@@ -55,7 +55,7 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
   // The socket's generation is taken when it is accepted, not when its init is read: a client
   // that gave up on a slow handshake and opened another socket must not see the abandoned one,
   // authenticated later, replace the one it uses (it is older, and is refused as such).
-  const gen = deps.sockets.nextGen();
+  let gen = deps.sockets.nextGen();
   const headerToken = tokenFromUpgrade(req);
   const handshake = startHandshake(ws, {
     side: 'glasses',
@@ -83,7 +83,12 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
     const verdict = await verifyCoreToken(headerToken ?? init.coreToken, deps.jwtSecret, { maxLifetimeMs: deps.maxTokenLifetimeMs });
     if (ws.readyState !== ws.OPEN) return;
     if (!verdict.ok) return handshake.refuse(verdict.code, verdict.message);
-    if (deps.cluster && !(await takeSession(deps.cluster, verdict.userId))) return;
+    if (deps.cluster) {
+      if (!(await takeSession(deps.cluster, verdict.userId))) return;
+      // The session, claimed from another node, brought that node's generations: this socket,
+      // accepted before, takes one above them.
+      if (deps.sockets.predatesRestore(gen)) gen = deps.sockets.nextGen();
+    }
     // Filtered before the session sees them: no actor for a package the cloud does not know.
     const declared = init.runningApps ? await deps.appControl.admitRunningApps(init.runningApps) : undefined;
     const storedApps = await deps.sessions.storedRunningApps(verdict.userId);
@@ -125,12 +130,14 @@ export function acceptGlassesSocket(ws: WebSocket, req: IncomingMessage, deps: G
       handshake.refuse('NODE_UNAVAILABLE', 'This node could not take the session', { userId, err: error instanceof Error ? error.message : String(error) });
       return false;
     }
+    // Restored before anything else: the session is this node's now, whether or not this socket
+    // is still there to use it (its glasses may have given up and be on their way back).
+    if (acquired.kind === 'claimed') deps.sessions.restoreClaimed(userId, acquired.snapshot);
     if (ws.readyState !== ws.OPEN) return false;
     if (acquired.kind === 'elsewhere') {
       handshake.refuse('NODE_UNAVAILABLE', 'Another node holds this session', { userId, owner: acquired.owner.nodeId });
       return false;
     }
-    if (acquired.kind === 'claimed') deps.sessions.restoreClaimed(userId, acquired.snapshot);
     guardSocket(ws, () => cluster.mayActFor(userId));
     return true;
   };

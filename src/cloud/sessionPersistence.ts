@@ -381,7 +381,9 @@ export class SessionPersistence {
    */
   async handOver(userId: string): Promise<void> {
     const actor = this.live.get(userId);
-    if (!actor || actor.getSnapshot().status !== 'active') return;
+    // Not watched any more (a drain wrote every session already): its row is in a batch handed
+    // to the store; resolve once that is written, so the next owner reads it.
+    if (!actor || actor.getSnapshot().status !== 'active') return this.writes;
     const epoch = this.fence?.epochOf(userId);
     const json = this.encode(userId, actor, 'handover');
     this.untrack(userId);

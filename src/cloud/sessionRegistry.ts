@@ -271,8 +271,11 @@ export class SessionRegistry {
    * caller does not release it, and it frees when this node's lease ends).
    */
   async handOver(userId: string): Promise<boolean> {
-    if (!this.live(userId)) return false;
     const written = this.persistence.handOver(userId);
+    if (!this.live(userId)) {
+      await written;
+      return false;
+    }
     this.evict(userId);
     await written;
     return true;

@@ -54,6 +54,8 @@ export interface SocketEntry {
 export class SocketTable {
   private readonly entries = new Map<number, SocketEntry>();
   private lastGen = Date.now();
+  /** The highest generation a restored snapshot named ({@link advancePast}). */
+  private restoredPast = 0;
 
   /** A generation larger than every one handed out before, in this process or a restored one. */
   nextGen(): number {
@@ -68,7 +70,18 @@ export class SocketTable {
    * ones the snapshot remembers and be refused as replaced.
    */
   advancePast(gen: number): void {
-    if (Number.isFinite(gen) && gen > this.lastGen) this.lastGen = gen;
+    if (!Number.isFinite(gen)) return;
+    if (gen > this.lastGen) this.lastGen = gen;
+    if (gen > this.restoredPast) this.restoredPast = gen;
+  }
+
+  /**
+   * Whether `gen`, handed out earlier, is not above what a session restored since then names: a
+   * socket accepted before another node's session was claimed here would look older than that
+   * session's own sockets (generations of different nodes do not compare).
+   */
+  predatesRestore(gen: number): boolean {
+    return gen <= this.restoredPast;
   }
 
   add(entry: SocketEntry): void {
