@@ -236,7 +236,8 @@ export function acceptAppSocket(ws: WebSocket, deps: AppGatewayDeps): void {
     if (relayed) {
       // Until the owner took the relay, frames wait with the init.
       if (relayed.end) relayed.end.forward(data, isBinary);
-      else if (early.length < MAX_EARLY_FRAMES) early.push(data);
+      else if (early.length >= MAX_EARLY_FRAMES) handshake.refuse('RATE_LIMITED', 'Too many frames before the relay opened');
+      else early.push(data);
       return;
     }
     if (!entry && authenticating) {

@@ -337,12 +337,20 @@ export class SessionPersistence {
     return kept;
   }
 
-  /** Shutdown without persistence: deletes every stored session and stops watching. */
+  /**
+   * Shutdown without persistence: deletes every stored session and stops watching. On a node of
+   * a cluster only the rows of the sessions it owns, under their epochs: the store holds every
+   * node's sessions.
+   */
   async discardAll(): Promise<void> {
     if (this.finished) return;
+    const fence = this.fence;
+    const owned = fence ? [...this.live.keys()].filter((userId) => fence.mayActFor(userId)) : [];
+    const epochs = fence ? new Map(owned.map((userId) => [userId, fence.epochOf(userId)!])) : undefined;
     this.detach();
     await this.writes;
-    await this.store.clearSessionSnapshots();
+    if (epochs) await this.store.writeSessionSnapshots({ save: [], remove: owned, epochs });
+    else await this.store.clearSessionSnapshots();
   }
 
   /**

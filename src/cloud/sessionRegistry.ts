@@ -442,6 +442,8 @@ export class SessionRegistry {
    * the last change wins, and a failed write is logged (the session goes on either way).
    */
   private storeRunningApps(userId: string, desiredApps: readonly string[], log: Logger): void {
+    // A node of a cluster writes only what it owns, while its lease holds.
+    if (this.options.cluster && !this.options.cluster.mayActFor(userId)) return;
     this.options.store.setRunningApps(userId, desiredApps).catch((error: unknown) => {
       log.error({ err: error instanceof Error ? error.message : String(error) }, 'desired apps not stored');
     });

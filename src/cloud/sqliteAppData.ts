@@ -6,6 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { AppDefinitionRecord, SimpleStoragePut } from './store.js';
+import { entryBytes, type DefinitionRow } from './storeRows.js';
 
 /**
  * Tables of this part; created when missing (additive: an older file gains them without a
@@ -46,17 +47,7 @@ export const APP_DATA_SCHEMA = `
   );
 `;
 
-interface DefinitionRow {
-  package_name: string;
-  settings: string;
-  permissions: string;
-  updated_at: number;
-}
 
-/** Size a key and its value count against the quota: their UTF-8 bytes. */
-function entryBytes(key: string, value: string): number {
-  return Buffer.byteLength(key) + Buffer.byteLength(value);
-}
 
 /** Prepared statements and transactions over {@link APP_DATA_SCHEMA}; the store checks it is open. */
 export class SqliteAppData {

@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { TetherError } from '../protocol/errors.js';
 import { APP_DATA_SCHEMA, SqliteAppData } from './sqliteAppData.js';
+import { toApp, type AppRow, type RegistrationRow, type ScreenRow, type SnapshotRow } from './storeRows.js';
 import type {
   AppDefinitionRecord,
   AppRecord,
@@ -105,39 +106,9 @@ const ADDITIVE_SCHEMA = `
   );
 `;
 
-interface AppRow {
-  package_name: string;
-  name: string;
-  webhook_url: string;
-  api_key_hash: string;
-  created_at: number;
-}
 
-interface RegistrationRow {
-  registration_id: string;
-  package_name: string;
-  boot_id: string;
-  server_url: string;
-  version: string;
-  registered_at: number;
-  last_seen_at: number;
-}
 
-interface ScreenRow {
-  session_id: string;
-  view: string;
-  user_id: string;
-  frame: string;
-  seq: number;
-  shown_at: number;
-  expires_at: number | null;
-}
 
-interface SnapshotRow {
-  user_id: string;
-  snapshot: string;
-  saved_at: number;
-}
 
 /**
  * Opens (creating if needed) a SQLite store.
@@ -565,15 +536,6 @@ class SqliteStore implements Store {
   }
 }
 
-function toApp(row: AppRow): AppRecord {
-  return {
-    packageName: row.package_name,
-    name: row.name,
-    webhookUrl: row.webhook_url,
-    apiKeyHash: row.api_key_hash,
-    createdAt: row.created_at,
-  };
-}
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -2,13 +2,13 @@
  * What only the PostgreSQL store has to get right (issue 14): several nodes on one database. The
  * contract itself is tested on both stores by `store.test.ts`.
  */
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type LocalPostgres } from '../../scripts/localServers/postgres.js';
 import { createPgStore } from '../../src/cloud/pg/pgStore.js';
 import { MIGRATIONS } from '../../src/cloud/pg/schema.js';
 import type { Store } from '../../src/cloud/store.js';
 import { rejectionCodeOf } from '../support/errors.js';
+import { queryRows } from '../support/pgQuery.js';
 
 let postgres: LocalPostgres;
 beforeAll(async () => {
@@ -16,15 +16,6 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(() => postgres?.stop());
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 const app = { packageName: 'com.example.captions', name: 'Captions', webhookUrl: 'http://127.0.0.1:1/webhook', apiKeyHash: 'sha256:aa' };
 
@@ -32,7 +23,7 @@ describe('PostgreSQL store, several nodes on one database', () => {
   it('migrates once when three nodes start together, and a node starts on the migrated schema', async () => {
     const url = await postgres.createDatabase('migrations');
     const nodes = await Promise.all([createPgStore(url), createPgStore(url), createPgStore(url)]);
-    const rows = await query<{ version: number }>(url, 'SELECT version FROM tether_migrations ORDER BY version');
+    const rows = await queryRows<{ version: number }>(url, 'SELECT version FROM tether_migrations ORDER BY version');
     expect(rows.map((row) => row.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
     const later = await createPgStore(url);
     await nodes[0].createApp(app);
@@ -75,7 +66,7 @@ describe('PostgreSQL store, several nodes on one database', () => {
     const url = await postgres.createDatabase('reconnect');
     const store: Store = await createPgStore(url);
     await store.createApp(app);
-    await query(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tether' AND pid <> pg_backend_pid()");
+    await queryRows(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tether' AND pid <> pg_backend_pid()");
     // The pool notices the cut when it next uses the connection, or before; either way the store answers again.
     let answered = false;
     for (let attempt = 0; attempt < 3 && !answered; attempt++) {

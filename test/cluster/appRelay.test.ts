@@ -4,28 +4,19 @@
  * close; and closed with 1012 when the owner's lease goes.
  */
 import { AppServer as MentraAppServer, type AppSession as MentraAppSession } from '@mentra/sdk';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNats, type LocalNats } from '../../scripts/localServers/nats.js';
-import { startPostgres, type LocalPostgres } from '../../scripts/localServers/postgres.js';
+import { describe, expect, it } from 'vitest';
 import { RecordingApp, startTestCloud } from '../support/cloudHarness.js';
 import { serveMentraApp, type MentraAppWithLiveSessions } from '../support/mentraApp.js';
+import { useClusterServers } from '../support/clusterServers.js';
 import { waitFor } from '../support/net.js';
 
 const LEASE_MS = 600;
-let nats: LocalNats;
-let postgres: LocalPostgres;
-beforeAll(async () => {
-  [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
-}, 30_000);
-afterAll(async () => {
-  await nats?.stop();
-  await postgres?.stop();
-});
+const servers = useClusterServers();
 
 /** Node B, then node A whose webhooks hand out B's app URL: every app lands on B, not on its session's owner A. */
 async function twoNodes(database: string) {
-  const dbPath = await postgres.createDatabase(database);
-  const common = { dbPath, natsUrl: nats.url, leaseMs: LEASE_MS, gracePeriodMs: 5000, appReconnectWindowMs: 5000 };
+  const dbPath = await servers.postgres.createDatabase(database);
+  const common = { dbPath, natsUrl: servers.nats.url, leaseMs: LEASE_MS, gracePeriodMs: 5000, appReconnectWindowMs: 5000 };
   const b = await startTestCloud({ settings: { ...common, nodeId: 'node-b' } });
   const a = await startTestCloud({ settings: { ...common, nodeId: 'node-a', publicUrl: `ws://127.0.0.1:${b.cloud.port}` } });
   return { a, b };

@@ -6,40 +6,22 @@
  */
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startNats, type LocalNats } from '../../scripts/localServers/nats.js';
-import { startPostgres, type LocalPostgres } from '../../scripts/localServers/postgres.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { OWNERS_BUCKET } from '../../src/cloud/cluster/buckets.js';
 import { userOfKey } from '../../src/cloud/cluster/ownership.js';
+import { useClusterServers } from '../support/clusterServers.js';
 import { MENTRA_PKG, startClusterWorld, TETHER_PKG, type ClusterWorld, type WorldNode } from '../support/clusterWorld.js';
 import { sleep, waitFor } from '../support/net.js';
-import pg from 'pg';
+import { queryRows } from '../support/pgQuery.js';
 
-async function queryRows<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 const USERS = Number(process.env['TETHER_CLUSTER_USERS'] ?? 300);
 const LEASE_MS = 3000;
-let nats: LocalNats;
-let postgres: LocalPostgres;
+const servers = useClusterServers();
 let world: ClusterWorld | undefined;
-beforeAll(async () => {
-  [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
-}, 30_000);
 afterEach(async () => {
   await world?.close();
   world = undefined;
-});
-afterAll(async () => {
-  await nats?.stop();
-  await postgres?.stop();
 });
 
 /** Which node owns each user now, from the owners bucket. */
@@ -49,7 +31,7 @@ async function owners(): Promise<Map<string, string>> {
 
 /** Each owned user's node and epoch (the entry's revision), from the owners bucket. */
 async function ownership(): Promise<Map<string, { nodeId: string; epoch: number }>> {
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect({ servers: servers.nats.url });
   try {
     const kv = await new Kvm(nc).open(OWNERS_BUCKET);
     const result = new Map<string, { nodeId: string; epoch: number }>();
@@ -121,9 +103,11 @@ const secondRequests = (requests: ReadonlyMap<string, number>) => [...requests.v
 
 describe(`three nodes, ${USERS} users, both SDKs`, () => {
   it('survives a node killed with SIGKILL: every user back, losses only from its buffers and reported, no duplicate, no second session_request', async () => {
-    world = await startClusterWorld({ users: USERS, natsUrl: nats.url, dbPath: await postgres.createDatabase('nodedeath'), leaseMs: LEASE_MS });
+    world = await startClusterWorld({ users: USERS, natsUrl: servers.nats.url, dbPath: await servers.postgres.createDatabase('nodedeath'), leaseMs: LEASE_MS });
     const w = world;
     await w.settled(60_000);
+    // The apps' subscriptions reach the cloud just after their acks: the first round must not race them.
+    await sleep(1000);
     const talk = stream(w, 500);
     await sleep(1500);
     const before = await owners();
@@ -169,10 +153,12 @@ describe(`three nodes, ${USERS} users, both SDKs`, () => {
   }, 240_000);
 
   it('fences the owner of its sessions paused with SIGSTOP past its lease: they move, and once resumed it writes nothing, sends nothing, closes their sockets with 1012', async () => {
-    const dbPath = await postgres.createDatabase('fencing');
-    world = await startClusterWorld({ users: USERS, natsUrl: nats.url, dbPath, leaseMs: LEASE_MS });
+    const dbPath = await servers.postgres.createDatabase('fencing');
+    world = await startClusterWorld({ users: USERS, natsUrl: servers.nats.url, dbPath, leaseMs: LEASE_MS });
     const w = world;
     await w.settled(60_000);
+    // The apps' subscriptions reach the cloud just after their acks: the first round must not race them.
+    await sleep(1000);
     const talk = stream(w, 500);
     await sleep(1500);
     const before = await owners();
@@ -221,9 +207,11 @@ describe(`three nodes, ${USERS} users, both SDKs`, () => {
   }, 240_000);
 
   it('rolls a deploy through all three nodes (drain, start) while users stream: nothing lost or duplicated, no second session_request, each glasses back once per drained node', async () => {
-    world = await startClusterWorld({ users: USERS, natsUrl: nats.url, dbPath: await postgres.createDatabase('rolling'), leaseMs: LEASE_MS });
+    world = await startClusterWorld({ users: USERS, natsUrl: servers.nats.url, dbPath: await servers.postgres.createDatabase('rolling'), leaseMs: LEASE_MS });
     const w = world;
     await w.settled(60_000);
+    // The apps' subscriptions reach the cloud just after their acks: the first round must not race them.
+    await sleep(1000);
     const talk = stream(w, 500);
     await sleep(1500);
     const windows: number[] = [];

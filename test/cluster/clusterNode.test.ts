@@ -4,31 +4,22 @@
  * that lost its lease stops doing. Node death and pauses of real processes are in
  * `cluster.process.test.ts`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Kvm } from '@nats-io/kv';
-import { startNats, type LocalNats } from '../../scripts/localServers/nats.js';
-import { startPostgres, type LocalPostgres } from '../../scripts/localServers/postgres.js';
 import { OWNERS_BUCKET } from '../../src/cloud/cluster/buckets.js';
 import { ownerKey } from '../../src/cloud/cluster/ownership.js';
 import { RecordingApp, startTestCloud } from '../support/cloudHarness.js';
 import { startFaultProxy } from '../support/faultProxy.js';
+import { useClusterServers } from '../support/clusterServers.js';
 import { waitFor } from '../support/net.js';
 
 const LEASE_MS = 600;
-let nats: LocalNats;
-let postgres: LocalPostgres;
-beforeAll(async () => {
-  [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
-}, 30_000);
-afterAll(async () => {
-  await nats?.stop();
-  await postgres?.stop();
-});
+const servers = useClusterServers();
 
 async function nodes(database: string) {
-  const dbPath = await postgres.createDatabase(database);
+  const dbPath = await servers.postgres.createDatabase(database);
   const node = (nodeId: string) =>
-    startTestCloud({ settings: { dbPath, natsUrl: nats.url, nodeId, leaseMs: LEASE_MS, gracePeriodMs: 3000, appReconnectWindowMs: 3000 } });
+    startTestCloud({ settings: { dbPath, natsUrl: servers.nats.url, nodeId, leaseMs: LEASE_MS, gracePeriodMs: 3000, appReconnectWindowMs: 3000 } });
   return Promise.all([node('node-a'), node('node-b')]);
 }
 
@@ -65,11 +56,11 @@ describe('two nodes on one NATS and one PostgreSQL', () => {
 
   it('fences a node cut off from NATS past its lease: silent from then on, its session taken where the glasses return, its sockets closed with 1012 once it is back', async () => {
     // A reaches NATS through a proxy the test can cut: a network partition of A alone.
-    const proxy = await startFaultProxy(nats.port);
-    const dbPath = await postgres.createDatabase('fencing');
+    const proxy = await startFaultProxy(servers.nats.port);
+    const dbPath = await servers.postgres.createDatabase('fencing');
     const settings = { dbPath, leaseMs: LEASE_MS, gracePeriodMs: 10_000, appReconnectWindowMs: 10_000 };
     const a = await startTestCloud({ settings: { ...settings, natsUrl: `nats://127.0.0.1:${proxy.port}`, nodeId: 'node-a' } });
-    const b = await startTestCloud({ settings: { ...settings, natsUrl: nats.url, nodeId: 'node-b' } });
+    const b = await startTestCloud({ settings: { ...settings, natsUrl: servers.nats.url, nodeId: 'node-b' } });
     const { server } = await a.serveApp('com.example.echo', (apiKey) => new RecordingApp({ packageName: 'com.example.echo', apiKey, session: { reconnectDelayMs: 100 } }));
     const app = server as RecordingApp;
     const g = await a.glassesFor('ben', ['com.example.echo']);

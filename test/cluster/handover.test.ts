@@ -4,25 +4,16 @@
  * that drains hands every session on. The apps come back through the balancer (the owner hint
  * first) and resume: each frame once, in order, no second webhook, no gap.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBalancer } from '../../scripts/localServers/balancer.js';
-import { startNats, type LocalNats } from '../../scripts/localServers/nats.js';
-import { startPostgres, type LocalPostgres } from '../../scripts/localServers/postgres.js';
 import { SimulatedGlasses } from '../../src/sim/glassesClient.js';
 import type { AppSession } from '../../src/sdk/index.js';
 import { RecordingApp, startTestCloud } from '../support/cloudHarness.js';
+import { useClusterServers } from '../support/clusterServers.js';
 import { waitFor } from '../support/net.js';
 
 const LEASE_MS = 1000;
-let nats: LocalNats;
-let postgres: LocalPostgres;
-beforeAll(async () => {
-  [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
-}, 30_000);
-afterAll(async () => {
-  await nats?.stop();
-  await postgres?.stop();
-});
+const servers = useClusterServers();
 
 /** An app that records every transcript and every gap it was told of. */
 class CountingApp extends RecordingApp {
@@ -35,8 +26,8 @@ class CountingApp extends RecordingApp {
 
 async function cluster(database: string) {
   const balancer = await startBalancer([]);
-  const dbPath = await postgres.createDatabase(database);
-  const settings = { dbPath, natsUrl: nats.url, leaseMs: LEASE_MS, gracePeriodMs: 10_000, appReconnectWindowMs: 10_000, publicUrl: `ws://127.0.0.1:${balancer.port}` };
+  const dbPath = await servers.postgres.createDatabase(database);
+  const settings = { dbPath, natsUrl: servers.nats.url, leaseMs: LEASE_MS, gracePeriodMs: 10_000, appReconnectWindowMs: 10_000, publicUrl: `ws://127.0.0.1:${balancer.port}` };
   const a = await startTestCloud({ settings: { ...settings, nodeId: 'node-a' } });
   const b = await startTestCloud({ settings: { ...settings, nodeId: 'node-b' } });
   balancer.backends = [
@@ -44,19 +35,26 @@ async function cluster(database: string) {
     { nodeId: 'node-b', port: b.cloud.port },
   ];
   const { server } = await a.serveApp('com.example.echo', (apiKey) => new CountingApp({ packageName: 'com.example.echo', apiKey, session: { reconnectDelayMs: 50 } }));
+  // Transcripts reach the app once its subscription has: waited for, or the first ones would race it.
+  const subscribed = (cloud: typeof a.cloud, userId: string) =>
+    waitFor(() => (cloud.sessions.appSession(userId, `${userId}-com.example.echo`)?.getSnapshot().context as { subscriptions?: string[] } | undefined)?.subscriptions?.length, {
+      timeoutMs: 5000,
+      message: 'the app never subscribed',
+    });
   const glassesAt = async (port: number, userId: string) =>
     new SimulatedGlasses({ url: `ws://127.0.0.1:${port}/glasses-ws`, token: await a.cloud.createGlassesToken(userId), runningApps: ['com.example.echo'] });
-  return { balancer, a, b, app: server as CountingApp, glassesAt };
+  return { balancer, a, b, app: server as CountingApp, glassesAt, subscribed };
 }
 
 const said = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `m${from + i}`);
 
 describe('sessions handed between live nodes', () => {
   it('hands the session over to the node its glasses reconnect to; the app, relayed there, gets every frame once', async () => {
-    const { balancer, a, b, app, glassesAt } = await cluster('handover');
+    const { balancer, a, b, app, glassesAt, subscribed } = await cluster('handover');
     const first = await glassesAt(a.cloud.port, 'fay');
     await first.connect();
     await waitFor(() => app.sessions[0]?.isConnectionHealthy(), { timeoutMs: 5000, message: 'the app never connected' });
+    await subscribed(a.cloud, 'fay');
     for (const text of said(1, 5)) first.transcribe(text);
     await waitFor(() => app.transcripts.length === 5, { timeoutMs: 3000 });
 
@@ -83,13 +81,14 @@ describe('sessions handed between live nodes', () => {
   }, 30_000);
 
   it('drains a node: every session written with its buffers and freed, taken where the glasses return, the app resumed', async () => {
-    const { balancer, a, b, app, glassesAt } = await cluster('drain');
+    const { balancer, a, b, app, glassesAt, subscribed } = await cluster('drain');
     const first = await glassesAt(balancer.port, 'gus');
     // Through the balancer, round-robin: wherever it lands is the node drained.
     await first.connect();
     const owner = a.cloud.cluster?.owned.has('gus') ? a : b;
     const other = owner === a ? b : a;
     await waitFor(() => app.sessions[0]?.isConnectionHealthy(), { timeoutMs: 5000, message: 'the app never connected' });
+    await subscribed(owner.cloud, 'gus');
     for (const text of said(1, 5)) first.transcribe(text);
     await waitFor(() => app.transcripts.length === 5, { timeoutMs: 3000 });
 

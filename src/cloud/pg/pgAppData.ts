@@ -4,19 +4,10 @@
  * setting values and simple storage. The store queues each call and hands it the query runner.
  */
 import type { AppDefinitionRecord, SimpleStoragePut } from '../store.js';
+import { entryBytes, type DefinitionRow } from '../storeRows.js';
 import type { Query } from './schema.js';
 
-interface DefinitionRow {
-  package_name: string;
-  settings: string;
-  permissions: string;
-  updated_at: number;
-}
 
-/** Size a key and its value count against the quota: their UTF-8 bytes. */
-function entryBytes(key: string, value: string): number {
-  return Buffer.byteLength(key) + Buffer.byteLength(value);
-}
 
 /** Queries over the app-data tables (`schema.ts`). */
 export class PgAppData {

@@ -33,6 +33,7 @@ import type {
   SimpleStoragePut,
   Store,
 } from '../store.js';
+import { toApp, type AppRow, type RegistrationRow, type ScreenRow, type SnapshotRow } from '../storeRows.js';
 import { PgAppData } from './pgAppData.js';
 import { migrate, type Query } from './schema.js';
 
@@ -43,6 +44,11 @@ const typeParsers = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === INT8_OID ? (value: string) => Number(value) : builtInParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
+
+/** Longest wait for a connection to PostgreSQL, in ms. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Longest wait for one statement's answer, in ms. */
+const QUERY_TIMEOUT_MS = 10_000;
 
 /** Options of {@link createPgStore}. */
 export interface PgStoreOptions {
@@ -56,7 +62,16 @@ export interface PgStoreOptions {
  * @throws TetherError `INVALID_CONFIG` when the database cannot be reached or migrated.
  */
 export async function createPgStore(url: string, options: PgStoreOptions = {}): Promise<Store> {
-  const pool = new pg.Pool({ connectionString: url, max: 1, types: typeParsers, application_name: 'tether' });
+  // Bounded waits: while PostgreSQL is unreachable each call fails after a few seconds (callers
+  // retry: write-through keeps its sessions dirty) instead of the queue growing without end.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 1,
+    types: typeParsers,
+    application_name: 'tether',
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+  });
   // An idle connection that breaks is reported here; without a listener the process would exit.
   pool.on('error', (error) => options.onConnectionError?.(error));
   try {
@@ -73,39 +88,9 @@ export async function createPgStore(url: string, options: PgStoreOptions = {}): 
   return new PgStore(pool);
 }
 
-interface AppRow {
-  package_name: string;
-  name: string;
-  webhook_url: string;
-  api_key_hash: string;
-  created_at: number;
-}
 
-interface RegistrationRow {
-  registration_id: string;
-  package_name: string;
-  boot_id: string;
-  server_url: string;
-  version: string;
-  registered_at: number;
-  last_seen_at: number;
-}
 
-interface ScreenRow {
-  session_id: string;
-  view: string;
-  user_id: string;
-  frame: string;
-  seq: number;
-  shown_at: number;
-  expires_at: number | null;
-}
 
-interface SnapshotRow {
-  user_id: string;
-  snapshot: string;
-  saved_at: number;
-}
 
 const ADVANCE_EPOCH = `INSERT INTO session_epochs (user_id, epoch) VALUES ($1, $2)
   ON CONFLICT (user_id) DO UPDATE SET epoch = excluded.epoch WHERE session_epochs.epoch <= excluded.epoch`;
@@ -408,15 +393,6 @@ function changed(result: { rowCount: number | null }): boolean {
   return (result.rowCount ?? 0) > 0;
 }
 
-function toApp(row: AppRow): AppRecord {
-  return {
-    packageName: row.package_name,
-    name: row.name,
-    webhookUrl: row.webhook_url,
-    apiKeyHash: row.api_key_hash,
-    createdAt: row.created_at,
-  };
-}
 
 function toSnapshot(row: SnapshotRow): SessionSnapshotRecord {
   return { userId: row.user_id, json: row.snapshot, savedAt: row.saved_at };
