@@ -9,6 +9,7 @@ import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './freePort.js';
+import { stopChild } from './stopChild.js';
 
 /** A running throwaway server. */
 export interface LocalNats {
@@ -44,7 +45,7 @@ export async function startNats(options: { timeoutMs?: number } = {}): Promise<L
       if (log.length < 64_000) log += chunk.toString();
     });
     if (await listening(port, child, deadline)) return handle(child, dir, port);
-    await stopChild(child);
+    await stopServer(child);
     if (!/address already in use/i.test(log) || performance.now() > deadline) {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`nats-server did not start: ${log.slice(-2000)}`);
@@ -60,7 +61,7 @@ function handle(child: ChildProcess, dir: string, port: number): LocalNats {
     pid: child.pid!,
     stop: () =>
       (stopped ??= (async () => {
-        await stopChild(child);
+        await stopServer(child);
         rmSync(dir, { recursive: true, force: true });
       })()),
   };
@@ -83,11 +84,4 @@ async function listening(port: number, child: ChildProcess, deadline: number): P
   return false;
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
+const stopServer = (child: ChildProcess) => stopChild(child, 'SIGTERM', 5_000);

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './freePort.js';
+import { stopChild } from './stopChild.js';
 
 /** A running throwaway server. */
 export interface LocalPostgres {
@@ -90,7 +91,7 @@ export async function startPostgres(options: { timeoutMs?: number } = {}): Promi
       await adminQuery(url, `CREATE DATABASE ${USER}`);
       return handle(child, dir, port);
     }
-    await stopChild(child);
+    await stopServer(child);
     if (!/already in use/.test(log) || performance.now() > deadline) {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`PostgreSQL did not start: ${log.slice(-2000)}`);
@@ -112,7 +113,7 @@ function handle(child: ChildProcess, dir: string, port: number): LocalPostgres {
     },
     stop: () =>
       (stopped ??= (async () => {
-        await stopChild(child);
+        await stopServer(child);
         rmSync(dir, { recursive: true, force: true });
       })()),
   };
@@ -144,11 +145,4 @@ async function adminQuery(url: string, sql: string): Promise<void> {
 }
 
 /** SIGINT is PostgreSQL's fast shutdown: it ends every connection and exits at once. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGINT');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
+const stopServer = (child: ChildProcess) => stopChild(child, 'SIGINT', 10_000);

@@ -64,6 +64,14 @@ function stream(w: ClusterWorld, everyMs: number): { stop(): Promise<number> } {
   };
 }
 
+/** Waits until round `rounds`, the last said, has reached every user's Tether app: everything said has arrived. */
+function lastRoundHeard(w: ClusterWorld, rounds: number): Promise<unknown> {
+  return waitFor(() => w.users.every((u) => w.tether.heard.get(tetherSession(u.userId))?.includes(`${u.userId}#${rounds}`)), {
+    timeoutMs: 10_000,
+    message: 'the last round never reached every Tether app',
+  });
+}
+
 /** Transcripts the glasses sent that an app never heard, over every user. */
 function missing(w: ClusterWorld, heard: Map<string, string[]>, sessionOf: (userId: string) => string, users?: ReadonlySet<string>): number {
   let count = 0;
@@ -123,8 +131,7 @@ describe(`three nodes, ${USERS} users, both SDKs`, () => {
     const backMs = performance.now() - killedAt;
     await sleep(1500);
     const rounds = await talk.stop();
-    // Everything said has arrived: the last round reached every app.
-    await waitFor(() => w.users.every((u) => w.tether.heard.get(tetherSession(u.userId))?.includes(`${u.userId}#${rounds}`)), { timeoutMs: 10_000, message: 'the last round never reached every Tether app' });
+    await lastRoundHeard(w, rounds);
 
     const after = await owners();
     expect([...after.values()].filter((node) => node === victim.nodeId)).toEqual([]);
@@ -181,7 +188,7 @@ describe(`three nodes, ${USERS} users, both SDKs`, () => {
     await w.settled(60_000);
     await sleep(1500);
     const rounds = await talk.stop();
-    await waitFor(() => w.users.every((u) => w.tether.heard.get(tetherSession(u.userId))?.includes(`${u.userId}#${rounds}`)), { timeoutMs: 10_000 });
+    await lastRoundHeard(w, rounds);
 
     // The oracle: every frame a node sent went through the balancer; the paused node sent no data frame after its pause.
     const late = (w.delivered.get(victim.nodeId) ?? []).filter((at) => at > stoppedAt).length;
@@ -230,7 +237,7 @@ describe(`three nodes, ${USERS} users, both SDKs`, () => {
     }
     windows.push(performance.now());
     const rounds = await talk.stop();
-    await waitFor(() => w.users.every((u) => w.tether.heard.get(tetherSession(u.userId))?.includes(`${u.userId}#${rounds}`)), { timeoutMs: 10_000 });
+    await lastRoundHeard(w, rounds);
 
     let unread = 0;
     for (const user of w.users) {
