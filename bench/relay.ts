@@ -28,17 +28,12 @@
 import { performance } from 'node:perf_hooks';
 import { startAppWebhook } from './support/appWebhook.js';
 import { closeAll, openAcked, openGlasses, type ClientSocket } from './support/clients.js';
+import { event, HIGH_WATER_BYTES, listen, PACKAGES, paced, saturate, STREAM, type Receipts } from './support/relayLoad.js';
 import { startServerChild, type ServerChild } from './support/children.js';
 import { fixed, isMain, median, parseFlags, percentile, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
 
-const PACKAGES = ['com.example.relaybench.a', 'com.example.relaybench.b'];
-const STREAM = 'phone_notification';
-/** The cloud's default `socketHighWaterBytes`, given to the baseline too. */
-const HIGH_WATER_BYTES = 1_048_576;
 /** Issue 13's goal for throughput, Tether over bare `ws`. */
 const RATIO_TARGET = 0.9;
-/** Marker before the send time (µs, performance.now()) inside each event. */
-const STAMP = '"notificationId":"t';
 
 /** Parameters of {@link runRelay}. */
 export interface RelayOptions {
@@ -85,33 +80,6 @@ export type RelayResult = BenchFigures & {
   perRound: Array<{ tether: RunFigures; baseline: RunFigures; corked: RunFigures; ratio: number; corkedRatio: number }>;
 };
 
-/** An event of about 200 bytes on the wire, stamped with its send time. */
-function event(now: number): string {
-  return `{"type":"${STREAM}",${STAMP}${now.toFixed(1)}","app":"Messages","title":"Ada Lovelace","content":"Lunch at noon? The usual place near the river, table by the window","priority":"normal"}`;
-}
-
-/** What the apps received: a count, and send → receipt times while sampling. */
-interface Receipts {
-  received: number;
-  sampling: boolean;
-  latenciesMs: number[];
-}
-
-function listen(apps: readonly ClientSocket[], receipts: Receipts): void {
-  for (const app of apps) {
-    app.ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (isBinary) return;
-      const at = data.indexOf(STAMP);
-      if (at < 0) return;
-      receipts.received++;
-      if (!receipts.sampling) return;
-      const start = at + STAMP.length;
-      const end = data.indexOf(0x22, start);
-      receipts.latenciesMs.push(performance.now() - Number(data.toString('latin1', start, end)));
-    });
-  }
-}
-
 async function populate(server: Server, child: ServerChild, users: number): Promise<{ glasses: ClientSocket[]; apps: ClientSocket[]; close(): Promise<void> }> {
   const userIds = Array.from({ length: users }, (_, i) => `u${i}`);
   const tokens = await child.tokens(userIds);
@@ -133,44 +101,6 @@ async function populate(server: Server, child: ServerChild, users: number): Prom
     ),
   );
   return { glasses, apps, close: async () => closeAll(apps) };
-}
-
-/** Sends round-robin over `glasses` while fewer than `inFlight` deliveries are outstanding; returns a stop function and the count sent. */
-function saturate(glasses: readonly ClientSocket[], receipts: Receipts, inFlight: number): { stop(): void; sent(): number } {
-  let sent = 0;
-  let next = 0;
-  let stopped = false;
-  const pump = () => {
-    if (stopped) return;
-    // Bounded per turn, so the apps' receipts get the event loop too.
-    for (let k = 0; k < 500 && sent * 2 - receipts.received < inFlight; k++) {
-      glasses[next]!.ws.send(event(performance.now()));
-      next = (next + 1) % glasses.length;
-      sent++;
-    }
-    setImmediate(pump);
-  };
-  pump();
-  return {
-    stop: () => (stopped = true),
-    sent: () => sent,
-  };
-}
-
-/** Sends `rate` events per second over `glasses`, in 10 ms slices; returns a stop function and the count sent. */
-function paced(glasses: readonly ClientSocket[], rate: number): { stop(): void; sent(): number } {
-  let sent = 0;
-  let next = 0;
-  const started = performance.now();
-  const timer = setInterval(() => {
-    const due = Math.floor(((performance.now() - started) / 1000) * rate);
-    while (sent < due) {
-      glasses[next]!.ws.send(event(performance.now()));
-      next = (next + 1) % glasses.length;
-      sent++;
-    }
-  }, 10);
-  return { stop: () => clearInterval(timer), sent: () => sent };
 }
 
 async function measureRun(server: Server, options: Full): Promise<RunFigures> {

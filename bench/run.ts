@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --quick] [-- --label <text>]`: runs every benchmark, prints its figures,
  * then the text to paste into docs/PERFORMANCE.md; the socket benchmarks (JSON relay, heartbeat,
- * capacity, cloud restart, persistence, audio relay, zombie detection, recovery storm, peers)
+ * capacity, cloud restart, persistence, audio relay, zombie detection, recovery storm, peers,
+ * cluster)
  * also write `bench/results/<name>.json`, and `--quick` runs them at their smaller size.
  * It reports whether each target was met but does not fail on a miss: single rounds vary by
  * ±10% (V8's JIT and GC, other load on the machine), so a verdict needs a person reading the
@@ -12,6 +13,7 @@ import { formatHeartbeat, heartbeatDeadlineMs, heartbeatOptions, runHeartbeat } 
 import { formatThroughput, runInspectorThroughput } from './inspectorThroughput.js';
 import { formatPersistence, persistenceDeadlineMs, persistenceOptions, runPersistence } from './persistence.js';
 import { capacityChart, capacityDeadlineMs, capacityOptions, formatCapacity, runCapacity } from './capacity.js';
+import { clusterDeadlineMs, clusterOptions, formatCluster, runCluster } from './cluster.js';
 import { formatRestart, restartDeadlineMs, restartOptions, runRestart } from './restart.js';
 import { formatRelay, relayDeadlineMs, relayOptions, runRelay } from './relay.js';
 import { formatPeers, runPeers } from './peers.js';
@@ -79,6 +81,11 @@ console.log(`\naudio relay cost: ${audioRun.users} glasses streaming 32 KB/s to 
 const audio = await withDeadline('audioRelay', audioRelayDeadlineMs(audioRun), () => runAudioRelay(audioRun));
 console.log(`  wrote ${writeResult(audio)}`);
 
+const clusterRun = { ...clusterOptions(flags.quick), ...label, log };
+console.log(`\ncluster cost: ${clusterRun.users} glasses → 2 apps each on 3 nodes (NATS, PostgreSQL) against one node, and ownership operations per second`);
+const cluster = await withDeadline('cluster', clusterDeadlineMs(clusterRun), () => runCluster(clusterRun));
+console.log(`  wrote ${writeResult(cluster)}`);
+
 console.log('\n--- for docs/PERFORMANCE.md ---\n');
 console.log(formatThroughput(throughput));
 console.log('\n' + formatThroughput(headline));
@@ -91,6 +98,7 @@ console.log('\n### Audio relay cost\n\n' + formatAudioRelay(audio));
 console.log('\n### Zombie detection\n\n' + formatZombie(zombie));
 console.log('\n### Recovery storm\n\n' + formatRecoveryStorm(storm));
 console.log('\n### Peers\n\n' + formatPeers(peers));
+console.log('\n### Many nodes\n\n' + formatCluster(cluster));
 console.log(`\n(benchmarks took ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 
 const runtime = headline.ratios.find((r) => r.name === 'cloud+hub/cloud');

@@ -26,6 +26,15 @@ export const FEED_MAX_UPSERTS = 500;
 /** Source name of the actors created in the hub's own process (the cloud's). */
 export const LOCAL_SOURCE = 'cloud';
 
+/**
+ * Source name of a cloud node's actors (`node:<nodeId>`), its own hub's and those it forwards to
+ * another node's inspector: the page groups actors by source, so each session shows under the
+ * node that owns it.
+ */
+export function nodeSource(nodeId: string): string {
+  return `node:${nodeId}`;
+}
+
 /** Lifecycle of an actor as the page shows it (XState's snapshot status). */
 export type ActorStatus = 'active' | 'done' | 'error' | 'stopped';
 

@@ -44,6 +44,8 @@ for (const nodeId of NODES) {
       TETHER_PUBLIC_URL: `ws://127.0.0.1:${balancer.port}`,
       TETHER_JWT_SECRET: JWT_SECRET,
       TETHER_ADMIN_TOKEN: ADMIN_TOKEN,
+      // The first node's inspector shows every node's actors, grouped by the node that owns them.
+      ...(nodes[0] ? { TETHER_INSPECTOR_FORWARD_URL: `ws://127.0.0.1:${nodes[0].port}` } : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -69,7 +71,8 @@ const token = await createCoreToken('dev-user', JWT_SECRET);
 console.log(`
 A Tether cluster is running.
   balancer     ${base}   (glasses ws://127.0.0.1:${balancer.port}/glasses-ws, apps ws://127.0.0.1:${balancer.port}/app-ws)
-${nodes.map(({ nodeId, port }) => `  ${nodeId.padEnd(12)} http://127.0.0.1:${port}   (inspector http://127.0.0.1:${port}/inspector/, health …/health)`).join('\n')}
+  inspector    http://127.0.0.1:${nodes[0]!.port}/inspector/   (every node's sessions, each under the node that owns it)
+${nodes.map(({ nodeId, port }) => `  ${nodeId.padEnd(12)} http://127.0.0.1:${port}   (its own inspector …/inspector/, health …/health)`).join('\n')}
   NATS         ${natsUrl}
   PostgreSQL   ${dbPath}
   glasses token for "dev-user" (24 h):

@@ -39,8 +39,18 @@ export interface AppWebhook {
   close(): Promise<void>;
 }
 
+/** Options of {@link startAppWebhook}. */
+export interface AppWebhookOptions {
+  /**
+   * Where each session's socket goes, from the URL the `session_request` named: by default that
+   * URL. The cluster benchmark sends apps to another node than the one that called them, to
+   * measure the relayed path.
+   */
+  routeSocket?: (url: string, sessionId: string) => string;
+}
+
 /** Starts the webhook of `packageName` on 127.0.0.1 (any free port), subscribing to `subscriptions` (none by default). */
-export async function startAppWebhook(packageName: string, subscriptions: readonly string[] = []): Promise<AppWebhook> {
+export async function startAppWebhook(packageName: string, subscriptions: readonly string[] = [], options: AppWebhookOptions = {}): Promise<AppWebhook> {
   const sockets: ClientSocket[] = [];
   const bySession = new Map<string, { socket: ClientSocket; url: string }>();
   const connect = async (sessionId: string, url: string) => {
@@ -103,7 +113,7 @@ export async function startAppWebhook(packageName: string, subscriptions: readon
       if (type !== 'session_request' || !sessionId || !url) return answer(400, { status: 'error', message: 'Unknown webhook request type' });
       hook.sessionRequests++;
       try {
-        await connect(sessionId, url);
+        await connect(sessionId, options.routeSocket ? options.routeSocket(url, sessionId) : url);
         answer(200, { status: 'success' });
       } catch {
         answer(500, { status: 'error', message: 'Failed to connect' });

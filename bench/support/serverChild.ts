@@ -57,6 +57,11 @@ export interface ServerChildOptions {
   messagesPerSecond?: { socket: number; user: number };
   /** Tether only: the `recoveryConcurrency` setting (default: the cloud's). */
   recoveryConcurrency?: number;
+  /**
+   * Tether only: run the cloud as a node of a cluster (`TETHER_NATS_URL`, `TETHER_NODE_ID`,
+   * `TETHER_LEASE_MS`) on the PostgreSQL database `dbUrl`, instead of alone on SQLite.
+   */
+  cluster?: { natsUrl: string; dbUrl: string; nodeId: string; leaseMs: number };
 }
 
 /** Where the child's server listens, sent once it does. */
@@ -151,7 +156,8 @@ async function startTether(options: ServerChildOptions): Promise<Server> {
     host: '127.0.0.1',
     overrides: {
       port: 0,
-      dbPath: options.dbPath ?? ':memory:',
+      dbPath: options.cluster?.dbUrl ?? options.dbPath ?? ':memory:',
+      ...(options.cluster ? { natsUrl: options.cluster.natsUrl, nodeId: options.cluster.nodeId, leaseMs: options.cluster.leaseMs } : {}),
       logLevel: 'error',
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs,

@@ -10,6 +10,15 @@
 /** Machines the cloud and SDK run, in the order siblings are listed. */
 const ROLE_ORDER = ['userSession', 'appSession', 'appConnection'];
 
+/** Prefix of a cloud node's source name (protocol.ts `nodeSource`). */
+const NODE_PREFIX = 'node:';
+
+/** A group's heading: the cloud, a node of a cluster (the sessions it owns), or an SDK process. */
+function sourceLabel(/** @type {string} */ source) {
+  if (source === 'cloud') return 'cloud';
+  return source.startsWith(NODE_PREFIX) ? `node · ${source.slice(NODE_PREFIX.length)}` : `sdk · ${source}`;
+}
+
 /**
  * @param {Iterable<ActorSummary>} actors
  * @param {{ filter?: string, showHelpers?: boolean }} options `showHelpers`: also list actors
@@ -40,13 +49,15 @@ export function buildRows(actors, { filter = '', showHelpers = false } = {}) {
 
   /** @type {Row[]} */
   const rows = [];
-  const sources = [...roots.keys()].sort((a, b) => (a === 'cloud' ? -1 : b === 'cloud' ? 1 : a.localeCompare(b)));
+  // The cloud first, then the nodes of a cluster (`node:<id>`, protocol.ts nodeSource), then SDK processes.
+  const rank = (/** @type {string} */ source) => (source === 'cloud' ? 0 : source.startsWith(NODE_PREFIX) ? 1 : 2);
+  const sources = [...roots.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   for (const source of sources) {
     /** @type {Row[]} */
     const groupRows = [];
     for (const root of sortActors(roots.get(source) ?? [])) collect(root, 0, false, groupRows);
     if (groupRows.length === 0) continue;
-    rows.push({ kind: 'group', key: `group:${source}`, label: source === 'cloud' ? 'cloud' : `sdk · ${source}`, count: groupRows.length });
+    rows.push({ kind: 'group', key: `group:${source}`, label: sourceLabel(source), count: groupRows.length });
     rows.push(...groupRows);
   }
   return rows;

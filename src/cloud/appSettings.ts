@@ -12,12 +12,14 @@
  *   with the MentraOS settings of the ack follows at once and puts them back.
  *
  * A fetch needs a live session of that app: a session id is guessable (`${userId}-${packageName}`),
- * so one the cloud is not running reads nothing.
+ * so one the cloud is not running reads nothing. On a node of a cluster the session may live on
+ * another node: this one asks its owner whether it runs it, then reads the values from the shared
+ * store, so a fetch is answered whichever node the balancer sent it to.
  */
 import { Router } from 'express';
 import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { WebSocket } from 'ws';
-import { appSessionId, appSocketGenOf } from '../../machines/sessionApi.js';
+import { appSessionId, appSocketGenOf, userIdOfAppSession } from '../../machines/sessionApi.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { GlassesToCloudOf } from '../protocol/glassesToCloud.js';
 import type { Logger } from '../logger.js';
@@ -62,6 +64,8 @@ export interface AppSettingsDeps {
   sessions: Pick<SessionRegistry, 'appSession' | 'findAppSession'>;
   sockets: Pick<SocketTable, 'get'>;
   logger: Logger;
+  /** On a node of a cluster: whether the owner of `userId`'s session, another node, runs that app session. */
+  peers?: { ownerRunsAppSession(userId: string, sessionId: string, packageName: string): Promise<boolean> };
 }
 
 function optionValues(setting: SettingDefinition): unknown[] {
@@ -168,6 +172,15 @@ export class AppSettings {
     writeFrame(ws, { type: 'connection_error', code: refusal.code, message: `update_app_setting: ${refusal.message}` });
   }
 
+  /** The user of `sessionId` if it is a running session of `packageName`, here or on its owner. */
+  private async runningUserOf(sessionId: string, packageName: string): Promise<string | undefined> {
+    const found = this.deps.sessions.findAppSession(sessionId, packageName);
+    if (found) return found.userId;
+    const userId = userIdOfAppSession(sessionId, packageName);
+    if (userId === undefined || !this.deps.peers) return undefined;
+    return (await this.deps.peers.ownerRunsAppSession(userId, sessionId, packageName)) ? userId : undefined;
+  }
+
   /** The router of {@link APP_SETTINGS_PATH}. */
   router(): Router {
     const router = Router();
@@ -175,9 +188,9 @@ export class AppSettings {
       const packageName = String(req.params['packageName']);
       const sessionId = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
       if (sessionId === undefined) return refuse(this.deps.logger, req, res, 'UNAUTHORIZED', 'Authorization: Bearer <sessionId> is required');
-      const found = this.deps.sessions.findAppSession(sessionId, packageName);
-      if (!found) return refuse(this.deps.logger, req, res, 'SESSION_NOT_FOUND', 'No running session of this app has this id');
-      res.json({ success: true, settings: await this.settingsFor(found.userId, packageName) });
+      const userId = await this.runningUserOf(sessionId, packageName);
+      if (userId === undefined) return refuse(this.deps.logger, req, res, 'SESSION_NOT_FOUND', 'No running session of this app has this id');
+      res.json({ success: true, settings: await this.settingsFor(userId, packageName) });
     });
     return router;
   }

@@ -50,7 +50,7 @@ import { Admission, serverOptionsOf } from './link/admission.js';
 import { createSocketLinkLogic } from './link/socketAdapter.js';
 import { SocketTable } from './link/socketTable.js';
 import { combineInspectors, createStateLog } from './stateLog.js';
-import { createInspectorHub, createInspectorServer, INSPECTOR_PATHS, type InspectorHub } from '../../inspector/index.js';
+import { createIngestInspector, createInspectorHub, createInspectorServer, INSPECTOR_PATHS, nodeSource, type InspectorHub } from '../../inspector/index.js';
 import { AppRelay } from './cluster/appRelay.js';
 import { startClusterNode, type ClusterNode } from './cluster/clusterNode.js';
 import { openStore } from './openStore.js';
@@ -215,7 +215,16 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
   const inspectorServed =
     options.inspector !== false && (config.inspectorToken !== undefined || (!config.production && isLoopbackHost(host)));
   const ownInspectorHub = inspectorServed && !options.inspector;
-  const inspectorHub = options.inspector || (inspectorServed ? createInspectorHub() : undefined);
+  const ownSource = cluster ? nodeSource(cluster.nodeId) : undefined;
+  const inspectorHub = options.inspector || (inspectorServed ? createInspectorHub(ownSource ? { source: ownSource } : {}) : undefined);
+  // Another cloud's inspector shows this one's actors too (a cluster seen from one node).
+  const forwardedInspector = config.inspectorForwardUrl
+    ? createIngestInspector({
+        url: `${config.inspectorForwardUrl}${INSPECTOR_PATHS.ingest}`,
+        source: ownSource ?? nodeSource(`${hostname()}-${config.port}`),
+        ...(config.inspectorToken ? { token: config.inspectorToken } : {}),
+      })
+    : undefined;
 
   // Write backpressure: a congested socket's data waits (replay buffer, latest display per view)
   // and goes out when it drains.
@@ -240,7 +249,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     sockets,
     metrics,
     logger,
-    inspect: combineInspectors(createStateLog(logger), deliveries.observe, screens.observe, (event) => observeRequests(event), options.inspect, inspectorHub?.inspect),
+    inspect: combineInspectors(createStateLog(logger), deliveries.observe, screens.observe, (event) => observeRequests(event), options.inspect, inspectorHub?.inspect, forwardedInspector?.inspect),
     ...(options.now ? { now: options.now } : {}),
     ...(options.random ? { random: options.random } : {}),
     actors: {
@@ -291,7 +300,8 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
     for (const userId of userIds) sessions.evict(userId);
   };
   const router = new Router(sessions, sockets, deliveries, gate, screens);
-  const appSettings: AppSettings = new AppSettings({ store, sessions, sockets, logger });
+  const appSettings: AppSettings = new AppSettings({ store, sessions, sockets, logger, ...(cluster ? { peers: cluster } : {}) });
+  cluster?.serveAppSessionQueries((sessionId, packageName) => sessions.findAppSession(sessionId, packageName) !== undefined);
   const outbound = { policy: config.outboundPolicy };
   // Requests to the glasses and messages between apps (issue 12 §3–§5).
   let httpBase = '';
@@ -547,6 +557,7 @@ export async function createCloud(options: CreateCloudOptions = {}): Promise<Clo
       if (inspectorEndpoints) closes.push(inspectorEndpoints.close());
       await Promise.all(closes);
       if (ownInspectorHub) inspectorHub?.close();
+      await forwardedInspector?.close();
       glassesWss.close();
       appWss.close();
       await new Promise<void>((resolve) => {

@@ -224,6 +224,13 @@ export const CLOUD_SETTINGS = defineSettings({
     documentedDefault: 'unset',
     description: `Token that enables the inspector in production, at least ${MIN_TOKEN_BYTES} bytes (optional).`,
   },
+  inspectorForwardUrl: {
+    default: undefined,
+    schema: baseUrlSchema(['ws', 'wss']),
+    documentedDefault: 'unset',
+    description:
+      'ws:// base URL of another cloud whose inspector also shows this process’s actors (its ingest endpoint, with TETHER_INSPECTOR_TOKEN): one node’s inspector then shows which node owns each session.',
+  },
   replayWindowMs: {
     default: 30_000,
     schema: durationMsSchema(),

@@ -147,6 +147,12 @@ export class SessionPersistence {
   /** The app session ids last written for each user, to forget positions that are gone. */
   private readonly sessionIdsOf = new Map<string, readonly string[]>();
   private flushTimer: NodeJS.Immediate | undefined;
+  /**
+   * Write-through batches handed to the store and not settled yet. While one is, changes wait
+   * and go together in the next batch, when it settles: against a store across the network
+   * (PostgreSQL) a busy node writes fewer, larger batches instead of one per tick.
+   */
+  private inFlight = 0;
   /** The batches written so far, in order: the shutdown waits for the last. */
   private writes: Promise<void> = Promise.resolve();
   private finished = false;
@@ -295,7 +301,11 @@ export class SessionPersistence {
     const users = epochs ? [...epochs.keys()] : [...this.dirty];
     for (const userId of users) this.dirty.delete(userId);
     if (epochs && save.length === 0 && remove.length === 0) return this.writes;
-    const written = this.store.writeSessionSnapshots({ save, remove, ...(epochs ? { epochs } : {}) }).then(
+    this.inFlight++;
+    const written = this.store.writeSessionSnapshots({ save, remove, ...(epochs ? { epochs } : {}) }).finally(() => {
+      if (--this.inFlight === 0 && this.dirty.size > 0) this.scheduleFlush();
+    });
+    const settled = written.then(
       ({ refused }) => {
         if (refused.length > 0) this.fence?.lost(refused);
         if (this.fence) for (const userId of remove) if (!refused.includes(userId)) this.fence.released(userId);
@@ -312,7 +322,7 @@ export class SessionPersistence {
         for (const userId of users) this.dirty.add(userId);
       },
     );
-    this.writes = this.writes.then(() => written);
+    this.writes = this.writes.then(() => settled);
     return this.writes;
   }
 
@@ -370,7 +380,12 @@ export class SessionPersistence {
   private markDirty(userId: string): void {
     if (this.finished) return;
     this.dirty.add(userId);
-    if (this.writeThrough && !this.flushTimer) this.flushTimer = setImmediate(() => void this.flush());
+    if (this.inFlight === 0) this.scheduleFlush();
+  }
+
+  /** Writes the dirty sessions at the end of this tick (write-through). */
+  private scheduleFlush(): void {
+    if (this.writeThrough && !this.finished && !this.flushTimer) this.flushTimer = setImmediate(() => void this.flush());
   }
 
   /** The session of `userId` ended by itself: its row goes with the next batch. */

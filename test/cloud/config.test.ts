@@ -378,6 +378,7 @@ describe('cloud config', () => {
       'TETHER_LOG_LEVEL',
       'NODE_ENV',
       'TETHER_INSPECTOR_TOKEN',
+      'TETHER_INSPECTOR_FORWARD_URL',
       'TETHER_REPLAY_WINDOW_MS',
       'TETHER_REPLAY_MAX_MESSAGES',
       'TETHER_REPLAY_MAX_BYTES',

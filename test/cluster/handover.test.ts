@@ -11,6 +11,7 @@ import type { AppSession } from '../../src/sdk/index.js';
 import { RecordingApp, startTestCloud } from '../support/cloudHarness.js';
 import { useClusterServers } from '../support/clusterServers.js';
 import { waitFor } from '../support/net.js';
+import { userSessionSystemId } from '../../machines/sessionApi.js';
 
 const LEASE_MS = 1000;
 const servers = useClusterServers();
@@ -24,12 +25,13 @@ class CountingApp extends RecordingApp {
   }
 }
 
-async function cluster(database: string) {
+async function cluster(database: string, forwardInspector = false) {
   const balancer = await startBalancer([]);
   const dbPath = await servers.postgres.createDatabase(database);
   const settings = { dbPath, natsUrl: servers.nats.url, leaseMs: LEASE_MS, gracePeriodMs: 10_000, appReconnectWindowMs: 10_000, publicUrl: `ws://127.0.0.1:${balancer.port}` };
   const a = await startTestCloud({ settings: { ...settings, nodeId: 'node-a' } });
-  const b = await startTestCloud({ settings: { ...settings, nodeId: 'node-b' } });
+  const forward = forwardInspector ? { inspectorForwardUrl: `ws://127.0.0.1:${a.cloud.port}` } : {};
+  const b = await startTestCloud({ settings: { ...settings, nodeId: 'node-b', ...forward } });
   balancer.backends = [
     { nodeId: 'node-a', port: a.cloud.port },
     { nodeId: 'node-b', port: b.cloud.port },
@@ -105,6 +107,59 @@ describe('sessions handed between live nodes', () => {
     expect(app.sessions).toHaveLength(1);
     expect(app.gaps).toEqual([]);
     await first.destroy();
+    await a.close();
+    await b.close();
+    await balancer.close();
+  }, 30_000);
+
+  it('answers an app settings fetch on any node: the node without the session asks its owner', async () => {
+    const { balancer, a, b, app, glassesAt } = await cluster('settings');
+    const glasses = await glassesAt(a.cloud.port, 'ivy');
+    await glasses.connect();
+    await waitFor(() => app.sessions[0]?.isConnectionHealthy(), { timeoutMs: 5000, message: 'the app never connected' });
+    const fetchSettings = (node: typeof a, sessionId: string) =>
+      fetch(`${node.cloud.url}/appsettings/user/com.example.echo`, { headers: { authorization: `Bearer ${sessionId}` } });
+    for (const node of [a, b]) {
+      const answer = await fetchSettings(node, 'ivy-com.example.echo');
+      expect(answer.status).toBe(200);
+      expect(await answer.json()).toMatchObject({ success: true });
+    }
+    // No node runs it: refused on both, whether the user has an owner (ivy's other app) or not.
+    for (const node of [a, b]) {
+      for (const sessionId of ['ivy-com.example.other', 'nobody-com.example.echo']) {
+        const refused = await fetch(`${node.cloud.url}/appsettings/user/${sessionId.slice(sessionId.indexOf('-') + 1)}`, { headers: { authorization: `Bearer ${sessionId}` } });
+        expect(await refused.json()).toMatchObject({ error: { code: 'SESSION_NOT_FOUND' } });
+      }
+    }
+    await glasses.destroy();
+    await a.close();
+    await b.close();
+    await balancer.close();
+  }, 30_000);
+
+  it('shows both nodes’ sessions in one inspector, each under the node that owns it, and a handover moves it', async () => {
+    const { balancer, a, b, app, glassesAt } = await cluster('inspector', true);
+    const hub = a.cloud.inspector!;
+    const ownerShown = (userId: string) =>
+      hub.list().find((actor) => actor.systemId === userSessionSystemId(userId) && actor.status === 'active')?.source;
+    const jo = await glassesAt(b.cloud.port, 'jo');
+    const kim = await glassesAt(a.cloud.port, 'kim');
+    await jo.connect();
+    await kim.connect();
+    await waitFor(() => ownerShown('jo') === 'node:node-b' && ownerShown('kim') === 'node:node-a', {
+      timeoutMs: 5000,
+      message: `jo under ${ownerShown('jo')}, kim under ${ownerShown('kim')}`,
+    });
+    // A session hands over once its apps are up (a webhook in flight is not something to move).
+    await waitFor(() => app.sessions.length === 2 && app.sessions.every((session) => session.isConnectionHealthy()), { timeoutMs: 5000, message: 'the apps never connected' });
+    // jo's glasses land on A: the session moves, and so does its line.
+    const joAgain = await glassesAt(a.cloud.port, 'jo');
+    await joAgain.connect();
+    await jo.destroy();
+    await waitFor(() => ownerShown('jo') === 'node:node-a', { timeoutMs: 5000, message: `jo under ${ownerShown('jo')}` });
+    expect(hub.list().filter((actor) => actor.systemId === userSessionSystemId('jo') && actor.status === 'active')).toHaveLength(1);
+    await joAgain.destroy();
+    await kim.destroy();
     await a.close();
     await b.close();
     await balancer.close();

@@ -35,6 +35,9 @@ export interface ClusterNodeOptions {
 /** How long a node waits for the owner of a session to hand it over, in ms. */
 const HANDOVER_TIMEOUT_MS = 3000;
 
+/** How long a node waits for a peer to answer a question about a session it owns, in ms. */
+const PEER_QUERY_TIMEOUT_MS = 2000;
+
 /** What {@link ClusterNode.acquire} did. */
 export type Acquisition =
   /** This node already held the session. */
@@ -71,8 +74,11 @@ export class ClusterNode {
   private readonly suspended = new Set<string>();
   private closed = false;
   private releases: Subscription | undefined;
+  private appSessionQueries: Subscription | undefined;
   /** Writes a session for a peer and stops it here (the cloud's registry). */
   private handOver: ((userId: string) => Promise<boolean>) | undefined;
+  /** Whether this node runs an app session (the cloud's registry), for peers' HTTP requests. */
+  private runsAppSession: ((sessionId: string, packageName: string) => boolean) | undefined;
 
   constructor(
     /** The NATS connection, for the node's subjects. */
@@ -110,6 +116,11 @@ export class ClusterNode {
     this.releases = this.nc.subscribe(`tether.node.${this.nodeId}.release`, {
       callback: (error, msg) => {
         if (!error) void this.onReleaseRequest(msg);
+      },
+    });
+    this.appSessionQueries = this.nc.subscribe(`tether.node.${this.nodeId}.app-session`, {
+      callback: (error, msg) => {
+        if (!error) this.onAppSessionQuery(msg);
       },
     });
     this.options.logger.info({ nodeId: this.nodeId, incarnation: this.incarnation, leaseMs: this.options.leaseMs }, 'cluster node joined');
@@ -190,12 +201,35 @@ export class ClusterNode {
     this.handOver = handOver;
   }
 
+  /** Answers peers asking whether this node runs an app session (an HTTP request that reached them). */
+  serveAppSessionQueries(runs: (sessionId: string, packageName: string) => boolean): void {
+    this.runsAppSession = runs;
+  }
+
+  /**
+   * Whether the live owner of `userId`'s session, on another node, runs the app session
+   * `sessionId` of `packageName`: false when nobody owns it, when this node does (its own
+   * registry answers that), or when the owner does not answer in time.
+   */
+  async ownerRunsAppSession(userId: string, sessionId: string, packageName: string): Promise<boolean> {
+    const owner = await this.liveOwnerOf(userId);
+    if (!owner || owner.nodeId === this.nodeId) return false;
+    try {
+      const reply = await this.nc.request(`tether.node.${owner.nodeId}.app-session`, JSON.stringify({ sessionId, packageName }), { timeout: PEER_QUERY_TIMEOUT_MS });
+      return reply.json<{ running?: boolean }>().running === true;
+    } catch (error) {
+      this.options.logger.warn({ userId, owner: owner.nodeId, err: messageOf(error) }, 'app session query not answered');
+      return false;
+    }
+  }
+
   /**
    * Gives the lease up: every session this node owns is free at once (a drain, once the rows
    * are written). Nothing is sent for them afterwards.
    */
   async leave(): Promise<void> {
     this.releases?.unsubscribe();
+    this.appSessionQueries?.unsubscribe();
     await this.lease.stop();
   }
 
@@ -216,6 +250,18 @@ export class ClusterNode {
       this.options.logger.warn({ userId, owner, err: messageOf(error) }, 'handover not answered');
       return false;
     }
+  }
+
+  private onAppSessionQuery(msg: Msg): void {
+    let query: { sessionId?: unknown; packageName?: unknown } = {};
+    try {
+      query = msg.json<typeof query>();
+    } catch {
+      // Answered as not running below.
+    }
+    const { sessionId, packageName } = query;
+    const running = typeof sessionId === 'string' && typeof packageName === 'string' && this.runsAppSession?.(sessionId, packageName) === true;
+    msg.respond(JSON.stringify({ running }));
   }
 
   private async onReleaseRequest(msg: Msg): Promise<void> {

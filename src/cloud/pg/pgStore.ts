@@ -95,6 +95,30 @@ export async function createPgStore(url: string, options: PgStoreOptions = {}): 
 const ADVANCE_EPOCH = `INSERT INTO session_epochs (user_id, epoch) VALUES ($1, $2)
   ON CONFLICT (user_id) DO UPDATE SET epoch = excluded.epoch WHERE session_epochs.epoch <= excluded.epoch`;
 
+/**
+ * A batch of session writes in one statement, so one round trip whatever its size (a write-through
+ * batch goes every tick that changed a session): each row is a user, the epoch it is written under
+ * (null: no fencing, one node), its snapshot and whether it is removed instead. A row is admitted when its epoch
+ * is at least the one recorded, which it then records, under the row lock `ON CONFLICT` takes; the
+ * statement answers the users it refused. Data-modifying CTEs all run, referenced or not.
+ */
+const WRITE_SESSIONS = `
+  WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bool[]) AS t(user_id, epoch, snapshot, removed)
+  ), advanced AS (
+    INSERT INTO session_epochs (user_id, epoch) SELECT user_id, epoch FROM input WHERE epoch IS NOT NULL
+    ON CONFLICT (user_id) DO UPDATE SET epoch = excluded.epoch WHERE session_epochs.epoch <= excluded.epoch
+    RETURNING user_id
+  ), admitted AS (
+    SELECT * FROM input WHERE epoch IS NULL OR user_id IN (SELECT user_id FROM advanced)
+  ), saved AS (
+    INSERT INTO session_snapshots (user_id, snapshot, saved_at) SELECT user_id, snapshot, $5 FROM admitted WHERE NOT removed
+    ON CONFLICT (user_id) DO UPDATE SET snapshot = excluded.snapshot, saved_at = excluded.saved_at
+  ), deleted AS (
+    DELETE FROM session_snapshots WHERE user_id IN (SELECT user_id FROM admitted WHERE removed)
+  )
+  SELECT user_id FROM input WHERE user_id NOT IN (SELECT user_id FROM admitted)`;
+
 class PgStore implements Store {
   private readonly appData = new PgAppData();
   /** The last queued call: the next one starts when it has settled. */
@@ -227,35 +251,24 @@ class PgStore implements Store {
     return changed(await this.run((q) => q('DELETE FROM session_snapshots WHERE user_id = $1', [userId])));
   }
 
-  writeSessionSnapshots(changes: SessionSnapshotChanges): Promise<SessionSnapshotWrite> {
-    return this.transaction(async (q) => {
-      const savedAt = changes.savedAt ?? Date.now();
-      const refused: string[] = [];
-      const admitted = async (userId: string) => {
-        const epoch = changes.epochs?.get(userId);
-        if (epoch === undefined || changed(await q(ADVANCE_EPOCH, [userId, epoch]))) return true;
-        refused.push(userId);
-        return false;
-      };
-      const saves = { users: [] as string[], snapshots: [] as string[] };
-      for (const { userId, json } of changes.save) {
-        if (!(await admitted(userId))) continue;
-        saves.users.push(userId);
-        saves.snapshots.push(json);
-      }
-      const removals: string[] = [];
-      for (const userId of changes.remove) if (await admitted(userId)) removals.push(userId);
-      // One statement per kind, whatever the batch's size: a tick's batch is one round trip each.
-      if (saves.users.length > 0) {
-        await q(
-          `INSERT INTO session_snapshots (user_id, snapshot, saved_at) SELECT u, s, $3 FROM unnest($1::text[], $2::text[]) AS t(u, s)
-           ON CONFLICT (user_id) DO UPDATE SET snapshot = excluded.snapshot, saved_at = excluded.saved_at`,
-          [saves.users, saves.snapshots, savedAt],
-        );
-      }
-      if (removals.length > 0) await q('DELETE FROM session_snapshots WHERE user_id = ANY($1::text[])', [removals]);
-      return { refused };
-    });
+  async writeSessionSnapshots(changes: SessionSnapshotChanges): Promise<SessionSnapshotWrite> {
+    // A removal and a save of one user in one batch: the removal is what the batch ends with.
+    const removed = new Set(changes.remove);
+    const rows = [
+      ...changes.save.filter(({ userId }) => !removed.has(userId)).map(({ userId, json }) => ({ userId, json, remove: false })),
+      ...[...removed].map((userId) => ({ userId, json: null, remove: true })),
+    ];
+    if (rows.length === 0) return { refused: [] };
+    const { rows: refused } = await this.run((q) =>
+      q<{ user_id: string }>(WRITE_SESSIONS, [
+        rows.map((row) => row.userId),
+        rows.map((row) => changes.epochs?.get(row.userId) ?? null),
+        rows.map((row) => row.json),
+        rows.map((row) => row.remove),
+        changes.savedAt ?? Date.now(),
+      ]),
+    );
+    return { refused: refused.map((row) => row.user_id) };
   }
 
   claimSession(userId: string, epoch: number): Promise<SessionClaim> {
