@@ -6,7 +6,7 @@
  * as `data_stream`s, with `inFlight` deliveries kept outstanding (saturated). Each server is a
  * child process of its own (`support/serverChild.ts`); glasses and apps live in this process.
  * Per round, each layout on fresh processes (order reversed every other round):
- * - `single`: one cloud, no cluster, SQLite in memory: today's node, the baseline;
+ * - `single`: one cloud, no cluster, on a SQLite file: today's node (`npm start`), the baseline;
  * - `singlePg`: the same cloud on PostgreSQL, no cluster: what the store alone costs;
  * - `local`: three nodes on one `nats-server` and one PostgreSQL; every user's glasses connect
  *   to the first node, which claims the sessions, and the apps connect where the webhook says
@@ -18,8 +18,9 @@
  *   node does: `spread` is compared with `singles`, which pays the same;
  * - `relayed`: as `local`, but every app socket is sent to the second node, which relays its
  *   frames to the owner over NATS (`cluster/appRelay.ts`): the exception's cost.
- * `single`, `singlePg` and `local` also run in `pairedRounds` more rounds: one round of them
- * varies by ±15% on two shared cores, more than the 10% the target allows.
+ * `single`, `singlePg` and `local` also run in `pairedRounds` more rounds, and their busy node
+ * has CPU 0 to itself while everything else shares the rest (`support/cpuPinning.ts`): unpinned,
+ * one round of them varied by ±15% on two shared cores, more than the 10% the target allows.
  * The figure is **cost per delivery**: CPU time of the node processes over the window divided by
  * the deliveries in it, in µs. Throughput alone would not compare: three nodes, NATS and the
  * clients share two cores. The CPU of `nats-server` and PostgreSQL is reported apart (and in a
@@ -33,6 +34,9 @@
  *
  * Run alone: `npx tsx bench/cluster.ts [--quick] [--label <text>]`; writes `bench/results/cluster.json`.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect } from '@nats-io/transport-node';
 import { openClusterBuckets } from '../src/cloud/cluster/buckets.js';
@@ -45,7 +49,8 @@ import { startPostgres, type LocalPostgres } from '../scripts/localServers/postg
 import { startAppWebhook, type AppWebhook } from './support/appWebhook.js';
 import { closeAll, openGlasses, type ClientSocket } from './support/clients.js';
 import { startServerChild, type ServerChild } from './support/children.js';
-import { processTreeCpuMs } from './support/processCpu.js';
+import { isolateCpu } from './support/cpuPinning.js';
+import { processTreeCpuMs, processTreePids } from './support/processCpu.js';
 import { event, listen, PACKAGES, paced, saturate, STREAM, type Receipts } from './support/relayLoad.js';
 import { fixed, isMain, median, parseFlags, percentile, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
 
@@ -185,9 +190,18 @@ async function deploy(layout: Layout, postgres: LocalPostgres, run: number): Pro
   };
   const spec = LAYOUTS[layout];
   if (!spec.cluster) {
-    const store = spec.postgres ? { dbPath: await postgres.createDatabase(`bench_alone_${run}`) } : {};
-    const nodes = await Promise.all(Array.from({ length: spec.nodes }, () => startServerChild({ ...base, ...store })));
-    return { nodes, infraPids: [], close: async () => void (await Promise.all(nodes.map((node) => node.close()))) };
+    // A node alone on SQLite has a file of its own, as `npm start` does (WAL, in a temporary directory).
+    const dir = mkdtempSync(join(tmpdir(), 'tether-bench-cluster-'));
+    const pgUrl = spec.postgres ? await postgres.createDatabase(`bench_alone_${run}`) : undefined;
+    const nodes = await Promise.all(Array.from({ length: spec.nodes }, (_, i) => startServerChild({ ...base, dbPath: pgUrl ?? join(dir, `node${i}.db`) })));
+    return {
+      nodes,
+      infraPids: [],
+      close: async () => {
+        await Promise.all(nodes.map((node) => node.close()));
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   }
   const nats = await startNats();
   const dbUrl = await postgres.createDatabase(`bench_cluster_${run}`);
@@ -286,6 +300,15 @@ async function measure(deployment: Deployment, receipts: Receipts, ms: number): 
 
 async function measureRun(layout: Layout, postgres: LocalPostgres, run: number, options: Full): Promise<RunFigures> {
   const deployment = await deploy(layout, postgres, run);
+  // One busy node: it gets a core, and everything else (this process, idle nodes, NATS,
+  // PostgreSQL) the other, the same in every paired layout.
+  const unpin = (PAIRED as readonly string[]).includes(layout)
+    ? isolateCpu(deployment.nodes[0]!.pid, [
+        process.pid,
+        ...processTreePids([postgres.pid, ...deployment.infraPids]),
+        ...deployment.nodes.slice(1).map((node) => node.pid),
+      ])
+    : undefined;
   try {
     const population = await populate(layout, deployment, options.users);
     const receipts: Receipts = { received: 0, sampling: false, latenciesMs: [] };
@@ -322,6 +345,7 @@ async function measureRun(layout: Layout, postgres: LocalPostgres, run: number, 
       await population.close();
     }
   } finally {
+    unpin?.();
     await deployment.close();
   }
 }

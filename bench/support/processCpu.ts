@@ -1,7 +1,7 @@
 /**
  * CPU time of processes this benchmark did not fork over IPC (`nats-server`, PostgreSQL and its
  * backends), read from `/proc`: a process's user + system time, and its children's, so that a
- * server that forks a backend per connection is counted whole.
+ * server that forks a backend per connection is counted whole. Also their pids, to pin them.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -32,15 +32,26 @@ function readStat(pid: number): ProcStat | undefined {
   }
 }
 
-/** CPU time spent so far by `roots` and every process whose parent is one of them, in ms. */
-export function processTreeCpuMs(roots: readonly number[]): number {
+/** `roots` and every running process whose parent is one of them, with their stats. */
+function processTree(roots: readonly number[]): Array<{ pid: number } & ProcStat> {
   const wanted = new Set(roots);
-  let ticks = 0;
+  const tree: Array<{ pid: number } & ProcStat> = [];
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
     const stat = readStat(pid);
-    if (stat && (wanted.has(pid) || wanted.has(stat.ppid))) ticks += stat.cpuTicks;
+    if (stat && (wanted.has(pid) || wanted.has(stat.ppid))) tree.push({ pid, ...stat });
   }
+  return tree;
+}
+
+/** CPU time spent so far by `roots` and every process whose parent is one of them, in ms. */
+export function processTreeCpuMs(roots: readonly number[]): number {
+  const ticks = processTree(roots).reduce((sum, process) => sum + process.cpuTicks, 0);
   return (ticks / TICKS_PER_SECOND) * 1000;
+}
+
+/** The pids of `roots` and of their children (PostgreSQL's backends). */
+export function processTreePids(roots: readonly number[]): number[] {
+  return processTree(roots).map((process) => process.pid);
 }
