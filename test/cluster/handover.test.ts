@@ -150,7 +150,7 @@ describe('sessions handed between live nodes', () => {
       timeoutMs: 5000,
       message: `jo under ${ownerShown('jo')}, kim under ${ownerShown('kim')}`,
     });
-    // A session hands over once its apps are up (a webhook in flight is not something to move).
+    // Both apps up first, as a user's would be before they walk off with their glasses.
     await waitFor(() => app.sessions.length === 2 && app.sessions.every((session) => session.isConnectionHealthy()), { timeoutMs: 5000, message: 'the apps never connected' });
     // jo's glasses land on A: the session moves, and so does its line.
     const joAgain = await glassesAt(a.cloud.port, 'jo');

@@ -97,10 +97,11 @@ const ADVANCE_EPOCH = `INSERT INTO session_epochs (user_id, epoch) VALUES ($1, $
 
 /**
  * A batch of session writes in one statement, so one round trip whatever its size (a write-through
- * batch goes every tick that changed a session): each row is a user, the epoch it is written under
- * (null: no fencing, one node), its snapshot and whether it is removed instead. A row is admitted when its epoch
- * is at least the one recorded, which it then records, under the row lock `ON CONFLICT` takes; the
- * statement answers the users it refused. Data-modifying CTEs all run, referenced or not.
+ * batch goes every tick that changed a session): each row is a user, the epoch it is written
+ * under (null: no fencing, one node), its snapshot, and whether it is removed instead. A row is
+ * admitted when its epoch is at least the one recorded, which it then records, under the row lock
+ * `ON CONFLICT` takes; the statement answers the users it refused. One statement is atomic, and
+ * its data-modifying CTEs all run, referenced or not.
  */
 const WRITE_SESSIONS = `
   WITH input AS (
@@ -258,7 +259,8 @@ class PgStore implements Store {
       ...changes.save.filter(({ userId }) => !removed.has(userId)).map(({ userId, json }) => ({ userId, json, remove: false })),
       ...[...removed].map((userId) => ({ userId, json: null, remove: true })),
     ];
-    if (rows.length === 0) return { refused: [] };
+    // Queued even when empty: a caller awaiting it may count on every earlier call being applied.
+    if (rows.length === 0) return this.run(async () => ({ refused: [] }));
     const { rows: refused } = await this.run((q) =>
       q<{ user_id: string }>(WRITE_SESSIONS, [
         rows.map((row) => row.userId),
