@@ -51,8 +51,8 @@ import { closeAll, openGlasses, type ClientSocket } from './support/clients.js';
 import { startServerChild, type ServerChild } from './support/children.js';
 import { isolateCpu } from './support/cpuPinning.js';
 import { processTreeCpuMs, processTreePids } from './support/processCpu.js';
-import { event, listen, PACKAGES, paced, saturate, STREAM, type Receipts } from './support/relayLoad.js';
-import { fixed, isMain, median, parseFlags, percentile, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
+import { event, PACKAGES, runLoadPhases, STREAM, type Receipts } from './support/relayLoad.js';
+import { fixed, isMain, median, parseFlags, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
 
 /** Issue 14's bound: the local path's cost per delivery at most 10% above one node's. */
 const COST_TARGET = 1.1;
@@ -311,35 +311,19 @@ async function measureRun(layout: Layout, postgres: LocalPostgres, run: number, 
     : undefined;
   try {
     const population = await populate(layout, deployment, options.users);
-    const receipts: Receipts = { received: 0, sampling: false, latenciesMs: [] };
-    listen(population.apps, receipts);
-    const drained = async (sent: number, what: string) => {
-      await until(() => receipts.received >= sent * 2, 15_000, () => `${what}: ${receipts.received} of ${sent * 2} deliveries arrived`);
-      if (receipts.received !== sent * 2) throw new Error(`${layout} ${what}: ${receipts.received} deliveries, ${sent * 2} due`);
-    };
     try {
-      const flood = saturate(population.glasses, receipts, options.inFlight);
-      await sleep(options.warmupMs);
-      const saturated = await measure(deployment, receipts, options.windowMs);
-      flood.stop();
-      await drained(flood.sent(), 'throughput');
-
-      receipts.received = 0;
-      const steady = paced(population.glasses, options.rate);
-      await sleep(options.latencyMs / 4);
-      receipts.sampling = true;
-      await sleep((options.latencyMs * 3) / 4);
-      receipts.sampling = false;
-      steady.stop();
-      await drained(steady.sent(), 'latency');
+      const run = await runLoadPhases(layout, population.glasses, population.apps, { ...options, drainMs: 15_000 }, (receipts) =>
+        measure(deployment, receipts, options.windowMs),
+      );
+      const saturated = run.window;
       return {
         layout,
         deliveriesPerSecond: (saturated.deliveries / saturated.elapsedMs) * 1000,
         nodeCostUs: saturated.nodeCostUs,
         infraCostUs: saturated.infraCostUs,
         nodeCpuPct: saturated.nodeCpuPct,
-        latencyP50Ms: percentile(receipts.latenciesMs, 50),
-        latencyP99Ms: percentile(receipts.latenciesMs, 99),
+        latencyP50Ms: run.latencyP50Ms,
+        latencyP99Ms: run.latencyP99Ms,
       };
     } finally {
       await population.close();

@@ -28,9 +28,9 @@
 import { performance } from 'node:perf_hooks';
 import { startAppWebhook } from './support/appWebhook.js';
 import { closeAll, openAcked, openGlasses, type ClientSocket } from './support/clients.js';
-import { event, HIGH_WATER_BYTES, listen, PACKAGES, paced, saturate, STREAM, type Receipts } from './support/relayLoad.js';
+import { event, HIGH_WATER_BYTES, PACKAGES, runLoadPhases, STREAM } from './support/relayLoad.js';
 import { startServerChild, type ServerChild } from './support/children.js';
-import { fixed, isMain, median, parseFlags, percentile, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
+import { fixed, isMain, median, parseFlags, sleep, table, until, withDeadline, writeResult, type BenchFigures } from './support/report.js';
 
 /** Issue 13's goal for throughput, Tether over bare `ws`. */
 const RATIO_TARGET = 0.9;
@@ -113,40 +113,23 @@ async function measureRun(server: Server, options: Full): Promise<RunFigures> {
       : { relayJsonHighWaterBytes: HIGH_WATER_BYTES, relayJsonCork: server === 'corked' }),
   });
   const population = await populate(server, child, options.users);
-  const receipts: Receipts = { received: 0, sampling: false, latenciesMs: [] };
-  listen(population.apps, receipts);
-  const drained = async (sent: number, what: string) => {
-    await until(() => receipts.received >= sent * 2, 10_000, () => `${what}: ${receipts.received} of ${sent * 2} deliveries arrived`);
-    if (receipts.received !== sent * 2) throw new Error(`${server} ${what}: ${receipts.received} deliveries, ${sent * 2} due`);
-  };
   try {
-    const flood = saturate(population.glasses, receipts, options.inFlight);
-    await sleep(options.warmupMs);
-    const before = receipts.received;
-    const startedAt = performance.now();
-    await child.measureStart();
-    await sleep(options.windowMs);
-    const window = await child.measureStop();
-    const deliveries = receipts.received - before;
-    const elapsed = performance.now() - startedAt;
-    flood.stop();
-    await drained(flood.sent(), 'throughput');
-
-    receipts.received = 0;
-    const steady = paced(population.glasses, options.rate);
-    await sleep(options.latencyMs / 4);
-    receipts.sampling = true;
-    await sleep((options.latencyMs * 3) / 4);
-    receipts.sampling = false;
-    steady.stop();
-    await drained(steady.sent(), 'latency');
+    const run = await runLoadPhases(server, population.glasses, population.apps, { ...options, drainMs: 10_000 }, async (receipts) => {
+      const before = receipts.received;
+      const startedAt = performance.now();
+      await child.measureStart();
+      await sleep(options.windowMs);
+      const window = await child.measureStop();
+      return { window, deliveries: receipts.received - before, elapsed: performance.now() - startedAt };
+    });
+    const { window, deliveries, elapsed } = run.window;
     return {
       server,
       deliveriesPerSecond: (deliveries / elapsed) * 1000,
       cpuPct: (window.cpuMs / window.elapsedMs) * 100,
-      latencyP50Ms: percentile(receipts.latenciesMs, 50),
-      latencyP99Ms: percentile(receipts.latenciesMs, 99),
-      fanOut: receipts.received / steady.sent(),
+      latencyP50Ms: run.latencyP50Ms,
+      latencyP99Ms: run.latencyP99Ms,
+      fanOut: run.fanOut,
     };
   } finally {
     closeAll(population.glasses);

@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ClientSocket } from './clients.js';
+import { percentile, sleep, until } from './report.js';
 
 /** The two apps every user runs. */
 export const PACKAGES = ['com.example.relaybench.a', 'com.example.relaybench.b'];
@@ -29,7 +30,7 @@ export interface Receipts {
 }
 
 /** Counts every stamped frame `apps` receive into `receipts`, and its latency while sampling. */
-export function listen(apps: readonly ClientSocket[], receipts: Receipts): void {
+function listen(apps: readonly ClientSocket[], receipts: Receipts): void {
   for (const app of apps) {
     app.ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) return;
@@ -45,7 +46,7 @@ export function listen(apps: readonly ClientSocket[], receipts: Receipts): void 
 }
 
 /** Sends round-robin over `glasses` while fewer than `inFlight` deliveries are outstanding; returns a stop function and the count sent. */
-export function saturate(glasses: readonly ClientSocket[], receipts: Receipts, inFlight: number): { stop(): void; sent(): number } {
+function saturate(glasses: readonly ClientSocket[], receipts: Receipts, inFlight: number): { stop(): void; sent(): number } {
   let sent = 0;
   let next = 0;
   let stopped = false;
@@ -67,7 +68,7 @@ export function saturate(glasses: readonly ClientSocket[], receipts: Receipts, i
 }
 
 /** Sends `rate` events per second over `glasses`, in 10 ms slices; returns a stop function and the count sent. */
-export function paced(glasses: readonly ClientSocket[], rate: number): { stop(): void; sent(): number } {
+function paced(glasses: readonly ClientSocket[], rate: number): { stop(): void; sent(): number } {
   let sent = 0;
   let next = 0;
   const started = performance.now();
@@ -80,4 +81,58 @@ export function paced(glasses: readonly ClientSocket[], rate: number): { stop():
     }
   }, 10);
   return { stop: () => clearInterval(timer), sent: () => sent };
+}
+
+/** Sizes of {@link runLoadPhases}. */
+export interface LoadPhases {
+  /** Deliveries kept outstanding while saturated. */
+  inFlight: number;
+  /** Saturated sending before the measured window, in ms. */
+  warmupMs: number;
+  /** Events in per second in the latency phase. */
+  rate: number;
+  /** Latency phase, in ms (its first quarter is not sampled). */
+  latencyMs: number;
+  /** How long the deliveries still due may take to arrive after each phase, in ms. */
+  drainMs: number;
+}
+
+/**
+ * One run's two phases on `glasses` → `apps`: saturated (after the warm-up, `measureWindow`
+ * measures what it wants while the flood goes on), then the latency phase at a fixed rate. Every
+ * event sent must reach both apps: a run that loses one rejects, named `name`.
+ */
+export async function runLoadPhases<Window>(
+  name: string,
+  glasses: readonly ClientSocket[],
+  apps: readonly ClientSocket[],
+  phases: LoadPhases,
+  measureWindow: (receipts: Receipts) => Promise<Window>,
+): Promise<{ window: Window; latencyP50Ms: number; latencyP99Ms: number; fanOut: number }> {
+  const receipts: Receipts = { received: 0, sampling: false, latenciesMs: [] };
+  listen(apps, receipts);
+  const drained = async (sent: number, what: string) => {
+    await until(() => receipts.received >= sent * 2, phases.drainMs, () => `${what}: ${receipts.received} of ${sent * 2} deliveries arrived`);
+    if (receipts.received !== sent * 2) throw new Error(`${name} ${what}: ${receipts.received} deliveries, ${sent * 2} due`);
+  };
+  const flood = saturate(glasses, receipts, phases.inFlight);
+  await sleep(phases.warmupMs);
+  const window = await measureWindow(receipts);
+  flood.stop();
+  await drained(flood.sent(), 'throughput');
+
+  receipts.received = 0;
+  const steady = paced(glasses, phases.rate);
+  await sleep(phases.latencyMs / 4);
+  receipts.sampling = true;
+  await sleep((phases.latencyMs * 3) / 4);
+  receipts.sampling = false;
+  steady.stop();
+  await drained(steady.sent(), 'latency');
+  return {
+    window,
+    latencyP50Ms: percentile(receipts.latenciesMs, 50),
+    latencyP99Ms: percentile(receipts.latenciesMs, 99),
+    fanOut: receipts.received / steady.sent(),
+  };
 }
