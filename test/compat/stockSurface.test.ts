@@ -207,7 +207,12 @@ it('runs one unmodified @mentra/sdk 2.1.29 app through every row of issue 12’s
   expect(glasses.received.filter((f) => f.message.type === 'rgb_led_control').map((f) => (f.message as { color?: string; action: string }).action)).toEqual(['on', 'on', 'on', 'off']);
 
   // App rooms and broadcasts, between two users' sessions of the app in this cloud.
+  // joinAppRoom resolves once sent: ann joins after the cloud has ben in the room (its update to him),
+  // or she could join first and he would never hear of her.
+  const roomUpdatesToBen: unknown[] = [];
+  ben.session.onAppRoomUpdated((update: unknown) => roomUpdatesToBen.push(update));
   await ben.session.joinAppRoom('lobby');
+  await waitFor(() => roomUpdatesToBen.length, { message: 'ben never got into the room' });
   await session.joinAppRoom('lobby');
   await waitFor(() => ben.heard.joined.length, { message: 'ben never saw ann join' });
   expect(ben.heard.joined[0]).toMatchObject({ userId: 'ann', roomId: 'lobby' });
