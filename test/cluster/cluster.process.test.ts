@@ -109,15 +109,21 @@ const tetherSession = (userId: string) => `${userId}-${TETHER_PKG}`;
 const mentraSession = (userId: string) => `${userId}-${MENTRA_PKG}`;
 const secondRequests = (requests: ReadonlyMap<string, number>) => [...requests.values()].filter((n) => n > 1).length;
 
+/** Starts the world on `dbPath` and waits until every user is up and its glasses have streamed for 1.5 s. */
+async function streamingWorld(dbPath: string): Promise<{ w: ClusterWorld; talk: ReturnType<typeof stream> }> {
+  const w = await startClusterWorld({ users: USERS, natsUrl: servers.nats.url, dbPath, leaseMs: LEASE_MS });
+  world = w;
+  await w.settled(60_000);
+  // The apps' subscriptions reach the cloud just after their acks: the first round must not race them.
+  await sleep(1000);
+  const talk = stream(w, 500);
+  await sleep(1500);
+  return { w, talk };
+}
+
 describe(`three nodes, ${USERS} users, both SDKs`, () => {
   it('survives a node killed with SIGKILL: every user back, losses only from its buffers and reported, no duplicate, no second session_request', async () => {
-    world = await startClusterWorld({ users: USERS, natsUrl: servers.nats.url, dbPath: await servers.postgres.createDatabase('nodedeath'), leaseMs: LEASE_MS });
-    const w = world;
-    await w.settled(60_000);
-    // The apps' subscriptions reach the cloud just after their acks: the first round must not race them.
-    await sleep(1000);
-    const talk = stream(w, 500);
-    await sleep(1500);
+    const { w, talk } = await streamingWorld(await servers.postgres.createDatabase('nodedeath'));
     const before = await owners();
     const victim = w.nodes[1]!;
     const victims = new Set([...before].filter(([, node]) => node === victim.nodeId).map(([user]) => user));
@@ -161,13 +167,7 @@ describe(`three nodes, ${USERS} users, both SDKs`, () => {
 
   it('fences the owner of its sessions paused with SIGSTOP past its lease: they move, and once resumed it writes nothing, sends nothing, closes their sockets with 1012', async () => {
     const dbPath = await servers.postgres.createDatabase('fencing');
-    world = await startClusterWorld({ users: USERS, natsUrl: servers.nats.url, dbPath, leaseMs: LEASE_MS });
-    const w = world;
-    await w.settled(60_000);
-    // The apps' subscriptions reach the cloud just after their acks: the first round must not race them.
-    await sleep(1000);
-    const talk = stream(w, 500);
-    await sleep(1500);
+    const { w, talk } = await streamingWorld(dbPath);
     const before = await owners();
     const counts = new Map<WorldNode, number>(w.nodes.map((node) => [node, [...before.values()].filter((id) => id === node.nodeId).length]));
     const victim = [...counts].sort((x, y) => y[1] - x[1])[0]![0];
@@ -214,13 +214,7 @@ describe(`three nodes, ${USERS} users, both SDKs`, () => {
   }, 240_000);
 
   it('rolls a deploy through all three nodes (drain, start) while users stream: nothing lost or duplicated, no second session_request, each glasses back once per drained node', async () => {
-    world = await startClusterWorld({ users: USERS, natsUrl: servers.nats.url, dbPath: await servers.postgres.createDatabase('rolling'), leaseMs: LEASE_MS });
-    const w = world;
-    await w.settled(60_000);
-    // The apps' subscriptions reach the cloud just after their acks: the first round must not race them.
-    await sleep(1000);
-    const talk = stream(w, 500);
-    await sleep(1500);
+    const { w, talk } = await streamingWorld(await servers.postgres.createDatabase('rolling'));
     const windows: number[] = [];
     const drains: string[] = [];
     for (const node of w.nodes) {
